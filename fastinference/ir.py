@@ -1,0 +1,245 @@
+"""The intermediate representation: a chain of typed layers holding numpy tensors.
+
+Two levels live in one list type:
+
+* **float ops** (what the frontend reads from ONNX): ``Gemm``, ``Conv``, ``Affine``,
+  ``SignAct``, ``Relu``, ``MaxPool``, ``Flatten``, ``Softmax``, ``Identity``.
+* **hardware ops** (what the passes lower to, and what the reference model and every
+  backend implement): ``BinaryDense``, ``BinaryConv``, ``BinaryMaxPool``.
+
+Shapes never include the batch dimension: ``(F,)`` for vectors, ``(C, H, W)`` for images.
+
+Bit encoding of a binary activation: bit 1 means +1, bit 0 means -1. The product of a binary
+input and a +-1 weight is +1 exactly when the two bits are equal (XNOR), so a binary layer's
+accumulator is ``acc = 2 * popcount(xnor(x, w)) - K``.
+
+Thresholds live in the accumulator (``acc``) domain: channel ``j`` outputs bit 1 iff
+``acc >= thresholds[j]`` when ``directions[j] == +1``, or iff ``acc <= thresholds[j]`` when
+``directions[j] == -1``. Constant channels use a threshold outside the reachable range.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+
+@dataclass
+class Layer:
+    """Common fields: a unique identifier-safe name, the ONNX nodes it came from, shapes."""
+
+    name: str
+    source_nodes: list[str]
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+
+    kind = "layer"
+    is_hardware = False
+
+    def copy(self) -> "Layer":
+        return dataclasses.replace(self)
+
+
+# --------------------------------------------------------------------------- float ops
+@dataclass
+class Gemm(Layer):
+    """y = W @ x + b with float weights W (M, K) and optional bias b (M,)."""
+
+    weights: np.ndarray = None
+    bias: Optional[np.ndarray] = None
+    kind = "gemm"
+
+
+@dataclass
+class Conv(Layer):
+    """2-D convolution, float weights (M, C, kh, kw), pads (top, left, bottom, right)."""
+
+    weights: np.ndarray = None
+    bias: Optional[np.ndarray] = None
+    stride: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    kind = "conv"
+
+
+@dataclass
+class Affine(Layer):
+    """Per-channel float32 steps applied in order, exactly as onnxruntime evaluates them.
+
+    ``steps`` is a list of ``(op, vector)`` with op in ``add``, ``mul``, ``div``; vectors have
+    one entry per channel (axis 0 of the shape). BatchNormalization becomes
+    ``[("mul", new_scale), ("add", new_bias)]`` with onnxruntime's float32 fusion.
+    """
+
+    steps: list[tuple[str, np.ndarray]] = field(default_factory=list)
+    kind = "affine"
+
+
+@dataclass
+class SignAct(Layer):
+    """Binary activation. ``strict``: +1 iff x > 0 else -1 (Greater/Where); otherwise ONNX
+    Sign, which gives 0 at x == 0 (an error if reachable)."""
+
+    strict: bool = True
+    kind = "sign"
+
+
+@dataclass
+class Relu(Layer):
+    kind = "relu"
+
+
+@dataclass
+class MaxPool(Layer):
+    kernel: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (2, 2)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    kind = "maxpool"
+
+
+@dataclass
+class Flatten(Layer):
+    """(C, H, W) -> (C*H*W,) in ONNX (NCHW) order."""
+
+    kind = "flatten"
+
+
+@dataclass
+class Softmax(Layer):
+    log: bool = False
+    kind = "softmax"
+
+
+@dataclass
+class Identity(Layer):
+    kind = "identity"
+
+
+# ------------------------------------------------------------------------ hardware ops
+@dataclass
+class BinaryLayer(Layer):
+    """A matrix-vector(-threshold) unit with +-1 weights.
+
+    ``weights``: int8 in {-1, +1}. ``input_kind``: ``"int"`` (the first layer: integers of
+    ``input_bits`` bits, signed or not) or ``"binary"`` (bits, 1 = +1).
+    With ``thresholds`` set the layer emits bits; without, it emits integer scores
+    ``acc + bias`` (the last layer).
+    """
+
+    weights: np.ndarray = None
+    input_kind: str = "binary"
+    input_bits: int = 1
+    input_signed: bool = False
+    thresholds: Optional[np.ndarray] = None  # int64 (M,)
+    directions: Optional[np.ndarray] = None  # int8 (M,), +1: acc >= T, -1: acc <= T
+    bias: Optional[np.ndarray] = None  # int64 (M,), only for score layers
+    is_hardware = True
+
+    @property
+    def M(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def K(self) -> int:
+        """Inputs per output (fan-in)."""
+        return int(np.prod(self.weights.shape[1:]))
+
+    @property
+    def V(self) -> int:
+        """Output pixels (1 for dense)."""
+        return 1
+
+    @property
+    def emits_scores(self) -> bool:
+        return self.thresholds is None
+
+    def input_range(self) -> tuple[int, int]:
+        """Smallest and largest input value."""
+        if self.input_kind == "binary":
+            return -1, 1
+        if self.input_signed:
+            return -(1 << (self.input_bits - 1)), (1 << (self.input_bits - 1)) - 1
+        return 0, (1 << self.input_bits) - 1
+
+    def acc_range(self) -> tuple[int, int]:
+        """Reachable accumulator range (before bias), over all inputs."""
+        lo, hi = self.input_range()
+        m = max(abs(lo), abs(hi))
+        if self.input_kind == "binary" or self.input_signed:
+            return -self.K * m, self.K * m
+        # unsigned inputs: per-row sums of positive / negative weights bound the range
+        pos = (self.weights.reshape(self.M, -1) > 0).sum(axis=1)
+        neg = self.K - pos
+        return -int(neg.max()) * hi, int(pos.max()) * hi
+
+
+@dataclass
+class BinaryDense(BinaryLayer):
+    """weights (M, K); input (K,) in ONNX order (NCHW order after a flatten)."""
+
+    kind = "binary_dense"
+
+
+@dataclass
+class BinaryConv(BinaryLayer):
+    """weights (M, C, kh, kw); zero padding only for integer inputs (0 contributes 0)."""
+
+    stride: tuple[int, int] = (1, 1)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    kind = "binary_conv"
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        return int(self.weights.shape[2]), int(self.weights.shape[3])
+
+    @property
+    def V(self) -> int:
+        return int(self.out_shape[1] * self.out_shape[2])
+
+
+@dataclass
+class BinaryMaxPool(Layer):
+    """Max pooling of bits: OR over the window (+1 wins). ``and_channels`` (bool per channel)
+    marks channels whose pool was before a decreasing threshold: those take AND."""
+
+    kernel: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (2, 2)
+    and_channels: Optional[np.ndarray] = None
+    kind = "binary_maxpool"
+    is_hardware = True
+
+
+HARDWARE_KINDS = (BinaryDense, BinaryConv, BinaryMaxPool)
+
+
+@dataclass
+class Model:
+    """A chain of layers plus the input format the hardware takes."""
+
+    name: str
+    layers: list[Layer]
+    input_shape: tuple[int, ...]
+    input_bits: int = 8
+    input_signed: bool = False
+    source_path: str = ""
+    opset: int = 0
+    producer: str = ""
+
+    def copy(self) -> "Model":
+        return dataclasses.replace(self, layers=[dataclasses.replace(l) for l in self.layers])
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return self.layers[-1].out_shape if self.layers else self.input_shape
+
+    @property
+    def num_classes(self) -> int:
+        return int(np.prod(self.output_shape))
+
+    @property
+    def is_lowered(self) -> bool:
+        return all(l.is_hardware for l in self.layers)
+
+    def compute_layers(self) -> list[BinaryLayer]:
+        return [l for l in self.layers if isinstance(l, BinaryLayer)]
