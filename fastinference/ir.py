@@ -78,10 +78,11 @@ class Affine(Layer):
 
 @dataclass
 class SignAct(Layer):
-    """Binary activation. ``strict``: +1 iff x > 0 else -1 (Greater/Where); otherwise ONNX
-    Sign, which gives 0 at x == 0 (an error if reachable)."""
+    """Binary activation to +-1. ``mode``: ``"gt"`` +1 iff x > 0 (Greater -> Where(1, -1), the
+    seed's form), ``"ge"`` +1 iff x >= 0, ``"sign"`` ONNX Sign (0 at x == 0: an error if
+    reachable)."""
 
-    strict: bool = True
+    mode: str = "gt"
     kind = "sign"
 
 
@@ -109,6 +110,14 @@ class Flatten(Layer):
 class Softmax(Layer):
     log: bool = False
     kind = "softmax"
+
+
+@dataclass
+class AvgPool(Layer):
+    kernel: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (2, 2)
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    kind = "avgpool"
 
 
 @dataclass

@@ -1,0 +1,42 @@
+"""Optimizer passes shared by every backend, and the pipeline that lowers a float model
+to hardware layers (``lower``)."""
+from __future__ import annotations
+
+from ..errors import UnsupportedModelError
+from ..ir import BinaryLayer, Model
+from .base import apply_until_fixed, where
+from .binarize import binarize
+from .cleanup import remove_final_softmax, remove_identity
+from .layout import absorb_flatten, maxpool_to_binary
+from .thresholds import finalize_scores, merge_thresholds
+
+PIPELINE = (remove_identity, remove_final_softmax, binarize, merge_thresholds,
+            maxpool_to_binary, finalize_scores, absorb_flatten)
+
+
+def check_lowered(model: Model) -> None:
+    for l in model.layers:
+        if not l.is_hardware:
+            raise UnsupportedModelError(f"{where(l)}: {l.kind} could not be lowered to hardware "
+                                        "(it is not between a binary layer and a sign)")
+    compute = model.compute_layers()
+    if not compute:
+        raise UnsupportedModelError("the network has no Gemm/MatMul/Conv layer")
+    for l in compute[:-1]:
+        if l.emits_scores:
+            raise UnsupportedModelError(f"{where(l)}: a hidden layer must be followed by a sign activation")
+    last = compute[-1]
+    if not last.emits_scores or model.layers[-1] is not last:
+        raise UnsupportedModelError(
+            f"{where(model.layers[-1])}: the network must end with a Gemm/MatMul giving the scores "
+            "(optionally followed by (Log)Softmax)")
+    if any(isinstance(l, BinaryLayer) and l.M == 0 for l in compute):
+        raise UnsupportedModelError("a layer has zero outputs")
+
+
+def lower(model: Model) -> Model:
+    """Float model -> hardware model (each pass applied until it changes nothing)."""
+    for p in PIPELINE:
+        model = apply_until_fixed(model, p)
+    check_lowered(model)
+    return model

@@ -1,0 +1,47 @@
+"""The Python API: ``fastinference.load(path)`` -> a ``Network`` with ``.layers``, ``.predict``."""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import BadOptionError
+from .frontend.onnx_reader import read_model
+from .ir import Layer, Model
+from .passes import lower
+from . import reference
+
+
+class Network:
+    """A lowered network: the hardware layers and the bit-exact reference model."""
+
+    def __init__(self, model: Model, source: Model):
+        self.model = model
+        self.source = source  # the float-op chain read from ONNX, before the passes
+
+    @property
+    def layers(self) -> list[Layer]:
+        return self.model.layers
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def predict(self, x) -> np.ndarray:
+        """Integer scores (N, classes), int64: what the source network feeds its final softmax."""
+        return reference.run(self.model, x)
+
+    def check_input(self, x) -> np.ndarray:
+        return reference.check_input(self.model, x)
+
+    def __repr__(self) -> str:
+        return f"Network({self.name!r}, {len(self.layers)} layers, input {self.model.input_shape})"
+
+
+def load(path: str, input_bits: int = 8, input_signed: bool = False) -> Network:
+    """Read an ONNX file and lower it for hardware whose input is ``input_bits``-bit integers."""
+    if not isinstance(input_bits, int) or isinstance(input_bits, bool) or not 1 <= input_bits <= 32:
+        raise BadOptionError(f"--input-bits must be an integer in 1..32, got {input_bits!r}")
+    if input_signed and input_bits < 2:
+        raise BadOptionError("--input-signed needs --input-bits of at least 2")
+    source = read_model(str(path))
+    source.input_bits, source.input_signed = input_bits, bool(input_signed)
+    return Network(lower(source.copy()), source)

@@ -1,0 +1,560 @@
+"""ONNX -> IR: read a chain of float ops from an ONNX file.
+
+The data path is the chain of nodes that starts at the single graph input. Everything that
+only computes on constants (initializers, Constant nodes, and the Shape/Gather/Unsqueeze/
+Concat/Cast noise exporters leave around a Flatten) is folded here with numpy. An op or
+attribute outside the supported set is an ``UnsupportedModelError`` naming the node.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import onnx
+import onnx.external_data_helper
+from onnx import numpy_helper
+
+from ..errors import UnsupportedModelError
+from ..ir import (Affine, AvgPool, Conv, Flatten, Gemm, Identity, Layer, MaxPool, Model, Relu,
+                  SignAct, Softmax)
+from ..names import safe_identifier
+
+MIN_OPSET, MAX_OPSET = 7, 23
+
+SUPPORTED_OPS = (
+    "Gemm, MatMul, Add, Sub, Mul, Div, Conv, BatchNormalization, Greater/GreaterOrEqual/Less + "
+    "Where (sign), Sign, Relu, MaxPool, AveragePool, Flatten, Reshape, LogSoftmax, Softmax, "
+    "Identity, Dropout, Cast, Constant, and shape arithmetic (Shape, Gather, Unsqueeze, Squeeze, "
+    "Concat, Slice) on constants"
+)
+
+
+def _node_label(node: onnx.NodeProto, index: int) -> str:
+    return node.name or f"{node.op_type}_{index}"
+
+
+class _Reader:
+    def __init__(self, model: onnx.ModelProto, path: str):
+        self.model = model
+        self.path = path
+        self.graph = model.graph
+        self.consts: dict[str, np.ndarray] = {}
+        self.data_shape: dict[str, tuple[int, ...]] = {}  # data tensor -> shape without batch
+        self.layers: list[Layer] = []
+        self.used_names: set[str] = set()
+        self.consumers: dict[str, list[int]] = {}
+        self.skip: set[int] = set()
+        self.current: str = ""  # name of the data tensor at the end of the chain
+
+    # ------------------------------------------------------------------ helpers
+    def err(self, node, index, msg) -> UnsupportedModelError:
+        return UnsupportedModelError(f"node '{_node_label(node, index)}' ({node.op_type}): {msg}")
+
+    def attrs(self, node) -> dict:
+        return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+    def const(self, name: str, node, index) -> np.ndarray:
+        if name not in self.consts:
+            raise self.err(node, index, f"input '{name}' must be a constant (initializer)")
+        return self.consts[name]
+
+    def add(self, cls, node_names, in_shape, out_shape, **kw) -> Layer:
+        base = node_names[0] if node_names else cls.kind
+        name = safe_identifier(base, self.used_names, prefix="layer")
+        layer = cls(name=name, source_nodes=list(node_names), in_shape=tuple(in_shape),
+                    out_shape=tuple(out_shape), **kw)
+        self.layers.append(layer)
+        return layer
+
+    # --------------------------------------------------------------- the reader
+    def read(self) -> Model:
+        g = self.graph
+        for init in g.initializer:
+            self.consts[init.name] = numpy_helper.to_array(init)
+        inputs = [i for i in g.input if i.name not in self.consts]
+        if len(inputs) != 1:
+            raise UnsupportedModelError(
+                f"the graph has {len(inputs)} data inputs ({', '.join(i.name for i in inputs) or 'none'}); "
+                "a network with exactly one input is supported")
+        if len(g.output) != 1:
+            raise UnsupportedModelError(
+                f"the graph has {len(g.output)} outputs; a network with exactly one output is supported")
+        inp = inputs[0]
+        ttype = inp.type.tensor_type
+        dims = []
+        for i, d in enumerate(ttype.shape.dim):
+            if d.HasField("dim_value"):
+                dims.append(int(d.dim_value))
+            elif i == 0:
+                dims.append(-1)
+            else:
+                raise UnsupportedModelError(
+                    f"input '{inp.name}' has a dynamic dimension {i} ('{d.dim_param}'); only the batch "
+                    "dimension may be dynamic: export with a fixed input shape")
+        if len(dims) not in (2, 4):
+            raise UnsupportedModelError(
+                f"input '{inp.name}' has shape {dims}; supported are (N, F) and (N, C, H, W)")
+        in_shape = tuple(dims[1:])
+        if any(d <= 0 for d in in_shape):
+            raise UnsupportedModelError(f"input '{inp.name}' has an empty shape {dims}")
+        self.data_shape[inp.name] = in_shape
+        self.current = inp.name
+
+        for idx, node in enumerate(g.node):
+            for t in node.input:
+                self.consumers.setdefault(t, []).append(idx)
+        # Fold everything that depends on constants only first: exporters may place the
+        # Constant nodes of a pattern after the node that uses them.
+        for idx, node in enumerate(g.node):
+            if node.op_type != "Shape" and all(not t or t in self.consts for t in node.input):
+                self.fold_constant(node, idx)
+                self.skip.add(idx)
+        for idx, node in enumerate(g.node):
+            if idx in self.skip:
+                continue
+            self.visit(node, idx)
+        out = g.output[0].name
+        if out != self.current:
+            raise UnsupportedModelError(
+                f"graph output '{out}' is not at the end of the chain that starts at the input "
+                f"(the chain ends at '{self.current}'); branches and skip connections are not supported")
+        opset = next((o.version for o in self.model.opset_import if o.domain in ("", "ai.onnx")), 0)
+        return Model(
+            name=safe_identifier(os.path.splitext(os.path.basename(self.path))[0] or "model",
+                                 prefix="net"),
+            layers=self.layers, input_shape=in_shape, source_path=self.path, opset=opset,
+            producer=f"{self.model.producer_name} {self.model.producer_version}".strip(),
+        )
+
+    def visit(self, node, idx):
+        data_inputs = [t for t in node.input if t and t in self.data_shape]
+        if not data_inputs:
+            self.fold_constant(node, idx)
+            return
+        if node.op_type == "Shape":
+            shape = (1,) + self.data_shape[data_inputs[0]]
+            self.consts[node.output[0]] = np.array(shape, dtype=np.int64)
+            return
+        if len(data_inputs) > 1 or data_inputs[0] != self.current:
+            raise self.err(node, idx, "the graph is not a chain (this node joins two branches or "
+                                      "reads a tensor the chain has already passed); only "
+                                      "feed-forward chains are supported")
+        handler = getattr(self, "op_" + node.op_type, None)
+        if handler is None:
+            raise self.err(node, idx, f"unsupported op on the data path; supported: {SUPPORTED_OPS}")
+        x = data_inputs[0]
+        users = [i for i in self.consumers.get(x, []) if self.graph.node[i].op_type != "Shape"]
+        if len(users) > 1:
+            raise self.err(node, idx, f"tensor '{x}' feeds {len(users)} nodes; branches are not supported")
+        out_name, out_shape = handler(node, idx, x, self.data_shape[x])
+        self.data_shape[out_name] = tuple(out_shape)
+        self.current = out_name
+
+    # ------------------------------------------------------- constant folding
+    def fold_constant(self, node, idx):
+        a = self.attrs(node)
+        op = node.op_type
+        ins = [self.consts.get(t) if t else None for t in node.input]
+        if any(t and t not in self.consts for t in node.input):
+            missing = [t for t in node.input if t and t not in self.consts]
+            raise self.err(node, idx, f"input '{missing[0]}' is neither a constant nor on the chain "
+                                      "from the graph input")
+        try:
+            if op == "Constant":
+                if "value" in a:
+                    val = numpy_helper.to_array(a["value"])
+                elif "value_float" in a:
+                    val = np.array(a["value_float"], dtype=np.float32)
+                elif "value_floats" in a:
+                    val = np.array(a["value_floats"], dtype=np.float32)
+                elif "value_int" in a:
+                    val = np.array(a["value_int"], dtype=np.int64)
+                elif "value_ints" in a:
+                    val = np.array(a["value_ints"], dtype=np.int64)
+                else:
+                    raise self.err(node, idx, "Constant without a supported value attribute")
+            elif op in ("Identity", "Dropout"):
+                val = ins[0]
+            elif op == "Cast":
+                val = ins[0].astype(onnx.helper.tensor_dtype_to_np_dtype(a["to"]))
+            elif op == "Gather":
+                val = np.take(ins[0], ins[1], axis=a.get("axis", 0))
+            elif op == "Unsqueeze":
+                axes = a.get("axes", None) if len(ins) < 2 else ins[1]
+                val = ins[0]
+                for ax in sorted(int(v) for v in np.atleast_1d(axes)):
+                    val = np.expand_dims(val, ax)
+            elif op == "Squeeze":
+                axes = a.get("axes", None) if len(ins) < 2 else ins[1]
+                val = np.squeeze(ins[0], axis=None if axes is None else tuple(int(v) for v in np.atleast_1d(axes)))
+            elif op == "Concat":
+                val = np.concatenate([np.atleast_1d(v) for v in ins], axis=a.get("axis", 0))
+            elif op == "Reshape":
+                val = ins[0].reshape(tuple(int(v) for v in ins[1]))
+            elif op == "Slice":
+                starts, ends = ins[1], ins[2]
+                axes = ins[3] if len(ins) > 3 and ins[3] is not None else range(len(starts))
+                steps = ins[4] if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
+                sl = [slice(None)] * ins[0].ndim
+                for s, e, ax, st in zip(starts, ends, axes, steps):
+                    sl[int(ax)] = slice(int(s), int(e), int(st))
+                val = ins[0][tuple(sl)]
+            elif op in ("Add", "Sub", "Mul", "Div"):
+                f = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op]
+                val = f(ins[0], ins[1])
+                if ins[0].dtype.kind in "iu" and op == "Div":
+                    val = (ins[0] // ins[1]).astype(ins[0].dtype)
+            else:
+                raise self.err(node, idx, f"unsupported op on constants; supported: {SUPPORTED_OPS}")
+        except UnsupportedModelError:
+            raise
+        except Exception as e:  # malformed constant arithmetic
+            raise self.err(node, idx, f"cannot evaluate on its constant inputs ({e})") from None
+        self.consts[node.output[0]] = np.asarray(val)
+
+    # ---------------------------------------------------------- data-path ops
+    def _check_float(self, node, idx, arr, what):
+        arr = np.asarray(arr)
+        if arr.dtype.kind not in "fiub":
+            raise self.err(node, idx, f"{what} has dtype {arr.dtype}; numbers expected")
+        if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+            raise self.err(node, idx, f"{what} contains NaN or Inf")
+        return arr
+
+    def op_Identity(self, node, idx, x, shape):
+        self.add(Identity, [_node_label(node, idx)], shape, shape)
+        return node.output[0], shape
+
+    op_Dropout = op_Identity
+
+    def op_Cast(self, node, idx, x, shape):
+        to = self.attrs(node).get("to")
+        if onnx.helper.tensor_dtype_to_np_dtype(to).kind != "f":
+            raise self.err(node, idx, "a Cast on the data path to a non-float type is not supported")
+        return self.op_Identity(node, idx, x, shape)
+
+    def op_Gemm(self, node, idx, x, shape):
+        a = self.attrs(node)
+        if len(shape) != 1:
+            raise self.err(node, idx, f"input has shape {shape}; flatten it first")
+        if a.get("transA", 0):
+            raise self.err(node, idx, "transA=1 on the data input is not supported")
+        B = self._check_float(node, idx, self.const(node.input[1], node, idx), "weight B").astype(np.float32)
+        if B.ndim != 2:
+            raise self.err(node, idx, f"weight B has shape {B.shape}; 2-D expected")
+        W = np.ascontiguousarray(B if a.get("transB", 0) else B.T)  # (M, K)
+        if W.shape[1] != shape[0]:
+            raise self.err(node, idx, f"weight shape {B.shape} does not match input width {shape[0]}")
+        M = W.shape[0]
+        steps = []
+        alpha, beta = float(a.get("alpha", 1.0)), float(a.get("beta", 1.0))
+        if alpha != 1.0:
+            steps.append(("mul", np.full(M, alpha, dtype=np.float32)))
+        bias = None
+        if len(node.input) > 2 and node.input[2]:
+            C = self._check_float(node, idx, self.const(node.input[2], node, idx), "bias C").astype(np.float32)
+            try:
+                C = np.broadcast_to(C.reshape(-1) if C.size == M else C, (M,)).astype(np.float32)
+            except ValueError:
+                raise self.err(node, idx, f"bias shape {C.shape} does not broadcast to ({M},)") from None
+            bias = (np.float32(beta) * C).astype(np.float32)
+        label = _node_label(node, idx)
+        self.add(Gemm, [label], shape, (M,), weights=W, bias=None)
+        if steps:
+            self.add(Affine, [label], (M,), (M,), steps=steps)
+        if bias is not None:
+            self.add(Affine, [label], (M,), (M,), steps=[("add", bias)])
+        return node.output[0], (M,)
+
+    def op_MatMul(self, node, idx, x, shape):
+        if len(shape) != 1:
+            raise self.err(node, idx, f"input has shape {shape}; flatten it first")
+        if node.input[0] != x:
+            raise self.err(node, idx, "the constant must be the second MatMul operand")
+        B = self._check_float(node, idx, self.const(node.input[1], node, idx), "weight").astype(np.float32)
+        if B.ndim != 2 or B.shape[0] != shape[0]:
+            raise self.err(node, idx, f"weight shape {B.shape} does not match input width {shape[0]}")
+        W = np.ascontiguousarray(B.T)
+        self.add(Gemm, [_node_label(node, idx)], shape, (W.shape[0],), weights=W, bias=None)
+        return node.output[0], (W.shape[0],)
+
+    def _channel_vector(self, node, idx, c, shape):
+        """A constant that broadcasts per channel (axis 0 of the unbatched shape) -> (Ch,)."""
+        c = self._check_float(node, idx, c, "constant").astype(np.float32)
+        ch = shape[0]
+        full = np.broadcast_shapes(c.shape, (1,) + tuple(shape)) if c.ndim <= len(shape) + 1 else None
+        if full is None or full != (1,) + tuple(shape):
+            raise self.err(node, idx, f"constant of shape {c.shape} does not broadcast to the data {shape}")
+        b = np.broadcast_to(c, (1,) + tuple(shape)).reshape(ch, -1)
+        if not np.all(b == b[:, :1]):
+            raise self.err(node, idx, "only per-channel constants are supported (one value per channel)")
+        return np.ascontiguousarray(b[:, 0])
+
+    def _affine(self, node, idx, x, shape, op):
+        other = [t for t in node.input if t != x]
+        if len(other) != 1:
+            raise self.err(node, idx, "both operands are the same data tensor")
+        if op in ("sub", "div") and node.input[0] != x:
+            raise self.err(node, idx, "constant minus/over data is not supported")
+        c = self._channel_vector(node, idx, self.const(other[0], node, idx), shape)
+        if op == "sub":
+            op, c = "add", -c
+        self.add(Affine, [_node_label(node, idx)], shape, shape, steps=[(op, c)])
+        return node.output[0], shape
+
+    def op_Add(self, node, idx, x, shape):
+        return self._affine(node, idx, x, shape, "add")
+
+    def op_Sub(self, node, idx, x, shape):
+        return self._affine(node, idx, x, shape, "sub")
+
+    def op_Mul(self, node, idx, x, shape):
+        return self._affine(node, idx, x, shape, "mul")
+
+    def op_Div(self, node, idx, x, shape):
+        return self._affine(node, idx, x, shape, "div")
+
+    def op_Conv(self, node, idx, x, shape):
+        a = self.attrs(node)
+        if len(shape) != 3:
+            raise self.err(node, idx, f"input has shape {shape}; a 2-D conv needs (C, H, W)")
+        W = self._check_float(node, idx, self.const(node.input[1], node, idx), "weight").astype(np.float32)
+        if W.ndim != 4 or W.shape[1] != shape[0]:
+            raise self.err(node, idx, f"weight shape {W.shape} does not match {shape[0]} input channels "
+                                      "(only 2-D convs with group=1 are supported)")
+        if a.get("group", 1) != 1:
+            raise self.err(node, idx, f"group={a['group']} is not supported (only group=1)")
+        if any(d != 1 for d in a.get("dilations", [1, 1])):
+            raise self.err(node, idx, f"dilations={a['dilations']} are not supported (only 1)")
+        kh, kw = W.shape[2:]
+        if "kernel_shape" in a and tuple(a["kernel_shape"]) != (kh, kw):
+            raise self.err(node, idx, "kernel_shape does not match the weight")
+        sh, sw = a.get("strides", [1, 1])
+        pads = self._pads(node, idx, a, shape, (kh, kw), (sh, sw))
+        C, H, Wd = shape
+        OH = (H + pads[0] + pads[2] - kh) // sh + 1
+        OW = (Wd + pads[1] + pads[3] - kw) // sw + 1
+        if OH < 1 or OW < 1:
+            raise self.err(node, idx, f"kernel {kh}x{kw} does not fit the {H}x{Wd} input")
+        M = W.shape[0]
+        label = _node_label(node, idx)
+        self.add(Conv, [label], shape, (M, OH, OW), weights=W, bias=None, stride=(sh, sw), pads=pads)
+        if len(node.input) > 2 and node.input[2]:
+            b = self._check_float(node, idx, self.const(node.input[2], node, idx), "bias").astype(np.float32)
+            if b.shape != (M,):
+                raise self.err(node, idx, f"bias shape {b.shape} is not ({M},)")
+            self.add(Affine, [label], (M, OH, OW), (M, OH, OW), steps=[("add", b)])
+        return node.output[0], (M, OH, OW)
+
+    def _pads(self, node, idx, a, shape, kernel, stride):
+        auto = a.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else auto
+        if auto in ("NOTSET", "VALID"):
+            p = list(a.get("pads", [0, 0, 0, 0])) if auto == "NOTSET" else [0, 0, 0, 0]
+            if len(p) != 4:
+                raise self.err(node, idx, f"pads={p} must have 4 entries for 2-D")
+            return (int(p[0]), int(p[1]), int(p[2]), int(p[3]))  # ONNX: t, l, b, r
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
+            out = []
+            for i in range(2):
+                n = shape[1 + i]
+                o = -(-n // stride[i])
+                total = max(0, (o - 1) * stride[i] + kernel[i] - n)
+                small, big = total // 2, total - total // 2
+                out.append((small, big) if auto == "SAME_UPPER" else (big, small))
+            return (out[0][0], out[1][0], out[0][1], out[1][1])
+        raise self.err(node, idx, f"auto_pad={auto} is not supported")
+
+    def op_BatchNormalization(self, node, idx, x, shape):
+        a = self.attrs(node)
+        if a.get("training_mode", 0):
+            raise self.err(node, idx, "training_mode=1 is not supported; export the model in eval mode")
+        if len(node.output) > 1 and any(node.output[1:]):
+            raise self.err(node, idx, "BatchNormalization with training outputs; export in eval mode")
+        scale, bias, mean, var = (self._check_float(node, idx, self.const(t, node, idx), n).astype(np.float32)
+                                  for t, n in zip(node.input[1:5], ("scale", "B", "mean", "var")))
+        ch = shape[0]
+        if any(v.shape != (ch,) for v in (scale, bias, mean, var)):
+            raise self.err(node, idx, f"parameters must have shape ({ch},)")
+        if np.any(var < 0):
+            j = int(np.argmax(var < 0))
+            raise self.err(node, idx, f"channel {j} has a negative variance {var[j]}")
+        eps = np.float32(a.get("epsilon", 1e-5))
+        # onnxruntime's CPU kernel: inv_std = 1/sqrt(var + eps); y = x * new_scale + new_bias
+        inv_std = (np.float32(1) / np.sqrt(var + eps)).astype(np.float32)
+        new_scale = (inv_std * scale).astype(np.float32)
+        new_bias = (bias - mean * new_scale).astype(np.float32)
+        self.add(Affine, [_node_label(node, idx)], shape, shape,
+                 steps=[("mul", new_scale), ("add", new_bias)])
+        return node.output[0], shape
+
+    def _sign_pattern(self, node, idx, x, shape, mode_true):
+        """Greater/GreaterOrEqual/Less(x, 0) followed by Where(cond, a, b) with a, b = +-1."""
+        c = np.asarray(self.const(node.input[1], node, idx)) if node.input[0] == x else None
+        if c is None or c.size != 1 or float(c.reshape(-1)[0]) != 0.0:
+            raise self.err(node, idx, "only a comparison of the data with the constant 0 is supported "
+                                      "(the sign pattern x > 0 -> Where(1, -1))")
+        users = self.consumers.get(node.output[0], [])
+        if len(users) != 1 or self.graph.node[users[0]].op_type != "Where":
+            raise self.err(node, idx, "a comparison must feed exactly one Where node (the sign pattern)")
+        wi = users[0]
+        where = self.graph.node[wi]
+        if where.input[0] != node.output[0]:
+            raise self.err(where, wi, "the comparison must be the Where condition")
+        vals = []
+        for t in where.input[1:3]:
+            v = np.asarray(self.const(t, where, wi))
+            if v.size != 1:
+                raise self.err(where, wi, f"Where branch '{t}' must be a single constant")
+            vals.append(float(v.reshape(-1)[0]))
+        if vals == [1.0, -1.0]:
+            mode = mode_true
+        elif vals == [-1.0, 1.0] and mode_true == "lt":
+            mode = "ge"
+        else:
+            raise self.err(where, wi, f"sign constants must be +1 and -1 (got {vals[0]:g}, {vals[1]:g}); "
+                                      "supported: Where(x > 0, 1, -1), Where(x >= 0, 1, -1), Where(x < 0, -1, 1)")
+        if mode == "lt":
+            raise self.err(where, wi, "Where(x < 0, 1, -1) is not supported; use Where(x > 0, 1, -1)")
+        self.skip.add(wi)
+        self.add(SignAct, [_node_label(node, idx), _node_label(where, wi)], shape, shape, mode=mode)
+        return where.output[0], shape
+
+    def op_Greater(self, node, idx, x, shape):
+        return self._sign_pattern(node, idx, x, shape, "gt")
+
+    def op_GreaterOrEqual(self, node, idx, x, shape):
+        return self._sign_pattern(node, idx, x, shape, "ge")
+
+    def op_Less(self, node, idx, x, shape):
+        return self._sign_pattern(node, idx, x, shape, "lt")
+
+    def op_Sign(self, node, idx, x, shape):
+        self.add(SignAct, [_node_label(node, idx)], shape, shape, mode="sign")
+        return node.output[0], shape
+
+    def op_Relu(self, node, idx, x, shape):
+        self.add(Relu, [_node_label(node, idx)], shape, shape)
+        return node.output[0], shape
+
+    def _pool(self, node, idx, x, shape, cls):
+        a = self.attrs(node)
+        if len(shape) != 3:
+            raise self.err(node, idx, f"input has shape {shape}; pooling needs (C, H, W)")
+        k = tuple(a.get("kernel_shape", []))
+        if len(k) != 2:
+            raise self.err(node, idx, f"kernel_shape={list(k)}: only 2-D pooling is supported")
+        s = tuple(a.get("strides", [1, 1]))
+        if any(d != 1 for d in a.get("dilations", [1, 1])):
+            raise self.err(node, idx, "dilations are not supported")
+        pads = self._pads(node, idx, a, shape, k, s)
+        C, H, W = shape
+        fl = [(H + pads[0] + pads[2] - k[0]) // s[0] + 1, (W + pads[1] + pads[3] - k[1]) // s[1] + 1]
+        if a.get("ceil_mode", 0):
+            ce = [-(-(H + pads[0] + pads[2] - k[0]) // s[0]) + 1, -(-(W + pads[1] + pads[3] - k[1]) // s[1]) + 1]
+            if ce != fl:
+                raise self.err(node, idx, "ceil_mode=1 changes the output size here; use ceil_mode=0")
+        if fl[0] < 1 or fl[1] < 1:
+            raise self.err(node, idx, f"kernel {k} does not fit the {H}x{W} input")
+        if cls is AvgPool and a.get("count_include_pad", 0) and any(pads):
+            raise self.err(node, idx, "count_include_pad=1 with padding is not supported")
+        self.add(cls, [_node_label(node, idx)], shape, (C, fl[0], fl[1]), kernel=k, stride=s, pads=pads)
+        return node.output[0], (C, fl[0], fl[1])
+
+    def op_MaxPool(self, node, idx, x, shape):
+        if len(node.output) > 1 and any(node.output[1:]):
+            raise self.err(node, idx, "the Indices output is not supported")
+        return self._pool(node, idx, x, shape, MaxPool)
+
+    def op_AveragePool(self, node, idx, x, shape):
+        return self._pool(node, idx, x, shape, AvgPool)
+
+    def op_Flatten(self, node, idx, x, shape):
+        axis = self.attrs(node).get("axis", 1)
+        if axis != 1:
+            raise self.err(node, idx, f"axis={axis} is not supported (only 1: keep the batch)")
+        F = int(np.prod(shape))
+        self.add(Flatten, [_node_label(node, idx)], shape, (F,))
+        return node.output[0], (F,)
+
+    def op_Reshape(self, node, idx, x, shape):
+        target = [int(v) for v in np.asarray(self.const(node.input[1], node, idx)).reshape(-1)]
+        F = int(np.prod(shape))
+        if len(target) != 2 or target[1] not in (F, -1) or (target[1] == -1 and target[0] == -1):
+            raise self.err(node, idx, f"reshape to {target} is not supported; only a flatten to "
+                                      f"(N, {F}) or (-1, {F}) is")
+        self.add(Flatten, [_node_label(node, idx)], shape, (F,))
+        return node.output[0], (F,)
+
+    def _softmax(self, node, idx, x, shape, log):
+        axis = self.attrs(node).get("axis", 1 if self.opset() < 13 else -1)
+        if len(shape) != 1 or axis not in (1, -1):
+            raise self.err(node, idx, "only a softmax over the class axis of (N, classes) is supported")
+        self.add(Softmax, [_node_label(node, idx)], shape, shape, log=log)
+        return node.output[0], shape
+
+    def op_LogSoftmax(self, node, idx, x, shape):
+        return self._softmax(node, idx, x, shape, True)
+
+    def op_Softmax(self, node, idx, x, shape):
+        return self._softmax(node, idx, x, shape, False)
+
+    def opset(self) -> int:
+        return next((o.version for o in self.model.opset_import if o.domain in ("", "ai.onnx")), 0)
+
+
+def load_onnx(path: str) -> onnx.ModelProto:
+    """Read and check an ONNX file; every failure is an UnsupportedModelError."""
+    if not os.path.exists(path):
+        raise UnsupportedModelError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise UnsupportedModelError(f"{path}: is a folder, not an ONNX file")
+    if os.path.getsize(path) == 0:
+        raise UnsupportedModelError(f"{path}: the file is empty")
+    try:
+        model = onnx.load(path, load_external_data=False)
+    except Exception as e:
+        raise UnsupportedModelError(f"{path}: not a readable ONNX model ({type(e).__name__}); "
+                                    "is the file complete?") from None
+    # The dynamo exporter keeps weights in a side file (MODEL.onnx.data) by default.
+    base = os.path.dirname(os.path.abspath(path))
+    for init in model.graph.initializer:
+        if init.data_location == onnx.TensorProto.EXTERNAL:
+            loc = {e.key: e.value for e in init.external_data}.get("location", "")
+            full = os.path.normpath(os.path.join(base, loc))
+            if not loc or os.path.isabs(loc) or not full.startswith(base + os.sep) or not os.path.isfile(full):
+                raise UnsupportedModelError(
+                    f"initializer '{init.name}': its external data file '{loc}' is missing (it must "
+                    f"lie beside {os.path.basename(path)}); copy it there or re-export with the "
+                    "weights inside the model")
+    try:
+        onnx.external_data_helper.load_external_data_for_model(model, base)
+    except Exception as e:
+        raise UnsupportedModelError(f"{path}: cannot read its external data ({type(e).__name__}: "
+                                    f"{str(e)[:120]})") from None
+    if not model.HasField("graph") or not model.graph.node:
+        raise UnsupportedModelError(f"{path}: not an ONNX model (no graph or no nodes)")
+    for o in model.opset_import:
+        if o.domain not in ("", "ai.onnx"):
+            if any(n.domain == o.domain for n in model.graph.node):
+                raise UnsupportedModelError(f"{path}: ops from domain '{o.domain}' are not supported")
+            continue
+        if not MIN_OPSET <= o.version <= MAX_OPSET:
+            raise UnsupportedModelError(
+                f"{path}: opset {o.version} is not supported (supported: {MIN_OPSET}..{MAX_OPSET}); "
+                "re-export with opset_version in that range")
+    for n in model.graph.node:
+        if n.domain not in ("", "ai.onnx"):
+            raise UnsupportedModelError(f"node '{n.name}' ({n.op_type}): domain '{n.domain}' is not supported")
+    try:
+        onnx.checker.check_model(model)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UnsupportedModelError(f"{path}: invalid ONNX model: {first[:200]}") from None
+    return model
+
+
+def read_model(path: str) -> Model:
+    """ONNX file -> IR model of float ops."""
+    model = load_onnx(path)
+    return _Reader(model, path).read()

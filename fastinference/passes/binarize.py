@@ -1,0 +1,81 @@
+"""Binarize: a Gemm/Conv whose every output row (channel) is ``s_j * (+-1)`` becomes a binary
+layer with +-1 weights followed by a per-channel ``mul s_j`` step (omitted when all s_j are 1).
+
+``s_j`` is taken as a magnitude (FINN's FactorOutMulSignMagnitude): a row ``-0.3 * (+-1)``
+is ``0.3 * (-+1)``, so the sign goes into the weights and the scale is always >= 0. A row of
+zeros (a BatchNorm with gamma = 0 folded in) gets +1 weights and scale 0.
+
+The input of each compute layer must be the network input (integers: the first layer) or the
+output of a sign activation (bits); anything else is rejected here with the node's name.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import UnsupportedModelError
+from ..ir import (Affine, AvgPool, BinaryConv, BinaryDense, BinaryLayer, Conv, Flatten, Gemm, MaxPool, Model,
+                  Relu, SignAct)
+from .base import replace_layers, where
+
+
+def split_sign_magnitude(layer) -> tuple[np.ndarray, np.ndarray]:
+    """weights (M, ...) -> (+-1 int8 weights, per-row magnitude float32). Raises if a row has
+    more than one magnitude."""
+    W = layer.weights.reshape(layer.weights.shape[0], -1)
+    mag = np.abs(W)
+    for j in range(W.shape[0]):
+        vals = np.unique(mag[j])
+        if vals.size != 1:
+            raise UnsupportedModelError(
+                f"{where(layer)}: output row {j} has weights of {vals.size} magnitudes "
+                f"(e.g. {vals[0]:g}, {vals[-1]:g}); hardware needs binary weights (+-1, or "
+                "s * (+-1) per row as BatchNorm folding leaves); binarize this layer when training")
+    scale = mag[:, 0].astype(np.float32)
+    signs = np.where(W < 0, -1, 1).astype(np.int8).reshape(layer.weights.shape)
+    return signs, scale
+
+
+def binarize(model: Model) -> tuple[Model, bool]:
+    layers, changed = [], False
+    domain = "int"  # what flows at this point: int (network input), binary, acc (integers), float
+    for l in model.layers:
+        if isinstance(l, (Gemm, Conv)):
+            if domain not in ("int", "binary"):
+                raise UnsupportedModelError(
+                    f"{where(l)}: its input is not binary (no sign activation before it) and not the "
+                    "network input; hardware layers take the integer input or +-1 activations")
+            signs, scale = split_sign_magnitude(l)
+            common = dict(name=l.name, source_nodes=l.source_nodes, in_shape=l.in_shape,
+                          out_shape=l.out_shape, weights=signs, input_kind=domain,
+                          input_bits=model.input_bits if domain == "int" else 1,
+                          input_signed=model.input_signed if domain == "int" else False)
+            if isinstance(l, Conv):
+                if domain == "binary" and any(l.pads):
+                    raise UnsupportedModelError(
+                        f"{where(l)}: zero padding of a binary conv would feed 0 into a +-1 layer; "
+                        "use padding=0 for convs after the first layer")
+                layers.append(BinaryConv(**common, stride=tuple(l.stride), pads=tuple(l.pads)))
+            else:
+                layers.append(BinaryDense(**common))
+            if np.any(scale != 1):
+                layers.append(Affine(name=l.name + "_scale", source_nodes=l.source_nodes,
+                                     in_shape=l.out_shape, out_shape=l.out_shape,
+                                     steps=[("mul", scale)]))
+            domain, changed = "acc", True
+            continue
+        if isinstance(l, BinaryLayer):  # already lowered (the driver runs passes to a fixed point)
+            domain = "acc" if l.emits_scores else "binary"
+        elif isinstance(l, SignAct):
+            if domain == "int":
+                raise UnsupportedModelError(f"{where(l)}: a sign directly on the network input is not supported")
+            domain = "binary"
+        elif isinstance(l, (Affine, Relu, AvgPool)):
+            if domain in ("int", "binary"):
+                raise UnsupportedModelError(
+                    f"{where(l)}: {l.kind} on the network input or on +-1 activations is not supported; "
+                    "feed the raw integers to the first Gemm/Conv")
+            domain = "acc" if domain == "acc" else "float"
+        elif not isinstance(l, (MaxPool, Flatten)) and not l.is_hardware:
+            raise UnsupportedModelError(f"{where(l)}: {l.kind} cannot be lowered to hardware")
+        layers.append(l)
+    return replace_layers(model, layers), changed

@@ -1,0 +1,173 @@
+"""Merge the float ops between a binary layer's integer accumulator and the sign that follows
+into one integer threshold per channel, with a direction.
+
+For ``y = g*(h - mu)/sqrt(v + eps) + b`` the sign is +1 iff ``y > 0``; with
+``tau = mu - b*sqrt(v + eps)/g`` that is ``h >= floor(tau) + 1`` for ``g > 0`` and
+``h <= ceil(tau) - 1`` for ``g < 0``; ``g == 0`` gives a constant (``closed_form_threshold``).
+
+The rule we emit is not taken from that formula on trust: every channel's float32 chain (the
+same float32 operations onnxruntime performs) is evaluated on the WHOLE reachable integer
+range of the accumulator, which is finite (fan-in times input range), and the threshold is
+read off that table. The closed form is cross-checked against it in tests. A non-monotone
+table (impossible for the supported ops, which are all monotone) is an error, never a guess.
+
+A MaxPool between the accumulator and the sign becomes a binary pool after the threshold:
+``thr(max h)`` is ``OR`` of ``thr(h)`` for an increasing threshold and ``AND`` for a
+decreasing one (negative BatchNorm scale), per channel.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import UnsupportedModelError
+from ..ir import Affine, BinaryLayer, BinaryMaxPool, MaxPool, Model, Relu, SignAct
+from .base import replace_layers, where
+
+
+def eval_steps(steps, acc: np.ndarray, M: int) -> np.ndarray:
+    """float32 evaluation of per-channel steps, in order. acc: (R,) ints -> (M, R) float32."""
+    y = np.broadcast_to(acc.astype(np.float32)[None, :], (M, acc.size))
+    for op, v in steps:
+        if op == "relu":
+            y = np.maximum(y, np.float32(0))
+            continue
+        v = np.asarray(v, dtype=np.float32)[:, None]
+        if op == "add":
+            y = y + v
+        elif op == "mul":
+            y = y * v
+        elif op == "div":
+            y = y / v
+        else:  # pragma: no cover - the frontend only emits the ops above
+            raise ValueError(op)
+        y = y.astype(np.float32)
+    return y
+
+
+def bits_from_steps(steps, mode: str, M: int, lo: int, hi: int):
+    """Evaluate the sign of the float chain for every acc in lo..hi. Returns (acc, bits (M, R), y)."""
+    acc = np.arange(lo, hi + 1, dtype=np.int64)
+    y = eval_steps(steps, acc, M)
+    bits = (y > 0) if mode == "gt" else (y >= 0)
+    return acc, bits, y
+
+
+def thresholds_from_bits(acc: np.ndarray, bits: np.ndarray, layer) -> tuple[np.ndarray, np.ndarray]:
+    """A monotone 0/1 table per channel -> (T, direction)."""
+    M = bits.shape[0]
+    lo, hi = int(acc[0]), int(acc[-1])
+    T = np.zeros(M, dtype=np.int64)
+    D = np.ones(M, dtype=np.int8)
+    d = np.diff(bits.astype(np.int8), axis=1)
+    for j in range(M):
+        b = bits[j]
+        if b.all():
+            T[j], D[j] = lo, 1
+        elif not b.any():
+            T[j], D[j] = hi + 1, 1
+        elif (d[j] >= 0).all():
+            T[j], D[j] = acc[np.argmax(b)], 1
+        elif (d[j] <= 0).all():
+            T[j], D[j] = acc[len(b) - 1 - np.argmax(b[::-1])], -1
+        else:
+            raise UnsupportedModelError(
+                f"{where(layer)}: channel {j}: the activation is not monotone in the accumulator; "
+                "no integer threshold reproduces it")
+    return T, D
+
+
+def closed_form_threshold(gamma, beta, mean, var, eps) -> tuple[int | None, int]:
+    """The textbook rule for one channel of BatchNorm + (x > 0), in exact real arithmetic.
+    Returns (T, direction); T None means constant (g == 0: +1 iff b > 0)."""
+    if gamma == 0:
+        return None, 1 if beta > 0 else -1
+    tau = mean - beta * math.sqrt(var + eps) / gamma
+    if gamma > 0:
+        return math.floor(tau) + 1, 1
+    return math.ceil(tau) - 1, -1
+
+
+def _reachable(layer: BinaryLayer, acc: np.ndarray) -> np.ndarray:
+    if layer.input_kind == "binary":
+        return (acc - layer.K) % 2 == 0  # acc = 2*popcount - K has K's parity
+    return np.ones(acc.shape, dtype=bool)
+
+
+def merge_thresholds(model: Model) -> tuple[Model, bool]:
+    layers = list(model.layers)
+    for i, l in enumerate(layers):
+        if not isinstance(l, BinaryLayer) or not l.emits_scores or l.bias is not None:
+            continue
+        steps, pool, j = [], None, i + 1
+        while j < len(layers) and isinstance(layers[j], (Affine, Relu, MaxPool)):
+            if isinstance(layers[j], Affine):
+                steps += layers[j].steps
+            elif isinstance(layers[j], Relu):
+                steps.append(("relu", None))
+            else:
+                if pool is not None or any(layers[j].pads):
+                    raise UnsupportedModelError(
+                        f"{where(layers[j])}: only one unpadded MaxPool between a layer and its sign is supported")
+                pool = layers[j]
+            j += 1
+        if j >= len(layers) or not isinstance(layers[j], SignAct):
+            continue
+        sign = layers[j]
+        lo, hi = l.acc_range()
+        acc, bits, y = bits_from_steps(steps, sign.mode, l.M, lo, hi)
+        if sign.mode == "sign":
+            zero = (y == 0) & _reachable(l, acc)[None, :]
+            if zero.any():
+                ch, r = np.argwhere(zero)[0]
+                raise UnsupportedModelError(
+                    f"{where(sign)}: Sign gives 0 (not +-1) for channel {ch} at accumulator {acc[r]}; "
+                    "use torch.where(x > 0, 1, -1) for a binary activation")
+        T, D = thresholds_from_bits(acc, bits, l)
+        new = l.copy()
+        new.thresholds, new.directions = T, D
+        new.source_nodes = list(dict.fromkeys(
+            l.source_nodes + [n for k in range(i + 1, j + 1) for n in layers[k].source_nodes]))
+        out = [new]
+        if pool is not None:
+            new.out_shape = l.out_shape
+            and_ch = D < 0
+            out.append(BinaryMaxPool(name=pool.name, source_nodes=pool.source_nodes,
+                                     in_shape=pool.in_shape, out_shape=pool.out_shape,
+                                     kernel=tuple(pool.kernel), stride=tuple(pool.stride),
+                                     and_channels=and_ch if and_ch.any() else None))
+        layers[i:j + 1] = out
+        return replace_layers(model, layers), True
+    return model, False
+
+
+def finalize_scores(model: Model) -> tuple[Model, bool]:
+    """The last binary layer's trailing float ops must keep the scores integer: adds of
+    integer constants (an integer bias) and multiplications by 1."""
+    layers = list(model.layers)
+    idx = max((i for i, l in enumerate(layers) if isinstance(l, BinaryLayer)), default=None)
+    if idx is None or not layers[idx].emits_scores or layers[idx].bias is not None:
+        return model, False
+    l = layers[idx]
+    bias = np.zeros(l.M, dtype=np.float64)
+    for t in layers[idx + 1:]:
+        if not isinstance(t, Affine):
+            raise UnsupportedModelError(f"{where(t)}: {t.kind} after the last layer is not supported")
+        for op, v in t.steps:
+            v = np.asarray(v, dtype=np.float64)
+            if op == "add" and np.all(v == np.round(v)):
+                bias += v
+            elif op in ("mul", "div") and np.all(v == 1):
+                pass
+            else:
+                raise UnsupportedModelError(
+                    f"{where(t)}: the last layer's output is scaled or has a non-integer bias, so its "
+                    "scores are not integers; train the last layer with bias=False and no BatchNorm "
+                    "after it")
+    new = l.copy()
+    new.bias = bias.astype(np.int64)
+    if np.abs(new.bias).max(initial=0) > 2**31 - 1 - l.K * 2**16:
+        raise UnsupportedModelError(f"{where(l)}: the bias does not fit 32-bit scores")
+    new.source_nodes = list(dict.fromkeys(l.source_nodes + [n for t in layers[idx + 1:] for n in t.source_nodes]))
+    return replace_layers(model, layers[:idx] + [new]), True
