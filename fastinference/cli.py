@@ -1,0 +1,305 @@
+"""The ``fastinference`` command line. Every error becomes one ``error:`` line and an exit
+code here, in one place: 2 user error, 1 verification failure, 3 tool failure."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import BadInputError, BadOptionError, FastInferenceError, VerificationError
+from .folding import DEFAULT_TARGET_CYCLES
+
+EPILOG_FOLDING = (
+    "Folding: each dense/conv layer computes PE output neurons in parallel, each consuming SIMD "
+    "inputs per cycle; its bound is ceil(K/SIMD)*ceil(M/PE)*V cycles per inference (V output "
+    "pixels of a conv, 1 for dense) and the pipeline's bound is the largest layer bound. "
+    f"Default (no --fold-config, no --target-cycles): --target-cycles max({DEFAULT_TARGET_CYCLES}, "
+    "largest V), i.e. the cheapest PE x SIMD per layer that reaches that bound.")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, no usage dump
+        sys.stderr.write(f"error: {message} (see '{self.prog} --help')\n")
+        sys.exit(2)
+
+
+def _progress(msg: str) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write(f"[fastinference] {msg}\n")
+
+
+def _load_npy(path: str, what: str) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise BadInputError(f"{what} {path}: no such file") from None
+    except Exception as e:
+        raise BadInputError(f"{what} {path}: not a readable .npy array ({type(e).__name__})") from None
+
+
+def _save_npy(path: str, arr: np.ndarray) -> None:
+    try:
+        np.save(path, arr)
+    except OSError as e:
+        raise BadOptionError(f"--output {path}: cannot write ({e.strerror})") from None
+
+
+def _layer_rows(net) -> list[dict]:
+    rows = []
+    for i, l in enumerate(net.layers):
+        kind = l.kind
+        if hasattr(l, "weights"):
+            ops = l.K * l.M * l.V
+            wbits, abits = 1, l.input_bits if l.input_kind == "int" else 1
+        else:
+            ops = int(np.prod(l.out_shape)) * l.kernel[0] * l.kernel[1]
+            wbits, abits = 0, 1
+        row = {"index": i, "name": l.name, "kind": kind, "input_shape": list(l.in_shape),
+               "output_shape": list(l.out_shape), "weight_bits": wbits, "activation_bits": abits,
+               "operations": int(ops), "source_nodes": list(l.source_nodes)}
+        if hasattr(l, "weights"):
+            row.update(K=l.K, M=l.M, V=l.V, output="scores" if l.emits_scores else "bits")
+        rows.append(row)
+    return rows
+
+
+def cmd_inspect(a) -> int:
+    from .api import load
+    net = load(a.model, input_bits=a.input_bits, input_signed=a.input_signed)
+    rows = _layer_rows(net)
+    if a.json:
+        print(json.dumps({"model": Path(a.model).name, "input_shape": list(net.model.input_shape),
+                          "input_bits": net.model.input_bits, "input_signed": net.model.input_signed,
+                          "classes": net.model.num_classes, "layers": rows}, indent=2))
+        return 0
+    shape = lambda s: "x".join(map(str, s))
+    print(f"{Path(a.model).name}: input {shape(net.model.input_shape)} "
+          f"({net.model.input_bits}-bit {'signed' if net.model.input_signed else 'unsigned'}), "
+          f"{net.model.num_classes} classes")
+    hdr = f"{'#':>2}  {'name':<24} {'kind':<15} {'input':>10} {'output':>10} {'w bits':>6} {'a bits':>6} {'ops':>9}"
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        print(f"{r['index']:>2}  {r['name']:<24} {r['kind']:<15} {shape(r['input_shape']):>10} "
+              f"{shape(r['output_shape']):>10} {r['weight_bits']:>6} {r['activation_bits']:>6} {r['operations']:>9}")
+    return 0
+
+
+def cmd_predict(a) -> int:
+    from .api import load
+    net = load(a.model, input_bits=a.input_bits, input_signed=a.input_signed)
+    x = _load_npy(a.input, "--input")
+    scores = net.predict(x)
+    _save_npy(a.output, scores)
+    msg = f"wrote {a.output}: {scores.shape[0]} rows x {scores.shape[1]} int64 scores"
+    if a.labels:
+        y = _load_npy(a.labels, "--labels").reshape(-1)
+        if y.shape[0] != scores.shape[0]:
+            raise BadInputError(f"--labels has {y.shape[0]} rows, --input {scores.shape[0]}")
+        acc = float((scores.argmax(axis=1) == y).mean())
+        msg += f"; accuracy {acc:.4f} ({int((scores.argmax(axis=1) == y).sum())}/{y.shape[0]})"
+    print(msg)
+    return 0
+
+
+def _fold_target(a):
+    if a.target_cycles is None:
+        return None
+    return a.target_cycles
+
+
+def cmd_compile(a) -> int:
+    from .project import compile_project
+    vectors = _load_npy(a.vectors, "--vectors") if a.vectors else None
+    t0 = time.time()
+    rep = compile_project(a.model, a.out, backend=a.backend, fold_config=a.fold_config,
+                          target_cycles=a.target_cycles, input_bits=a.input_bits,
+                          input_signed=a.input_signed, part=a.part, clock_ns=a.clock_ns,
+                          name=a.name, force=a.force, vectors=vectors, progress=_progress)
+    print(f"wrote {a.out} (top '{rep['top']}', backend {rep['backend']}, pipeline bound "
+          f"{rep['bound_cycles']} cycles/inference, {time.time() - t0:.1f} s)")
+    for l in rep["layers"]:
+        print(f"  {l['name']:<24} K={l['K']:<5} M={l['M']:<4} V={l['V']:<3} PE={l['PE']:<4} "
+              f"SIMD={l['SIMD']:<5} bound={l['bound_cycles']}")
+    return 0
+
+
+def _verify(a, runner, what: str, **kw) -> int:
+    from .project import first_mismatch, load_project_network
+    net, report = load_project_network(a.project)
+    x = net.check_input(_load_npy(a.input, "--input"))
+    want = net.predict(x)
+    got, stats = runner(Path(a.project), x, **kw)
+    _save_npy(a.output, got)
+    bad = first_mismatch(got, want)
+    if getattr(a, "report", None):
+        rep = {"vectors": int(x.shape[0]),
+               "mismatches": int((got != want).any(axis=1).sum()) if got.shape == want.shape else int(x.shape[0]),
+               "bound_cycles": report["bound_cycles"], **stats}
+        with open(a.report, "w") as f:
+            json.dump(rep, f, indent=2)
+            f.write("\n")
+    if bad:
+        raise VerificationError(f"{what}: {bad}")
+    extra = ""
+    if "cycles_per_inference" in stats:
+        extra = (f", {stats['cycles_per_inference']} cycles/inference (bound {report['bound_cycles']}), "
+                 f"latency {stats.get('latency_cycles')} cycles")
+    print(f"{what}: bit-exact on {x.shape[0]} vectors{extra}; wrote {a.output}")
+    return 0
+
+
+def cmd_csim(a) -> int:
+    from .verify.csim import run_csim
+    return _verify(a, lambda d, x: (run_csim(d, x), {}), "csim")
+
+
+def cmd_sim(a) -> int:
+    from .verify.rtl_sim import run_sim
+    return _verify(a, lambda d, x: run_sim(d, x, simulator=a.simulator, waves=a.waves),
+                   f"sim ({a.simulator})")
+
+
+def cmd_synth(a) -> int:
+    from .synth import run_synth
+    rep = run_synth(Path(a.project), part=a.part, progress=_progress)
+    print(json.dumps(rep.get("totals", rep), indent=2))
+    return 0
+
+
+def cmd_sweep(a) -> int:
+    from .sweep import run_sweep
+    return run_sweep(a, progress=_progress)
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        vals = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of integers") from None
+    if not vals or any(v < 1 for v in vals):
+        raise argparse.ArgumentTypeError("give positive integers, e.g. 1,4,16")
+    return vals
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="fastinference", description="Compile binarized neural networks from ONNX "
+                "to bit-exact HLS C++ and SystemVerilog, and verify them.")
+    p.add_argument("--version", action="version", version=f"fastinference {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def input_opts(sp):
+        sp.add_argument("--input-bits", type=int, default=8, metavar="B",
+                        help="bits of each integer input value the hardware takes (default 8)")
+        sp.add_argument("--input-signed", action="store_true",
+                        help="inputs are signed (two's complement); default unsigned")
+
+    s = sub.add_parser("inspect", help="print the optimized layers",
+                       description="Print the optimized (hardware) layers: index, name, kind, input "
+                       "and output shape, weight and activation bits, operations per inference.")
+    s.add_argument("model", help="ONNX file")
+    s.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    input_opts(s)
+    s.set_defaults(func=cmd_inspect)
+
+    s = sub.add_parser("predict", help="run the bit-exact numpy reference model",
+                       description="Run the reference model; writes int64 scores (N, classes): the "
+                       "values the network feeds its final (Log)Softmax.")
+    s.add_argument("model", help="ONNX file")
+    s.add_argument("--input", required=True, metavar="X.npy", help="inputs, (N, F) or (N, C, H, W), integer values")
+    s.add_argument("--output", required=True, metavar="S.npy", help="where to write the scores")
+    s.add_argument("--labels", metavar="y.npy", help="labels: print the accuracy")
+    input_opts(s)
+    s.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("compile", help="write the HLS and/or RTL project", epilog=EPILOG_FOLDING,
+                       description="Write DIR/report.json, DIR/vectors, DIR/hls (Vitis HLS C++, "
+                       "testbench, Makefile, run_hls.tcl) and DIR/rtl (SystemVerilog, cocotb "
+                       "testbench, Makefile). Output is written atomically and is byte-identical "
+                       "for the same model and options.")
+    s.add_argument("model", help="ONNX file")
+    s.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    s.add_argument("--backend", choices=["hls", "rtl", "all"], default="all", help="default: all")
+    g = s.add_mutually_exclusive_group()
+    g.add_argument("--fold-config", metavar="F.json",
+                   help='JSON {"layer name": {"pe": P, "simd": S}} (names as inspect prints them); '
+                   "layers left out get the default")
+    g.add_argument("--target-cycles", type=int, metavar="N",
+                   help="per layer, the cheapest PE x SIMD whose bound is at most N cycles")
+    input_opts(s)
+    s.add_argument("--part", default="xc7z020clg400-1", help="FPGA part (default xc7z020clg400-1)")
+    s.add_argument("--clock-ns", type=float, default=10.0, metavar="T", help="clock period in ns (default 10)")
+    s.add_argument("--name", metavar="TOP", help="top-level name (default: from the model file name)")
+    s.add_argument("--vectors", metavar="X.npy",
+                   help="test vectors to bundle in DIR/vectors (default: 32 random inputs)")
+    s.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    s.set_defaults(func=cmd_compile)
+
+    s = sub.add_parser("csim", help="build DIR/hls with g++ and run it on vectors",
+                       description="C-simulation: builds the generated HLS C++ with g++, runs it on "
+                       "the inputs and checks every row against the reference model (exit 1 on a mismatch).")
+    s.add_argument("project", metavar="DIR", help="folder written by compile")
+    s.add_argument("--input", required=True, metavar="X.npy")
+    s.add_argument("--output", required=True, metavar="S.npy")
+    s.set_defaults(func=cmd_csim)
+
+    s = sub.add_parser("sim", help="simulate DIR/rtl under cocotb",
+                       description="RTL simulation with cocotb (random valid gaps and back-pressure, "
+                       "then a throughput phase); checks every row against the reference (exit 1 on a mismatch).")
+    s.add_argument("project", metavar="DIR", help="folder written by compile")
+    s.add_argument("--input", required=True, metavar="X.npy")
+    s.add_argument("--output", required=True, metavar="S.npy")
+    s.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
+    s.add_argument("--report", metavar="R.json", help="write vectors, mismatches, cycles_per_inference, "
+                   "latency_cycles, bound_cycles, simulator")
+    s.add_argument("--waves", action="store_true", help="dump waveforms")
+    s.set_defaults(func=cmd_sim)
+
+    s = sub.add_parser("synth", help="Yosys synth_xilinx area of DIR/rtl",
+                       description="Runs Yosys synth_xilinx (out of context, -noiopad) on DIR/rtl and "
+                       "writes DIR/synth/report.json (LUT, FF, CARRY4, LUTRAM, BRAM, DSP).")
+    s.add_argument("project", metavar="DIR")
+    s.add_argument("--part", help="FPGA part (default: the one in report.json)")
+    s.set_defaults(func=cmd_synth)
+
+    s = sub.add_parser("sweep", help="compile, simulate and synthesize over foldings",
+                       description="One design per point: compile, simulate (Verilator, bit-exact "
+                       "check) and synthesize; writes DIR/sweep.csv and DIR/pareto.png.")
+    s.add_argument("model", help="ONNX file")
+    s.add_argument("--out", required=True, metavar="DIR")
+    s.add_argument("--target-cycles", type=_int_list, metavar="N1,N2,...",
+                   help="points (default: a geometric series from fully parallel to fully folded)")
+    s.add_argument("--fold-config-grid", metavar="G.json", help="JSON list of fold configs, one per point")
+    s.add_argument("--jobs", type=int, default=None, help="parallel points (default: cores)")
+    s.add_argument("--vectors", type=int, default=20, metavar="K", help="rows simulated per point (default 20)")
+    input_opts(s)
+    s.set_defaults(func=cmd_sweep)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except FastInferenceError as e:
+        msg = " ".join(str(e).split("\n")[0:1]) if e.exit_code == 2 else str(e)
+        sys.stderr.write(f"error: {msg}\n")
+        return e.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return 130
+    except Exception as e:  # never a traceback for a user: say what broke, ask for a report
+        sys.stderr.write(f"error: internal error ({type(e).__name__}: {str(e)[:200]}); "
+                         "please report it with the model\n")
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

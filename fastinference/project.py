@@ -1,0 +1,202 @@
+"""``compile``: write a hardware project folder atomically.
+
+Everything goes into a temporary folder beside ``--out`` and is renamed into place only when
+complete, so an error or Ctrl-C leaves ``--out`` as it was. The layout is the contract's:
+report.json, source/ (a copy of the ONNX file, so csim/sim can rerun the reference),
+vectors/, hls/, rtl/.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__, reference
+from .api import Network, load
+from .errors import BadOptionError
+from .folding import LayerFold, folding_report, pipeline_bound, resolve_folding
+from .ir import Model
+from .names import safe_identifier
+
+BACKENDS = ("hls", "rtl", "all")
+DEFAULT_PART = "xc7z020clg400-1"
+DEFAULT_CLOCK_NS = 10.0
+DEFAULT_VECTORS = 32
+
+
+def random_vectors(model: Model, n: int = DEFAULT_VECTORS, seed: int = 0) -> np.ndarray:
+    """Deterministic test inputs covering the whole input range."""
+    lo, hi = ((-(1 << (model.input_bits - 1)), (1 << (model.input_bits - 1)) - 1) if model.input_signed
+              else (0, (1 << model.input_bits) - 1))
+    rng = np.random.default_rng(seed)
+    return rng.integers(lo, hi, size=(n,) + tuple(model.input_shape), endpoint=True, dtype=np.int64)
+
+
+def write_vectors(folder: Path, x: np.ndarray, scores: np.ndarray) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    write_int_rows(folder / "input.txt", x.reshape(x.shape[0], -1))
+    write_int_rows(folder / "expected.txt", scores)
+
+
+def write_int_rows(path: Path, rows: np.ndarray) -> None:
+    with open(path, "w") as f:
+        for r in rows:
+            f.write(" ".join(str(int(v)) for v in r) + "\n")
+
+
+def read_int_rows(path: Path) -> np.ndarray:
+    with open(path) as f:
+        rows = [[int(v) for v in line.split()] for line in f if line.strip()]
+    return np.array(rows, dtype=np.int64)
+
+
+def top_name(net: Network, name: str | None) -> str:
+    if name is None:
+        return safe_identifier(net.name, prefix="net")
+    clean = safe_identifier(name, prefix="net")
+    if clean != name:
+        raise BadOptionError(f"--name '{name}' is not a safe identifier in C++/SystemVerilog/Tcl; "
+                             f"use for example '{clean}'")
+    return name
+
+
+def check_out(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise BadOptionError(f"--out {out} exists and is not a folder")
+    if out.exists() and any(out.iterdir()) and not force:
+        raise BadOptionError(f"--out {out} exists and is not empty; pass --force to replace it")
+
+
+class AtomicFolder:
+    """``with AtomicFolder(out, force) as tmp:`` write into ``tmp``; on success it becomes
+    ``out`` (replacing it), on any exception (Ctrl-C included) ``out`` is untouched."""
+
+    def __init__(self, out: Path, force: bool):
+        self.out = Path(out)
+        self.force = force
+
+    def __enter__(self) -> Path:
+        check_out(self.out, self.force)
+        parent = self.out.resolve().parent
+        parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=parent))
+        return self.tmp
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            return False
+        old = None
+        if self.out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-", dir=self.tmp.parent))
+            os.replace(self.out, old / "x")
+        os.replace(self.tmp, self.out)
+        os.chmod(self.out, 0o755)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        return False
+
+
+def copy_source(src: str, dest: Path) -> str:
+    """Copy the ONNX file (and an external-data file beside it) into ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    base = os.path.basename(src)
+    shutil.copyfile(src, dest / base)
+    data = src + ".data"
+    if os.path.isfile(data):
+        shutil.copyfile(data, dest / (base + ".data"))
+    import onnx  # external data may have another name: copy what the model names
+    m = onnx.load(src, load_external_data=False)
+    for init in m.graph.initializer:
+        for e in init.external_data:
+            if e.key == "location" and not (dest / e.value).exists():
+                shutil.copyfile(os.path.join(os.path.dirname(src), e.value), dest / e.value)
+    return base
+
+
+def build_report(net: Network, folding: dict[str, LayerFold], top: str, backend: str,
+                 part: str, clock_ns: float, source_file: str, folding_origin: str) -> dict:
+    m = net.model
+    return {
+        "model": source_file,
+        "top": top,
+        "backend": backend,
+        "input": {"bits": m.input_bits, "signed": m.input_signed, "shape": list(m.input_shape)},
+        "classes": m.num_classes,
+        "bound_cycles": pipeline_bound(m, folding),
+        "folding": folding_origin,
+        "part": part,
+        "clock_ns": clock_ns,
+        "layers": folding_report(m, folding),
+        "version": __version__,
+    }
+
+
+def compile_project(model_path: str, out: str | Path, backend: str = "all", fold_config=None,
+                    target_cycles: int | None = None, input_bits: int = 8, input_signed: bool = False,
+                    part: str = DEFAULT_PART, clock_ns: float = DEFAULT_CLOCK_NS, name: str | None = None,
+                    force: bool = False, vectors: np.ndarray | None = None, progress=None) -> dict:
+    """The ``compile`` command. Returns the report dict."""
+    say = progress or (lambda msg: None)
+    if backend not in BACKENDS:
+        raise BadOptionError(f"--backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if not (isinstance(clock_ns, (int, float)) and 0.5 <= float(clock_ns) <= 1000):
+        raise BadOptionError(f"--clock-ns {clock_ns!r}: give a period in ns between 0.5 and 1000")
+    if not isinstance(part, str) or not part.replace("-", "").replace("_", "").isalnum():
+        raise BadOptionError(f"--part {part!r}: a Xilinx part name has letters, digits and '-' only")
+    out = Path(out)
+    check_out(out, force)
+    net = load(model_path, input_bits=input_bits, input_signed=input_signed)
+    top = top_name(net, name)
+    folding = resolve_folding(net.model, fold_config, target_cycles)
+    origin = ("fold-config" if fold_config is not None else
+              f"target-cycles {target_cycles}" if target_cycles is not None else "default")
+    x = net.check_input(vectors) if vectors is not None else random_vectors(net.model)
+    scores = net.predict(x)
+    with AtomicFolder(out, force) as tmp:
+        source_file = copy_source(str(model_path), tmp / "source")
+        report = build_report(net, folding, top, backend, part, float(clock_ns), source_file, origin)
+        with open(tmp / "report.json", "w") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
+        write_vectors(tmp / "vectors", x, scores)
+        if backend in ("hls", "all"):
+            say("writing HLS C++")
+            from .backends.hls import write_hls
+            write_hls(net.model, folding, tmp / "hls", top, part, float(clock_ns))
+        if backend in ("rtl", "all"):
+            say("writing SystemVerilog")
+            from .backends.rtl import write_rtl
+            write_rtl(net.model, folding, tmp / "rtl", top, part, float(clock_ns))
+    return report
+
+
+def load_report(project: str | Path) -> dict:
+    p = Path(project) / "report.json"
+    if not p.is_file():
+        raise BadOptionError(f"{project}: no report.json; is this a folder written by 'fastinference compile'?")
+    with open(p) as f:
+        return json.load(f)
+
+
+def load_project_network(project: str | Path) -> tuple[Network, dict]:
+    """The reference network of a compiled project (from its copy of the ONNX file)."""
+    report = load_report(project)
+    src = Path(project) / "source" / report["model"]
+    net = load(str(src), input_bits=report["input"]["bits"], input_signed=report["input"]["signed"])
+    return net, report
+
+
+def first_mismatch(got: np.ndarray, want: np.ndarray) -> str | None:
+    if got.shape != want.shape:
+        return f"output has shape {got.shape}, the reference {want.shape}"
+    rows = np.nonzero((got != want).any(axis=1))[0]
+    if rows.size == 0:
+        return None
+    r = int(rows[0])
+    return (f"{rows.size} of {got.shape[0]} rows differ from the reference; first row {r}: "
+            f"got {got[r].tolist()}, expected {want[r].tolist()}")
