@@ -1,0 +1,62 @@
+// stream_fifo: valid/ready FIFO of Depth entries of Width bits (fastinference).
+//
+// Registers only (no RAM); the output comes straight from a register, and in_ready_o from
+// the occupancy register, so it cuts every combinational path between its two sides.
+// Latency: 1 cycle (a beat accepted at cycle t is offered at t+1).
+// Throughput: one beat per cycle when Depth >= 2 (a push and a pop may happen in the same
+//   cycle); Depth = 1 gives one beat every 2 cycles (no push while full).
+// Back-pressure: accepted on the output (out_ready_i); applied on the input when full.
+module stream_fifo #(
+  parameter int Width = 8,
+  parameter int Depth = 2
+) (
+  input  logic             clk_i,
+  input  logic             rst_ni,
+  input  logic             in_valid_i,
+  output logic             in_ready_o,
+  input  logic [Width-1:0] in_data_i,
+  output logic             out_valid_o,
+  input  logic             out_ready_i,
+  output logic [Width-1:0] out_data_o
+);
+
+  localparam int PtrW = (Depth > 1) ? $clog2(Depth) : 1;
+  localparam int CntW = $clog2(Depth + 1);
+
+  logic [Width-1:0] mem_q [Depth];
+  logic [PtrW-1:0]  wr_ptr_q, rd_ptr_q;
+  logic [CntW-1:0]  count_q;
+  logic             push, pop;
+
+  assign in_ready_o  = (count_q != CntW'(Depth));
+  assign out_valid_o = (count_q != '0);
+  assign push        = in_valid_i & in_ready_o;
+  assign pop         = out_valid_o & out_ready_i;
+
+  if (Depth > 1) begin : g_mem
+    assign out_data_o = mem_q[rd_ptr_q];
+    always_ff @(posedge clk_i) begin
+      if (push) mem_q[wr_ptr_q] <= in_data_i;
+    end
+  end else begin : g_reg
+    logic unused_ptr;
+    assign unused_ptr = ^{wr_ptr_q, rd_ptr_q};
+    assign out_data_o = mem_q[0];
+    always_ff @(posedge clk_i) begin
+      if (push) mem_q[0] <= in_data_i;
+    end
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      wr_ptr_q <= '0;
+      rd_ptr_q <= '0;
+      count_q  <= '0;
+    end else begin
+      if (push) wr_ptr_q <= (wr_ptr_q == PtrW'(Depth - 1)) ? '0 : wr_ptr_q + 1'b1;
+      if (pop)  rd_ptr_q <= (rd_ptr_q == PtrW'(Depth - 1)) ? '0 : rd_ptr_q + 1'b1;
+      count_q <= count_q + CntW'(push) - CntW'(pop);
+    end
+  end
+
+endmodule
