@@ -172,6 +172,8 @@ def compile_project(model_path: str, out: str | Path, backend: str = "all", fold
             say("writing SystemVerilog")
             from .backends.rtl import write_rtl
             write_rtl(net.model, folding, tmp / "rtl", top, part, float(clock_ns))
+            from .backends.ip import write_ip_files
+            write_ip_files(tmp / "rtl", top, part, float(clock_ns))
     return report
 
 

@@ -1,0 +1,50 @@
+"""Vivado IP packaging files for DIR/rtl: ``package_ip.tcl`` and ``<top>.xdc`` from the
+templates in ``constraints/``. Every name in them is a sanitized identifier or a file name
+the writer chose; the part name is checked to be letters, digits and dashes."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jinja2
+
+from .. import __version__
+from ..errors import BadOptionError
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "constraints"
+CLOCK_CANDIDATES = ("ap_clk", "clk_i", "clk", "aclk")
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
+                              keep_trailing_newline=True, autoescape=False)
+
+
+def clock_port(top_sv: str) -> str:
+    for name in CLOCK_CANDIDATES:
+        if re.search(rf"\binput\s+(wire\s+|logic\s+)?{name}\b", top_sv):
+            return name
+    raise BadOptionError("generated top has no recognizable clock port")
+
+
+def read_sources(rtl: Path) -> list[str]:
+    fl = (rtl / "filelist.f").read_text().splitlines()
+    return [l.strip() for l in fl if l.strip().endswith((".sv", ".v"))]
+
+
+def write_ip_files(rtl: Path, top: str, part: str, clock_ns: float) -> None:
+    rtl = Path(rtl)
+    if not re.fullmatch(r"[A-Za-z0-9-]+", part):
+        raise BadOptionError(f"--part {part!r}: letters, digits and '-' only")
+    clock = clock_port((rtl / f"{top}.sv").read_text())
+    sources = read_sources(rtl)
+    memories = sorted(p.name for p in rtl.iterdir() if p.suffix in (".mem", ".hex", ".dat"))
+    for f in sources + memories:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", f):
+            raise BadOptionError(f"unsafe file name in filelist: {f!r}")
+    env = _env()
+    xdc = f"{top}.xdc"
+    (rtl / xdc).write_text(env.get_template("top.xdc.j2").render(
+        top=top, clock=clock, clock_ns=clock_ns, version=__version__))
+    (rtl / "package_ip.tcl").write_text(env.get_template("package_ip.tcl.j2").render(
+        top=top, part=part, clock=clock, sources=sources, memories=memories, xdc=xdc, version=__version__))
