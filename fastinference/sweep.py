@@ -1,0 +1,260 @@
+"""``sweep``: one design per folding point; each is compiled, simulated in Verilator (a point
+that is not bit-exact is a failure, not a data row) and synthesized with Yosys.
+
+Points run in parallel in a local process pool (``--jobs``) or on a Dask cluster
+(``--scheduler``). Each point's result is cached under ``DIR/points/<hash>/result.json``, keyed
+by the model bytes, the folding and the options, so a re-run only does new points.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .api import load
+from .errors import BadOptionError, FastInferenceError
+from .folding import LayerFold, layer_bound, resolve_folding
+
+CSV_COLUMNS = ["point", "status", "folding", "bound_cycles", "cycles_per_inference", "latency_cycles",
+               "LUT", "FF", "BRAM", "DSP", "compile_s", "sim_s", "synth_s", "error"]
+
+
+def default_targets(model) -> list[int]:
+    """A geometric series (x4) from fully parallel to fully folded."""
+    layers = model.compute_layers()
+    lo = max(l.V for l in layers)
+    hi = max(layer_bound(l, 1, 1) for l in layers)
+    pts, t = [], lo
+    while t < hi:
+        pts.append(t)
+        t *= 4
+    pts.append(hi)
+    return pts
+
+
+def point_key(model_bytes: bytes, folding: dict, options: dict) -> str:
+    h = hashlib.sha256(model_bytes)
+    h.update(json.dumps({"folding": folding, "options": options, "version": __version__},
+                        sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
+def run_point(model_path: str, point_dir: str, fold_config: dict, input_bits: int, input_signed: bool,
+              n_vectors: int, label: str) -> dict:
+    """Compile, simulate and synthesize one design. Never raises: errors go into the row."""
+    from .project import compile_project, first_mismatch
+    from .synth import run_synth
+    from .verify.rtl_sim import run_sim
+
+    row = {"point": label, "status": "ok", "folding": json.dumps(fold_config, sort_keys=True), "error": ""}
+    out = Path(point_dir) / "design"
+    try:
+        t0 = time.time()
+        net = load(model_path, input_bits=input_bits, input_signed=input_signed)
+        rng = np.random.default_rng(1)
+        lo, hi = ((-(1 << (input_bits - 1)), (1 << (input_bits - 1)) - 1) if input_signed
+                  else (0, (1 << input_bits) - 1))
+        x = rng.integers(lo, hi, (n_vectors,) + net.model.input_shape, endpoint=True)
+        rep = compile_project(model_path, out, backend="rtl", fold_config=fold_config,
+                              input_bits=input_bits, input_signed=input_signed, force=True, vectors=x)
+        row["bound_cycles"] = rep["bound_cycles"]
+        row["compile_s"] = round(time.time() - t0, 2)
+        t0 = time.time()
+        got, stats = run_sim(out, x, simulator="verilator")
+        row["sim_s"] = round(time.time() - t0, 2)
+        bad = first_mismatch(got, net.predict(x))
+        if bad:
+            raise FastInferenceError(f"not bit-exact: {bad}")
+        row["cycles_per_inference"] = stats["cycles_per_inference"]
+        row["latency_cycles"] = stats["latency_cycles"]
+        t0 = time.time()
+        syn = run_synth(out)
+        row["synth_s"] = round(time.time() - t0, 2)
+        tot = syn["totals"]
+        row.update(LUT=tot["LUT"], FF=tot["FF"], BRAM=tot["BRAM_RAMB18"] + 2 * tot["BRAM_RAMB36"], DSP=tot["DSP48"])
+    except FastInferenceError as e:
+        row.update(status="failed", error=str(e).splitlines()[0][:300])
+    except Exception as e:  # a crash in one point must not stop the sweep
+        row.update(status="failed", error=f"internal error {type(e).__name__}: {e}"[:300])
+        (Path(point_dir) / "traceback.txt").write_text(traceback.format_exc())
+    with open(Path(point_dir) / "result.json", "w") as f:
+        json.dump(row, f, indent=2)
+    return row
+
+
+def _points(net, target_cycles, fold_config_grid) -> list[tuple[str, dict | int]]:
+    """(label, fold config dict or target) per point; impossible points become error rows later."""
+    pts = []
+    if fold_config_grid:
+        try:
+            with open(fold_config_grid) as f:
+                grid = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            raise BadOptionError(f"--fold-config-grid {fold_config_grid}: cannot read JSON ({e})") from None
+        if not isinstance(grid, list) or not grid:
+            raise BadOptionError("--fold-config-grid must be a non-empty JSON list of fold configs")
+        for i, cfg in enumerate(grid):
+            pts.append((f"grid{i}", cfg))
+    else:
+        for t in (target_cycles or default_targets(net.model)):
+            pts.append((f"target{t}", t))
+    return pts
+
+
+def _fold_dict(folding: dict[str, LayerFold]) -> dict:
+    return {k: {"pe": v.pe, "simd": v.simd} for k, v in folding.items()}
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k, "") for k in CSV_COLUMNS})
+
+
+def pareto_front(rows: list[dict]) -> list[dict]:
+    ok = sorted((r for r in rows if r["status"] == "ok"), key=lambda r: (r["cycles_per_inference"], r["LUT"]))
+    front, best = [], math.inf
+    for r in ok:
+        if r["LUT"] < best:
+            front.append(r)
+            best = r["LUT"]
+    return front
+
+
+def plot_pareto(path: Path, rows: list[dict], title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in rows if r["status"] == "ok"]
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=100)
+    if ok:
+        ax.scatter([r["cycles_per_inference"] for r in ok], [max(r["LUT"], 1) for r in ok], color="tab:blue",
+                   label="design points")
+        front = pareto_front(rows)
+        ax.plot([r["cycles_per_inference"] for r in front], [max(r["LUT"], 1) for r in front], "o-",
+                color="tab:red", label="Pareto front")
+        for r in ok:
+            ax.annotate(r["point"], (r["cycles_per_inference"], max(r["LUT"], 1)), fontsize=7,
+                        xytext=(3, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    ax.set_xlabel("cycles per inference (measured)")
+    ax.set_ylabel("LUTs (Yosys synth_xilinx)")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, metadata={"Software": None})
+    plt.close(fig)
+
+
+def print_table(rows: list[dict]) -> None:
+    hdr = f"{'point':<12} {'status':<7} {'bound':>7} {'cycles':>7} {'latency':>8} {'LUT':>7} {'FF':>7} {'BRAM':>5} {'DSP':>4}"
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        if r["status"] == "ok":
+            print(f"{r['point']:<12} {'ok':<7} {r['bound_cycles']:>7} {r['cycles_per_inference']:>7} "
+                  f"{r['latency_cycles']:>8} {r['LUT']:>7} {r['FF']:>7} {r['BRAM']:>5} {r['DSP']:>4}")
+        else:
+            print(f"{r['point']:<12} {'FAILED':<7} {r.get('error', '')}")
+
+
+def _submit_all(jobs, scheduler, workers):
+    """Run ``(fn, args)`` jobs: yields rows as they finish."""
+    if scheduler:
+        try:
+            from dask.distributed import Client, as_completed as dask_completed
+        except ImportError:
+            raise BadOptionError("--scheduler needs dask[distributed]: pip install 'fastinference[cluster]'") from None
+        client = Client(scheduler)
+        try:
+            futs = [client.submit(run_point, *a, pure=False) for a in jobs]
+            for f in dask_completed(futs):
+                yield f.result()
+        finally:
+            client.close()
+        return
+    yield from _local(jobs, workers)
+
+
+def _local(jobs, workers):
+    if not jobs:
+        return
+    n = min(len(jobs), max(1, workers))
+    if n == 1:
+        for a in jobs:
+            yield run_point(*a)
+        return
+    with ProcessPoolExecutor(max_workers=n) as ex:
+        futs = [ex.submit(run_point, *a) for a in jobs]
+        for f in as_completed(futs):
+            yield f.result()
+
+
+def sweep(model_path: str, out: str | Path, target_cycles=None, fold_config_grid=None, jobs=None,
+          vectors: int = 20, input_bits: int = 8, input_signed: bool = False, scheduler: str | None = None,
+          progress=None) -> list[dict]:
+    """The Python entry point. Returns the rows (in point order)."""
+    if vectors < 1:
+        raise BadOptionError("--vectors must be at least 1")
+    if jobs is not None and jobs < 1:
+        raise BadOptionError("--jobs must be at least 1")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    net = load(str(model_path), input_bits=input_bits, input_signed=input_signed)
+    model_bytes = Path(model_path).read_bytes()
+    points = _points(net, target_cycles, fold_config_grid)
+    rows, todo = {}, []
+    options = {"input_bits": input_bits, "input_signed": input_signed, "vectors": vectors}
+    for label, spec in points:
+        try:
+            folding = resolve_folding(net.model, spec if isinstance(spec, dict) else None,
+                                      spec if isinstance(spec, int) else None)
+        except FastInferenceError as e:
+            rows[label] = {"point": label, "status": "failed", "folding": json.dumps(spec, sort_keys=True),
+                           "error": str(e)}
+            continue
+        cfg = _fold_dict(folding)
+        key = point_key(model_bytes, cfg, options)
+        pdir = out / "points" / key
+        cached = pdir / "result.json"
+        if cached.is_file():
+            row = json.loads(cached.read_text())
+            row["point"] = label
+            row["cached"] = True
+            rows[label] = row
+            continue
+        pdir.mkdir(parents=True, exist_ok=True)
+        todo.append((str(model_path), str(pdir), cfg, input_bits, input_signed, vectors, label))
+    done = 0
+    for row in _submit_all(todo, scheduler, jobs or os.cpu_count() or 1):
+        rows[row["point"]] = row
+        done += 1
+        if progress:
+            progress(f"sweep: {done}/{len(todo)} points done ({row['point']}: {row['status']})")
+    result = [rows[label] for label, _ in points]
+    write_csv(out / "sweep.csv", result)
+    plot_pareto(out / "pareto.png", result, f"{Path(model_path).name}: area vs throughput")
+    return result
+
+
+def run_sweep(args, progress=None) -> int:
+    rows = sweep(args.model, args.out, target_cycles=args.target_cycles, fold_config_grid=args.fold_config_grid,
+                 jobs=args.jobs, vectors=args.vectors, input_bits=args.input_bits, input_signed=args.input_signed,
+                 scheduler=getattr(args, "scheduler", None), progress=progress)
+    print_table(rows)
+    print(f"wrote {Path(args.out) / 'sweep.csv'} and {Path(args.out) / 'pareto.png'}")
+    return 0 if any(r["status"] == "ok" for r in rows) else 1
