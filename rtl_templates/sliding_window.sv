@@ -1,0 +1,226 @@
+// sliding_window: line buffer that turns a pixel stream into a stream of KHxKW windows.
+//
+// Input : one pixel per beat, raster order (row by row, left to right), images back to back.
+//         A pixel is C channels x BITS bits, channel 0 in the LSBs.
+// Output: one beat per OUTPUT pixel (OH x OW per image, raster order) carrying the whole window,
+//         KH*KW*C*BITS bits: element e = (kh*KW + kw)*C + c sits at bits [e*BITS +: BITS].
+//         Positions in the zero padding (PadT/PadL/PadB/PadR) read as the all-zero word.
+//           OH = (H + PadT + PadB - KH) / StrideH + 1,  OW = (W + PadL + PadR - KW) / StrideW + 1
+//         (floor mode: trailing rows/columns no window reaches are consumed and dropped).
+//         Requires PadT, PadB < KH and PadL, PadR < KW.
+//
+// Structure: a circular buffer of Rows = 2*KH + StrideH input rows held in flops, with a writer
+// (one input pixel per cycle) and a reader (one window per cycle) that run independently. The
+// reader starts output row oy once every input row it needs is complete; the writer fills a row
+// slot once the reader no longer needs the row it held. Each window element is read through a
+// row mux (Rows:1) and a column mux (W:1); padded positions are masked to zero, so padding costs
+// no cycles.
+//
+// Back-pressure: yes, on both sides. in_ready_o and out_valid_o are functions of registers only
+//   (no combinational path from any input to any output).
+// Throughput: up to one input pixel AND one output window per cycle.
+//   Steady state (input always valid, output always ready), cycles per image:
+//     max(H*W, OH*OW)   exactly (asserted by tests/rtl/test_conv_blocks.py).
+// Latency: the first window of an image is valid the cycle after input row
+//   min(H-1, KH-1-PadT) of that image has been accepted.
+module sliding_window #(
+  parameter int C       = 1,
+  parameter int H       = 8,
+  parameter int W       = 8,
+  parameter int BITS    = 1,
+  parameter int KH      = 3,
+  parameter int KW      = 3,
+  parameter int StrideH = 1,
+  parameter int StrideW = 1,
+  parameter int PadT    = 0,
+  parameter int PadL    = 0,
+  parameter int PadB    = 0,
+  parameter int PadR    = 0
+) (
+  input  logic                         clk_i,
+  input  logic                         rst_ni,
+  // pixel stream in
+  input  logic                         in_valid_i,
+  output logic                         in_ready_o,
+  input  logic [C*BITS-1:0]            in_data_i,
+  // window stream out
+  output logic                         out_valid_o,
+  input  logic                         out_ready_i,
+  output logic [KH*KW*C*BITS-1:0]      out_data_o
+);
+
+  localparam int PixW  = C * BITS;
+  localparam int OH    = (H + PadT + PadB - KH) / StrideH + 1;
+  localparam int OW    = (W + PadL + PadR - KW) / StrideW + 1;
+  localparam int Rows  = 2 * KH + StrideH;
+  localparam int Depth = Rows * W;
+  localparam int SlotW = $clog2(Rows);
+  localparam int AddrW = $clog2(Depth);
+  localparam int XW    = $clog2(W + 1);
+  localparam int OyW   = $clog2(OH + 1);
+  localparam int OxW   = $clog2(OW + 1);
+  // global row counters (modular; only differences are used)
+  localparam int CntW  = $clog2(H + Rows + 1) + 2;
+  // signed row/column coordinates inside an image (padding makes them negative)
+  localparam int IW    = $clog2(H + W + KH + KW + StrideH + StrideW +
+                                         PadT + PadL + PadB + PadR + 2) + 2;
+
+  localparam logic signed [IW-1:0] HS     = IW'(H);
+  localparam logic signed [IW-1:0] WS     = IW'(W);
+  localparam logic signed [IW-1:0] SHS    = IW'(StrideH);
+  localparam logic signed [IW-1:0] SWS    = IW'(StrideW);
+  localparam logic signed [IW-1:0] TopRst = -IW'(PadT);
+  localparam logic signed [IW-1:0] LftRst = -IW'(PadL);
+  localparam logic signed [IW-1:0] KhM1   = IW'(KH - 1);
+
+  // ------------------------------------------------------------------ row buffer
+  logic [PixW-1:0] mem_q [Depth];
+
+  // ------------------------------------------------------------------ writer
+  logic [XW-1:0]    wr_col_q,  wr_col_d;
+  logic [SlotW-1:0] wr_slot_q, wr_slot_d;
+  logic [CntW-1:0]  wr_cnt_q,  wr_cnt_d;   // complete rows written (global)
+  logic             in_fire;
+  logic [AddrW-1:0] wr_addr;
+
+  // ------------------------------------------------------------------ reader
+  logic [OyW-1:0]        rd_oy_q,   rd_oy_d;
+  logic [OxW-1:0]        rd_ox_q,   rd_ox_d;
+  logic signed [IW-1:0]  rd_top_q,  rd_top_d;   // oy*StrideH - PadT
+  logic signed [IW-1:0]  rd_left_q, rd_left_d;  // ox*StrideW - PadL
+  logic [CntW-1:0]       rd_base_q, rd_base_d;  // global index of image row 0
+  logic [SlotW-1:0]      rd_slot_q, rd_slot_d;  // slot of row lo (global lo mod Rows)
+  logic                  out_fire;
+
+  logic signed [IW-1:0]  lo_img;       // lowest image row the current output row needs
+  logic signed [IW-1:0]  top_next;
+  logic signed [IW-1:0]  lo_next;
+  // only the low bits of these take part in modular arithmetic
+  /* verilator lint_off UNUSEDSIGNAL */
+  logic signed [IW-1:0]  hi_img;       // highest (may be -1: no real row)
+  logic signed [IW-1:0]  lo_delta;     // always in [0, Rows)
+  /* verilator lint_on UNUSEDSIGNAL */
+  logic [CntW-1:0]       lo_glob;
+  logic signed [CntW-1:0] free_diff;   // wr_cnt - lo_glob
+  logic signed [CntW-1:0] need_diff;   // wr_cnt - (base + hi)
+  logic [SlotW:0]        slot_sum;
+
+  assign lo_img   = (rd_top_q < 0) ? '0 : rd_top_q;
+  assign hi_img   = ((rd_top_q + KhM1) < HS) ? rd_top_q + KhM1 : HS - IW'(1);
+  assign top_next = rd_top_q + SHS;
+  assign lo_next  = (top_next < 0) ? '0 : top_next;
+  assign lo_glob  = rd_base_q + CntW'(lo_img);
+
+  assign free_diff = $signed(wr_cnt_q - lo_glob);
+  assign need_diff = $signed(wr_cnt_q - rd_base_q - CntW'(hi_img));
+
+  assign in_ready_o  = free_diff < $signed(CntW'(Rows));
+  assign out_valid_o = need_diff > 0;
+  assign in_fire     = in_valid_i & in_ready_o;
+  assign out_fire    = out_valid_o & out_ready_i;
+
+  // ------------------------------------------------------------------ writer next state
+  assign wr_addr = AddrW'(wr_slot_q * W) + AddrW'(wr_col_q);
+
+  always_comb begin
+    wr_col_d  = wr_col_q;
+    wr_slot_d = wr_slot_q;
+    wr_cnt_d  = wr_cnt_q;
+    if (in_fire) begin
+      if (wr_col_q == XW'(W - 1)) begin
+        wr_col_d  = '0;
+        wr_cnt_d  = wr_cnt_q + CntW'(1);
+        wr_slot_d = (wr_slot_q == SlotW'(Rows - 1)) ? '0 : wr_slot_q + SlotW'(1);
+      end else begin
+        wr_col_d  = wr_col_q + XW'(1);
+      end
+    end
+  end
+
+  // ------------------------------------------------------------------ reader next state
+  always_comb begin
+    rd_oy_d   = rd_oy_q;
+    rd_ox_d   = rd_ox_q;
+    rd_top_d  = rd_top_q;
+    rd_left_d = rd_left_q;
+    rd_base_d = rd_base_q;
+    lo_delta  = '0;
+    if (out_fire) begin
+      if (rd_ox_q == OxW'(OW - 1)) begin
+        rd_ox_d   = '0;
+        rd_left_d = LftRst;
+        if (rd_oy_q == OyW'(OH - 1)) begin
+          rd_oy_d   = '0;
+          rd_top_d  = TopRst;
+          rd_base_d = rd_base_q + CntW'(H);
+          lo_delta  = HS - lo_img;           // next image's row 0
+        end else begin
+          rd_oy_d   = rd_oy_q + OyW'(1);
+          rd_top_d  = top_next;
+          lo_delta  = lo_next - lo_img;
+        end
+      end else begin
+        rd_ox_d   = rd_ox_q + OxW'(1);
+        rd_left_d = rd_left_q + SWS;
+      end
+    end
+    // lo_delta < Rows, so one conditional subtraction keeps the slot in range
+    slot_sum  = {1'b0, rd_slot_q} + (SlotW + 1)'(lo_delta);
+    rd_slot_d = (slot_sum >= (SlotW + 1)'(Rows)) ? SlotW'(slot_sum - (SlotW + 1)'(Rows))
+                                                 : SlotW'(slot_sum);
+  end
+
+  // ------------------------------------------------------------------ window read
+  for (genvar kh = 0; kh < KH; kh++) begin : g_row
+    logic signed [IW-1:0] r;
+    logic                 r_ok;
+    logic [SlotW:0]       s_sum;
+    logic [SlotW-1:0]     slot;
+    assign r     = rd_top_q + IW'(kh);
+    assign r_ok  = (r >= 0) && (r < HS);
+    assign s_sum = {1'b0, rd_slot_q} + (r_ok ? (SlotW + 1)'(r - lo_img) : '0);
+    assign slot  = (s_sum >= (SlotW + 1)'(Rows)) ? SlotW'(s_sum - (SlotW + 1)'(Rows))
+                                                 : SlotW'(s_sum);
+    for (genvar kw = 0; kw < KW; kw++) begin : g_col
+      logic signed [IW-1:0] c;
+      logic                 c_ok;
+      logic [AddrW-1:0]     addr;
+      assign c    = rd_left_q + IW'(kw);
+      assign c_ok = (c >= 0) && (c < WS);
+      assign addr = AddrW'(slot * W) + (c_ok ? AddrW'(c) : '0);
+      assign out_data_o[((kh * KW + kw) * PixW) +: PixW] = (r_ok && c_ok) ? mem_q[addr] : '0;
+    end
+  end
+
+  // ------------------------------------------------------------------ flops
+  always_ff @(posedge clk_i) begin
+    if (in_fire) begin
+      mem_q[wr_addr] <= in_data_i;
+    end
+  end
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      wr_col_q  <= '0;
+      wr_slot_q <= '0;
+      wr_cnt_q  <= '0;
+      rd_oy_q   <= '0;
+      rd_ox_q   <= '0;
+      rd_top_q  <= TopRst;
+      rd_left_q <= LftRst;
+      rd_base_q <= '0;
+      rd_slot_q <= '0;
+    end else begin
+      wr_col_q  <= wr_col_d;
+      wr_slot_q <= wr_slot_d;
+      wr_cnt_q  <= wr_cnt_d;
+      rd_oy_q   <= rd_oy_d;
+      rd_ox_q   <= rd_ox_d;
+      rd_top_q  <= rd_top_d;
+      rd_left_q <= rd_left_d;
+      rd_base_q <= rd_base_d;
+      rd_slot_q <= rd_slot_d;
+    end
+  end
+
+endmodule
