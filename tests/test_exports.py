@@ -1,0 +1,73 @@
+"""The test networks: both torch exporters give ONNX that onnxruntime runs, with integer
+pre-softmax scores, and the two exports of one network agree."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+
+from conftest import CASES, NAMES, ort_pre_softmax
+from nets import op_types
+
+# Minimum test accuracy (onnxruntime, 450 test rows) per network: a floor well under what the
+# fixed-seed training gives, so a broken recipe or export is caught.
+MIN_ACC = {"mlp_seed": 0.90, "mlp_odd": 0.85, "mlp_deep": 0.90, "mlp_negbn": 0.85, "cnn": 0.88,
+           "cnn_poolfirst": 0.88}
+
+
+@pytest.mark.parametrize("name,exporter", CASES, ids=[f"{n}-{e}" for n, e in CASES])
+def test_export_runs_integer_scores(nets, name, exporter):
+    case = nets.get(name, exporter)
+    onnx.checker.check_model(onnx.load(str(case.path)), full_check=True)
+    ops = op_types(case.path)
+    print(f"{case.id}: {' '.join(ops)}")
+    assert ops[-1] == "LogSoftmax"
+    s = ort_pre_softmax(case.path, case.X_test_f32)
+    assert s.shape == (len(case.y_test), 10)
+    assert np.all(np.isfinite(s))
+    assert np.array_equal(s, np.round(s)), "pre-softmax scores are not integers"
+    acc = float((s.argmax(1) == case.y_test).mean())
+    print(f"{case.id}: onnxruntime test accuracy {acc:.4f}, train info {case.info}")
+    assert acc >= MIN_ACC[name]
+
+
+@pytest.mark.parametrize("name,exporter", CASES, ids=[f"{n}-{e}" for n, e in CASES])
+def test_export_batch_is_dynamic(nets, name, exporter):
+    case = nets.get(name, exporter)
+    full = ort_pre_softmax(case.path, case.X_test_f32)
+    for n in (1, 3):
+        assert np.array_equal(ort_pre_softmax(case.path, case.X_test_f32[:n]), full[:n])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_exporters_agree(nets, name):
+    a = ort_pre_softmax(nets.get(name, "legacy").path, nets.get(name, "legacy").X_test_f32)
+    b = ort_pre_softmax(nets.get(name, "dynamo").path, nets.get(name, "dynamo").X_test_f32)
+    assert np.array_equal(a.argmax(1), b.argmax(1))
+    assert np.array_equal(a, b)
+
+
+def test_graph_shapes(nets):
+    """The op sequences that tests/nets.py's docstring documents for the frontend."""
+    seq = {k: " ".join(op_types(nets.get(*k).path)) for k in
+           [("mlp_odd", "legacy"), ("mlp_odd", "dynamo"), ("cnn", "legacy"), ("cnn", "dynamo")]}
+    sign_l = "Constant Greater Constant Constant Where"
+    assert seq["mlp_odd", "legacy"] == (f"MatMul BatchNormalization {sign_l} "
+                                        f"MatMul BatchNormalization {sign_l} MatMul LogSoftmax")
+    assert seq["mlp_odd", "dynamo"] == "Gemm Greater Where Gemm Greater Where Gemm LogSoftmax"
+    assert seq["cnn", "legacy"] == (f"Conv {sign_l} MaxPool Conv {sign_l} Flatten MatMul "
+                                    "LogSoftmax")
+    assert seq["cnn", "dynamo"] == ("Conv Greater Where MaxPool Conv Greater Where Reshape Gemm "
+                                    "LogSoftmax")
+
+
+def test_negative_gammas_present(nets):
+    from onnx import numpy_helper
+    for name in ("mlp_negbn", "cnn_poolfirst"):
+        m = onnx.load(str(nets.get(name, "legacy").path))
+        inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+        bns = [n for n in m.graph.node if n.op_type == "BatchNormalization"]
+        assert bns
+        gammas = np.concatenate([inits[n.input[1]] for n in bns])
+        assert (gammas < 0).sum() >= len(gammas) // 4, name
+        assert (gammas > 0).sum() >= len(gammas) // 4, name
