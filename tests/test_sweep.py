@@ -1,0 +1,98 @@
+"""synth and sweep on a small MLP: real Verilator and Yosys runs.
+
+One sweep over three foldings (PE = 1, 2, 4 in the first layer) gives: the CSV columns, every
+point bit-exact with measured cycles equal to the bound, LUTs growing with PE, a valid PNG;
+a second run reuses the cache; an impossible point is reported while the others run; the
+Dask path (LocalCluster on loopback) gives the same rows as the local pool.
+"""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+import fastinference as fi
+from fastinference.sweep import CSV_COLUMNS, sweep
+from graphs import GraphBuilder, pm1
+
+TIME_COLUMNS = {"compile_s", "sim_s", "synth_s"}
+
+
+@pytest.fixture(scope="module")
+def small_mlp(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sweep_model")
+    rng = np.random.default_rng(3)
+    g = GraphBuilder((16,))
+    g.gemm(pm1(rng, 8, 16))
+    g.bn(rng.uniform(-1, 1, 8), rng.normal(0, 1, 8), rng.normal(0, 10, 8), rng.uniform(0.5, 2, 8))
+    g.sign()
+    g.gemm(pm1(rng, 4, 8))
+    g.logsoftmax()
+    return g.save(tmp / "small_mlp.onnx")
+
+
+@pytest.fixture(scope="module")
+def grid(small_mlp, tmp_path_factory):
+    names = [l.name for l in fi.load(small_mlp).layers]
+    pts = [{names[0]: {"pe": pe, "simd": 16}, names[1]: {"pe": 4, "simd": 8}} for pe in (1, 2, 4)]
+    pts.append({names[0]: {"pe": 9, "simd": 16}})  # impossible: M = 8
+    path = tmp_path_factory.mktemp("grid") / "grid.json"
+    path.write_text(json.dumps(pts))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def swept(small_mlp, grid, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    rows = sweep(small_mlp, out, fold_config_grid=grid, jobs=2, vectors=8)
+    return out, rows
+
+
+def test_sweep_rows_are_bit_exact_and_meet_the_bound(swept):
+    out, rows = swept
+    with open(out / "sweep.csv") as f:
+        table = list(csv.DictReader(f))
+    assert list(table[0].keys()) == CSV_COLUMNS
+    ok = [r for r in rows if r["status"] == "ok"]
+    assert len(ok) == 3, rows
+    for r in ok:
+        assert r["cycles_per_inference"] == r["bound_cycles"]
+        assert r["LUT"] > 0 and r["FF"] > 0
+    luts = [r["LUT"] for r in ok]
+    assert luts[0] < luts[1] < luts[2], luts
+
+
+def test_impossible_point_is_reported_and_skipped(swept):
+    _, rows = swept
+    bad = rows[3]
+    assert bad["status"] == "failed" and "pe=9" in bad["error"]
+
+
+def test_pareto_png_is_a_valid_image(swept):
+    out, _ = swept
+    data = (out / "pareto.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
+    import matplotlib.image as mpimg
+    img = mpimg.imread(out / "pareto.png")
+    assert img.shape[0] > 100 and img.shape[1] > 100
+
+
+def test_second_run_reuses_the_cache(swept, small_mlp, grid):
+    out, rows = swept
+    again = sweep(small_mlp, out, fold_config_grid=grid, jobs=2, vectors=8)
+    assert all(r.get("cached") for r in again if r["status"] == "ok")
+    strip = lambda rs: [{k: v for k, v in r.items() if k not in TIME_COLUMNS | {"cached"}} for r in rs]
+    assert strip(again) == strip(rows)
+
+
+def test_dask_cluster_gives_the_same_rows(swept, small_mlp, grid, tmp_path):
+    from dask.distributed import LocalCluster
+    _, rows = swept
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        dask_rows = sweep(small_mlp, tmp_path / "dask", fold_config_grid=grid, vectors=8,
+                          scheduler=cluster.scheduler_address)
+    strip = lambda rs: [{k: v for k, v in r.items() if k not in TIME_COLUMNS | {"cached"}} for r in rs]
+    assert strip(dask_rows) == strip(rows)
