@@ -57,9 +57,28 @@ DYNAMO  (dynamo=True, default opset 20, ir_version 10, dynamic batch works via
   - Conv/MaxPool also carry auto_pad=b"NOTSET" (MaxPool: storage_order=0).
 
 Both exports of a net give identical integer scores on all 450 test rows (tests/test_exports.py).
-BN thresholds are kept >= 0.05 away from integers (keep_threshold_margin) so float rounding in
-ORT or in a folded BN can never flip a sign; exact ties (BN output == 0 -> -1) thus never occur
-in these nets.
+
+The networks (input: raw digits pixels 0..16 as float32; split train_test_split(test_size=0.25,
+random_state=0): 1347 train / 450 test rows). Accuracy = onnxruntime argmax on the 450 test
+rows (same for both exporters); time = training on one thread:
+  mlp_seed       64-128-256-10                                       0.942   ~1.5 s
+  mlp_odd        64-37-19-10                                         0.896   ~0.6 s
+  mlp_deep       64-64-64-64-32-10                                   0.951   ~0.9 s
+  mlp_negbn      mlp_odd, then every other BN channel: gamma, beta and the next layer's input
+                 column negated (same function, negative scales)     0.896   ~0.5 s
+  cnn            Conv(1->16,3x3,pad 1)-BN-sign-MaxPool2-Conv(16->32,3x3)-BN-sign-Flatten-
+                 Linear(128->10)                                     0.933   ~2.4 s
+  cnn_poolfirst  Conv-MaxPool-BN-sign-Conv-BN-sign-Flatten-Linear, every other gamma of both
+                 BNs initialized to -1 (they stay negative)          0.936   ~3 s
+  mlp_ties       mlp_negbn with make_exact_ties (below)              0.902   ~0.8 s
+  cnn_ties       cnn with make_exact_ties                            0.953   ~2.5 s
+All but the *_ties nets keep their BN thresholds >= 0.05 away from integers
+(keep_threshold_margin), so float rounding in ORT or in a BN folded by an exporter can never flip
+a sign and exact ties never occur. The *_ties nets do the opposite: every BN is y = +-1 * (x - T)
+with integer T reachable by the accumulator and var + eps == 1.0f exactly, so the BN/folded
+outputs are exact integers and x == T gives exactly 0 -> -1 (hundreds to thousands of such ties
+on the test rows): these catch `>` vs `>=` and `<` vs `<=` (negative scale) mistakes.
+In the *_ties exports the folded weights are exactly +-1 and the folded biases integers.
 """
 from __future__ import annotations
 
@@ -75,7 +94,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-NAMES = ("mlp_seed", "mlp_odd", "mlp_deep", "mlp_negbn", "cnn", "cnn_poolfirst")
+NAMES = ("mlp_seed", "mlp_odd", "mlp_deep", "mlp_negbn", "cnn", "cnn_poolfirst", "mlp_ties",
+         "cnn_ties")
+# networks whose BN thresholds sit exactly on reachable integers (see make_exact_ties)
+TIES = ("mlp_ties", "cnn_ties")
 EXPORTERS = ("legacy", "dynamo")
 
 
@@ -185,11 +207,11 @@ def _mlp(sizes, clip=1.0):
 def build(name):
     if name == "mlp_seed":
         return _mlp([64, 128, 256, 10])
-    if name in ("mlp_odd", "mlp_negbn"):
+    if name in ("mlp_odd", "mlp_negbn", "mlp_ties"):
         return _mlp([64, 37, 19, 10])
     if name == "mlp_deep":
         return _mlp([64, 64, 64, 64, 32, 10])
-    if name == "cnn":
+    if name in ("cnn", "cnn_ties"):
         return nn.Sequential(
             BinaryConv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), SignAct(),
             nn.MaxPool2d(2),
@@ -209,11 +231,11 @@ def build(name):
 
 # epochs per network (the rest of the recipe is shared)
 EPOCHS = {"mlp_seed": 30, "mlp_odd": 40, "mlp_deep": 40, "mlp_negbn": 40, "cnn": 30,
-          "cnn_poolfirst": 30}
+          "cnn_poolfirst": 30, "mlp_ties": 40, "cnn_ties": 30}
 LR = {}  # per-network Adam learning rate, default 1e-2
 # The narrow/deep MLPs train unstably with batch 64 and BN affine lr 1e-2 (gamma wanders
 # through 0, flipping whole channels): they use batch 256 and BN lr 1e-3 (mlp_deep 0.67 -> 0.95).
-_STABLE = ("mlp_odd", "mlp_deep", "mlp_negbn")
+_STABLE = ("mlp_odd", "mlp_deep", "mlp_negbn", "mlp_ties")
 BN_LR = {n: 1e-3 for n in _STABLE}  # per-network Adam lr of the BN affine parameters (def. LR)
 BATCH = {n: 256 for n in _STABLE}  # per-network batch size, default 64
 TEMP = {}  # per-network softmax temperature numerator for training (scores * T / sqrt(K))
@@ -272,9 +294,12 @@ def train(name, seed=0, verbose=False):
         sched.step()
     model.eval()
     stats = {"train_seconds": time.perf_counter() - t0}
-    if name == "mlp_negbn":
+    if name in ("mlp_negbn", "mlp_ties"):
         flip_half_gammas(model)
-    stats["nudged_thresholds"] = keep_threshold_margin(model)
+    if name in TIES:
+        stats["tie_channels"] = make_exact_ties(model)
+    else:
+        stats["nudged_thresholds"] = keep_threshold_margin(model)
     stats["torch_test_acc"] = accuracy_torch(model, X_te, y_te, shape)
     if verbose:
         print(f"{name}: {stats}")
@@ -333,6 +358,43 @@ def keep_threshold_margin(model, margin=0.05):
                 m.bias[bad] = beta_new[bad].to(m.bias.dtype)
                 moved += int(bad.sum())
     return moved
+
+
+@torch.no_grad()
+def make_exact_ties(model):
+    """Rewrite every BN channel as y = s * (x - T) with s = +-1 (the sign of its scale) and T
+    the reachable integer nearest its threshold: gamma = s, beta = 0, running_mean = T and
+    running_var = 1 - eps rounded so that float32(var) + float32(eps) == 1.0 exactly. Every BN
+    output (and every BN folded into a Conv/Gemm by an exporter: weights +-1, bias -s*T) is then
+    an exact integer in float32, and x == T gives exactly 0 -> sign -1: a deterministic tie
+    that catches `>` vs `>=` (and `<` vs `<=` for s = -1) mistakes. Reachable: accumulators of
+    +-1 inputs over K terms have the parity of K; integer-input layers reach every integer.
+    Returns the number of channels rewritten."""
+    eps32 = np.float32(1e-5)
+    var = np.float32(1.0) - eps32
+    while np.float32(var) + eps32 != np.float32(1.0):
+        var = np.nextafter(var, np.float32(2.0), dtype=np.float32)
+    n = 0
+    prev = None
+    for m in model:
+        if isinstance(m, (BinaryLinear, BinaryConv2d)):
+            prev = m
+        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            assert abs(m.eps - 1e-5) < 1e-12
+            scale = (m.weight / torch.sqrt(m.running_var + m.eps)).double()
+            tau = m.running_mean.double() - m.bias.double() / scale
+            first = prev is model[0]
+            if first:
+                T = torch.round(tau)
+            else:
+                K = prev.weight[0].numel()
+                T = 2 * torch.round((tau - K) / 2) + K  # nearest integer with K's parity
+            m.weight.copy_(torch.where(scale >= 0, 1.0, -1.0))
+            m.bias.zero_()
+            m.running_mean.copy_(T.float())
+            m.running_var.fill_(float(var))
+            n += m.num_features
+    return n
 
 
 @torch.no_grad()
@@ -411,28 +473,35 @@ def op_types(path):
     return [n.op_type for n in onnx.load(str(path)).graph.node]
 
 
-def ort_pre_softmax(onnx_path, X):
-    """Run the ONNX with onnxruntime (no graph optimizations) and return the tensor that feeds
-    the final LogSoftmax/Softmax (the integer scores)."""
+def ort_tensors(onnx_path, X, names):
+    """Run the ONNX with onnxruntime (graph optimizations off, one thread) on X (cast to
+    float32) and return the named tensors (intermediate ones are added as graph outputs)."""
     import onnx
     import onnxruntime as ort
 
     m = onnx.load(str(onnx_path))
-    soft = [n for n in m.graph.node if n.op_type in ("LogSoftmax", "Softmax")]
-    if soft:
-        tname = soft[-1].input[0]
-        if tname not in [o.name for o in m.graph.output]:
-            m.graph.output.append(onnx.helper.make_empty_tensor_value_info(tname))
-    else:
-        tname = m.graph.output[0].name
+    outs = [o.name for o in m.graph.output]
+    for t in names:
+        if t not in outs:
+            m.graph.output.append(onnx.helper.make_empty_tensor_value_info(t))
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     so.intra_op_num_threads = 1
     sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0]
-    X = np.asarray(X, dtype=np.float32).reshape(len(X), *[int(d) if isinstance(d, int) else -1
-                                                           for d in inp.shape[1:]])
-    return sess.run([tname], {inp.name: X})[0]
+    X = np.asarray(X, dtype=np.float32)
+    return sess.run(list(names), {inp.name: X})
+
+
+def ort_pre_softmax(onnx_path, X):
+    """Run the ONNX with onnxruntime (no graph optimizations) and return the tensor that feeds
+    the final LogSoftmax/Softmax (the integer scores), or the graph output if there is none."""
+    import onnx
+
+    m = onnx.load(str(onnx_path))
+    soft = [n for n in m.graph.node if n.op_type in ("LogSoftmax", "Softmax")]
+    tname = soft[-1].input[0] if soft else m.graph.output[0].name
+    return ort_tensors(onnx_path, X, [tname])[0]
 
 
 def main(argv=None):

@@ -7,12 +7,12 @@ import onnx
 import pytest
 
 from conftest import CASES, NAMES, ort_pre_softmax
-from nets import op_types
+from nets import TIES, op_types, ort_tensors
 
 # Minimum test accuracy (onnxruntime, 450 test rows) per network: a floor well under what the
 # fixed-seed training gives, so a broken recipe or export is caught.
 MIN_ACC = {"mlp_seed": 0.90, "mlp_odd": 0.85, "mlp_deep": 0.90, "mlp_negbn": 0.85, "cnn": 0.88,
-           "cnn_poolfirst": 0.88}
+           "cnn_poolfirst": 0.88, "mlp_ties": 0.85, "cnn_ties": 0.88}
 
 
 @pytest.mark.parametrize("name,exporter", CASES, ids=[f"{n}-{e}" for n, e in CASES])
@@ -63,7 +63,7 @@ def test_graph_shapes(nets):
 
 def test_negative_gammas_present(nets):
     from onnx import numpy_helper
-    for name in ("mlp_negbn", "cnn_poolfirst"):
+    for name in ("mlp_negbn", "cnn_poolfirst", "mlp_ties"):
         m = onnx.load(str(nets.get(name, "legacy").path))
         inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
         bns = [n for n in m.graph.node if n.op_type == "BatchNormalization"]
@@ -71,3 +71,20 @@ def test_negative_gammas_present(nets):
         gammas = np.concatenate([inits[n.input[1]] for n in bns])
         assert (gammas < 0).sum() >= len(gammas) // 4, name
         assert (gammas > 0).sum() >= len(gammas) // 4, name
+
+
+@pytest.mark.parametrize("name,exporter", [c for c in CASES if c[0] in TIES],
+                         ids=[f"{n}-{e}" for n, e in CASES if n in TIES])
+def test_tie_nets_have_exact_ties(nets, name, exporter):
+    """In the *_ties nets every sign input (the Greater's first input) is an exact integer in
+    float32 and many are exactly 0 (-> -1): the frontend must get > vs >= right."""
+    case = nets.get(name, exporter)
+    m = onnx.load(str(case.path))
+    gts = [n.input[0] for n in m.graph.node if n.op_type == "Greater"]
+    vals = ort_tensors(case.path, case.X_test_f32, gts)
+    zeros = 0
+    for t, v in zip(gts, vals):
+        assert np.array_equal(v, np.round(v)), f"{t} is not integer-valued"
+        zeros += int((v == 0).sum())
+    print(f"{case.id}: {zeros} exact ties over {len(gts)} sign layers")
+    assert zeros >= 20
