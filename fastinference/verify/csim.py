@@ -67,9 +67,49 @@ def _sources(hls_dir: Path) -> tuple[list[Path], list[Path]]:
     return cpps, hdrs
 
 
+PCH_ENV = "FI_CSIM_PCH_DIR"
+PCH_HEADER = """// fastinference C simulation: precompiled ap_int.h and the C++ library headers
+#include <ap_int.h>
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+"""
+
+
+def _precompiled_header(cxx: str, flags: list[str], inc: Path, key: str) -> Path | None:
+    """With ``$FI_CSIM_PCH_DIR`` set (the tests do), a precompiled ap_int.h shared by every
+    build with the same compiler and flags: it saves about a second per translation unit.
+    Returns the header to ``-include`` (g++ picks up its ``.gch``), or None."""
+    root = os.environ.get(PCH_ENV)
+    if not root:
+        return None
+    d = Path(root).resolve() / f"pch-{key}"
+    hdr = d / "fi_pch.h"
+    if (d / "fi_pch.h.gch").is_file():
+        return hdr
+    d.mkdir(parents=True, exist_ok=True)
+    if not hdr.is_file() or hdr.read_text() != PCH_HEADER:
+        tmp_h = d / f"fi_pch.h.{os.getpid()}.tmp"
+        tmp_h.write_text(PCH_HEADER)
+        os.replace(tmp_h, hdr)
+    tmp = d / f"fi_pch.{os.getpid()}.gch.tmp"
+    r = subprocess.run([cxx, *flags, "-isystem", str(inc), "-x", "c++-header", str(hdr),
+                        "-o", str(tmp)], capture_output=True, text=True)
+    if r.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        return None  # the plain build still works
+    os.replace(tmp, d / "fi_pch.h.gch")
+    return hdr
+
+
 def build(hls_dir, extra_flags: list[str] | None = None, cxx: str = CXX) -> Path:
     """Compile the project in ``hls_dir`` (= ``DIR/hls``) unless an identical build exists;
-    returns the testbench binary."""
+    returns the testbench binary. Translation units compile in parallel."""
     hls_dir = Path(hls_dir).resolve()
     cpps, hdrs = _sources(hls_dir)
     flags = CXXFLAGS + list(extra_flags or [])
@@ -78,6 +118,7 @@ def build(hls_dir, extra_flags: list[str] | None = None, cxx: str = CXX) -> Path
     h.update(_compiler_id(cxx).encode())
     h.update("\0".join(flags).encode())
     h.update(str(inc).encode())
+    tool_key = h.hexdigest()[:16]
     for p in cpps + hdrs:
         h.update(b"\0" + p.name.encode() + b"\0" + p.read_bytes())
     out_dir = hls_dir / "build" / f"csim-{h.hexdigest()[:16]}"
@@ -85,18 +126,40 @@ def build(hls_dir, extra_flags: list[str] | None = None, cxx: str = CXX) -> Path
     if exe.is_file():
         return exe
     out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / f"tb.{os.getpid()}.tmp"
-    cmd = [cxx, *flags, "-isystem", str(inc), *[p.name for p in cpps], "-o", str(tmp)]
+    # a model wider than 1024 bits sets AP_INT_MAX_W before ap_int.h: no precompiled header
+    wide = any(b"#define AP_INT_MAX_W" in p.read_bytes() for p in hdrs)
+    pch = None if wide else _precompiled_header(cxx, flags, inc, tool_key)
+    pre = ["-include", str(pch)] if pch is not None else []
+    tag = os.getpid()
+    objs, procs, logs = [], [], [" ".join([cxx, *flags, "-isystem", str(inc), *pre])]
     try:
-        r = subprocess.run(cmd, capture_output=True, text=True, cwd=hls_dir)
+        for p in cpps:
+            obj = out_dir / f"{p.stem}.{tag}.o"
+            objs.append(obj)
+            cmd = [cxx, *flags, "-isystem", str(inc), *pre, "-c", p.name, "-o", str(obj)]
+            procs.append((p.name, subprocess.Popen(cmd, cwd=hls_dir, stdout=subprocess.PIPE,
+                                                   stderr=subprocess.STDOUT, text=True)))
     except OSError as e:
         raise ToolError(f"cannot run {cxx}: {e}") from None
-    log = r.stdout + r.stderr
-    (out_dir / "build.log").write_text(" ".join(cmd) + "\n" + log)
-    if r.returncode != 0:
+    failed = False
+    for name, proc in procs:
+        out, _ = proc.communicate()
+        logs.append(f"--- {name} (exit {proc.returncode})\n{out}")
+        failed |= proc.returncode != 0
+    tmp = out_dir / f"tb.{tag}.tmp"
+    if not failed:
+        r = subprocess.run([cxx, *[str(o) for o in objs], "-o", str(tmp)],
+                           capture_output=True, text=True)
+        logs.append(f"--- link (exit {r.returncode})\n{r.stdout}{r.stderr}")
+        failed = r.returncode != 0
+    for o in objs:
+        o.unlink(missing_ok=True)
+    log = "\n".join(logs)
+    (out_dir / "build.log").write_text(log)
+    if failed:
         tmp.unlink(missing_ok=True)
-        raise ToolError(f"g++ failed to build the C simulation of {hls_dir} "
-                        f"(exit {r.returncode}); last lines:\n{_tail(log)}")
+        raise ToolError(f"g++ failed to build the C simulation of {hls_dir}; "
+                        f"last lines of {out_dir / 'build.log'}:\n{_tail(log)}")
     os.replace(tmp, exe)  # atomic: parallel builds of the same project are safe
     return exe
 

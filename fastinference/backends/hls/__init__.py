@@ -445,7 +445,7 @@ def render(model: Model, folding: dict[str, LayerFold], top: str = "fi_top",
         "Makefile": env.get_template("Makefile.j2").render(
             cxxflags=CXXFLAGS, sources=["tb.cpp"] + sources, headers=headers, **common),
         "run_hls.tcl": env.get_template("run_hls.tcl.j2").render(
-            sources=sources + headers[:2], part=part, clock_ns=clock, **common),
+            sources=sources + headers, part=part, clock_ns=clock, **common),
     }
     for name in STATIC_FILES:
         files[name] = (TEMPLATE_DIR / name).read_text()
