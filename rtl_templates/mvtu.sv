@@ -68,8 +68,8 @@ module mvtu #(
   logic [PE*SIMD-1:0] w_rom [Steps];
   logic [PE*ThrW-1:0] t_rom [NF];
   initial begin
-    $readmemh(WeightFile, w_rom);
-    $readmemh(ThreshFile, t_rom);
+    $readmemh(WeightFile, w_rom, 0, Steps - 1);
+    $readmemh(ThreshFile, t_rom, 0, NF - 1);
   end
 
   // ------------------------------------------------- input double buffer
@@ -185,76 +185,67 @@ module mvtu #(
     assign s1_t = t_rom[0];
   end
 
-  // per-lane contribution of this step, summed over SIMD lanes, per PE
-  logic [PE-1:0][AccWidth-1:0] step_sum;
-  logic [PE-1:0][AccWidth-1:0] acc_q, acc_d;
-  logic [SIMD-1:0]             lane_ok;
-  logic [AccWidth-1:0]         term, xe;
-  logic [InBits-1:0]           xl;
-  logic                        match;
-
-  always_comb begin
-    for (int s = 0; s < SIMD; s++) begin
-      lane_ok[s] = !s1_last_sf_q || (s < Tail);
+  // only the last step of a fold has pad lanes (K % SIMD != 0): mask them
+  logic [SIMD-1:0] lane_ok;
+  for (genvar s = 0; s < SIMD; s++) begin : g_lane_ok
+    if (s < Tail) begin : g_real
+      assign lane_ok[s] = 1'b1;
+    end else begin : g_pad
+      assign lane_ok[s] = ~s1_last_sf_q;
     end
   end
 
-  always_comb begin
-    step_sum = '0;
-    term     = '0;
-    xe       = '0;
-    xl       = '0;
-    match    = 1'b0;
-    for (int p = 0; p < PE; p++) begin
-      for (int s = 0; s < SIMD; s++) begin
-        xl = s1_x_q[s*InBits +: InBits];
-        if (Binary) begin
-          // XNOR: +1 when the input bit equals the weight bit; count the ones here,
-          // acc = 2 * count - K at the end of the fold
-          match = lane_ok[s] & (xl[0] == s1_w_q[p*SIMD + s]);
-          term  = {{(AccWidth-1){1'b0}}, match};
-        end else begin
-          xe   = {{(AccWidth-InBits){InSigned & xl[InBits-1]}}, xl};
-          term = !lane_ok[s] ? '0 : (s1_w_q[p*SIMD + s] ? xe : (~xe + 1'b1));
-        end
-        step_sum[p] = step_sum[p] + term;
+  // one processing element per output neuron of the fold; all its signals are local
+  logic [PE*ElemW-1:0] res;   // fold results: threshold bits or 32-bit scores
+
+  for (genvar p = 0; p < PE; p++) begin : g_pe
+    logic [SIMD*AccWidth-1:0] terms;     // per-lane contributions of this step
+    logic [AccWidth-1:0]      step_sum;  // their sum (adder tree)
+    logic [AccWidth-1:0]      acc_q, acc_d, acc_fin;
+
+    for (genvar s = 0; s < SIMD; s++) begin : g_lane
+      logic [InBits-1:0] xl;
+      logic              wb;
+      assign xl = s1_x_q[s*InBits +: InBits];
+      assign wb = s1_w_q[p*SIMD + s];
+      if (Binary) begin : g_xnor
+        // XNOR: +1 when the input bit equals the weight bit; the tree counts the ones,
+        // acc = 2 * count - K at the end of the fold
+        assign terms[s*AccWidth +: AccWidth] = {{(AccWidth-1){1'b0}}, lane_ok[s] & (xl[0] ~^ wb)};
+      end else begin : g_int
+        logic [AccWidth-1:0] xe;
+        assign xe = {{(AccWidth-InBits){InSigned & xl[InBits-1]}}, xl};
+        assign terms[s*AccWidth +: AccWidth] = !lane_ok[s] ? '0 : (wb ? xe : (~xe + 1'b1));
       end
     end
-  end
 
-  always_comb begin
-    for (int p = 0; p < PE; p++) begin
-      acc_d[p] = (s1_first_q ? '0 : acc_q[p]) + step_sum[p];
+    adder_tree #(.N(SIMD), .W(AccWidth)) u_tree (
+      .in_i  (terms),
+      .sum_o (step_sum)
+    );
+
+    assign acc_d = (s1_first_q ? '0 : acc_q) + step_sum;
+
+    always_ff @(posedge clk_i) begin
+      if (s1_valid_q && !stall) acc_q <= acc_d;
     end
-  end
 
-  always_ff @(posedge clk_i) begin
-    if (s1_valid_q && !stall) acc_q <= acc_d;
-  end
-
-  // ------------------------------------------------- fold result: threshold or score
-  logic [PE-1:0][AccWidth-1:0] acc_fin;
-  logic [PE*ElemW-1:0]         res;
-
-  always_comb begin
-    for (int p = 0; p < PE; p++) begin
-      acc_fin[p] = Binary ? ((acc_d[p] << 1) - AccWidth'(K)) : acc_d[p];
+    if (Binary) begin : g_bin
+      assign acc_fin = {acc_d[AccWidth-2:0], 1'b0} - AccWidth'(K);
+    end else begin : g_int
+      assign acc_fin = acc_d;
     end
-  end
 
-  if (Scores) begin : g_scores
-    for (genvar p = 0; p < PE; p++) begin : g_pe
+    if (Scores) begin : g_score
       logic [31:0] acc32;
-      assign acc32 = 32'($signed(acc_fin[p]));
+      assign acc32 = 32'($signed(acc_fin));
       assign res[p*32 +: 32] = acc32 + s1_t[p*ThrW +: 32];
-    end
-  end else begin : g_thresh
-    for (genvar p = 0; p < PE; p++) begin : g_pe
+    end else begin : g_thresh
       logic signed [AccWidth-1:0] a, t;
       logic                       dir;
-      assign a   = $signed(acc_fin[p]);
-      assign t   = $signed(s1_t[p*ThrW +: AccWidth]);
-      assign dir = s1_t[p*ThrW + AccWidth];
+      assign a      = $signed(acc_fin);
+      assign t      = $signed(s1_t[p*ThrW +: AccWidth]);
+      assign dir    = s1_t[p*ThrW + AccWidth];
       assign res[p] = dir ? (a >= t) : (a <= t);
     end
   end

@@ -18,9 +18,10 @@ Two phases, one build:
    second half, ``latency_cycles`` the clock edges from the first input handshake to the first
    output handshake (one inference = one input beat and one output beat).
 
-Signals are driven after the falling edge and sampled in the read-only phase that follows, so
-the handshakes seen are the ones committed at the next rising edge (the same in every
-simulator).
+Once a cycle, at the falling edge, the testbench reads the DUT's tready/tvalid (they must not
+depend combinationally on the testbench's tvalid/tready, as AXI4-Stream allows and the generated
+top guarantees), decides its own tvalid/tready and records the handshakes that the next rising
+edge commits: the same in every simulator, one trigger a cycle.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ import random
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, ReadOnly, RisingEdge
+from cocotb.triggers import FallingEdge, RisingEdge
 
 
 def read_rows(path: str) -> list[list[int]]:
@@ -90,22 +91,34 @@ class Harness:
         outs, t_in, t_out = [], [], []
         nxt, cur = 0, None
         idle = 0
+        drv_valid, drv_ready = None, None
         while len(outs) < len(rows):
             await FallingEdge(self.clk)
             self.cycle += 1
+            # DUT outputs are registered (or depend on registers only): stable until the
+            # next rising edge, which commits the handshakes decided here
+            in_ready = int(dut.s_axis_tready.value)
+            out_valid = int(dut.m_axis_tvalid.value)
+            new_input = False
             if cur is None and nxt < len(rows) and self.rng.random() < p_valid:
                 cur = nxt
                 nxt += 1
-            dut.s_axis_tvalid.value = 0 if cur is None else 1
-            if cur is not None:
+                new_input = True
+            valid = 0 if cur is None else 1
+            ready = 1 if self.rng.random() < p_ready else 0
+            if valid != drv_valid:
+                dut.s_axis_tvalid.value = valid
+                drv_valid = valid
+            if new_input:
                 dut.s_axis_tdata.value = pack(rows[cur], bits)
-            dut.m_axis_tready.value = 1 if self.rng.random() < p_ready else 0
-            await ReadOnly()
-            if cur is not None and int(dut.s_axis_tready.value):
+            if ready != drv_ready:
+                dut.m_axis_tready.value = ready
+                drv_ready = ready
+            if valid and in_ready:
                 t_in.append(self.cycle)
                 cur = None
             idle += 1
-            if int(dut.m_axis_tready.value) and int(dut.m_axis_tvalid.value):
+            if ready and out_valid:
                 v = dut.m_axis_tdata.value
                 assert v.is_resolvable, f"output beat {len(outs)} has X/Z bits: {v}"
                 assert int(dut.m_axis_tlast.value) == 1, "m_axis_tlast must be 1 on every beat"

@@ -31,7 +31,7 @@ TEMPLATES = REPO / "rtl_templates"
 SIM_DIR = REPO / "sim"
 
 #: hand-written modules every dense design uses, in compile order
-DENSE_MODULES = ("stream_fifo.sv", "mvtu.sv")
+DENSE_MODULES = ("stream_fifo.sv", "adder_tree.sv", "mvtu.sv")
 #: testbench files copied from ``sim/``
 TB_FILES = ("fi_tb.py", "fi_runner.py")
 FIFO_DEPTH = 2
