@@ -39,8 +39,8 @@ module mvtu #(
   parameter bit          InSigned   = 1'b0,
   parameter bit          Scores     = 1'b0,
   parameter int AccWidth   = 16,
-  parameter              WeightFile = "weights.mem",
-  parameter              ThreshFile = "thresholds.mem"
+  parameter              WeightFile = "",
+  parameter              ThreshFile = ""
 ) (
   input  logic                             clk_i,
   input  logic                             rst_ni,
@@ -65,11 +65,17 @@ module mvtu #(
   localparam int AddrW  = (Steps > 1) ? $clog2(Steps) : 1;
 
   // ---------------------------------------------------------------- memories
+  // ROMs: only initialized from the files (undriven when no file is given)
+  /* verilator lint_off UNDRIVEN */
   logic [PE*SIMD-1:0] w_rom [Steps];
   logic [PE*ThrW-1:0] t_rom [NF];
-  initial begin
-    $readmemh(WeightFile, w_rom, 0, Steps - 1);
-    $readmemh(ThreshFile, t_rom, 0, NF - 1);
+  /* verilator lint_on UNDRIVEN */
+  // (no file: the unelaborated default, e.g. Yosys reading this file before the top)
+  if (WeightFile != "") begin : g_w_init
+    initial $readmemh(WeightFile, w_rom, 0, Steps - 1);
+  end
+  if (ThreshFile != "") begin : g_t_init
+    initial $readmemh(ThreshFile, t_rom, 0, NF - 1);
   end
 
   // ------------------------------------------------- input double buffer
