@@ -25,9 +25,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import nets as _nets  # noqa: E402
-from nets import EXPORTERS, NAMES, ort_pre_softmax  # noqa: E402,F401
-
-CASES = [(n, e) for n in _nets.NAMES for e in _nets.EXPORTERS]
+from nets import CASES, EXPORTERS, NAMES, ort_pre_softmax  # noqa: E402,F401  (re-exported)
 
 
 @dataclass(frozen=True)

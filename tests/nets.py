@@ -99,6 +99,8 @@ NAMES = ("mlp_seed", "mlp_odd", "mlp_deep", "mlp_negbn", "cnn", "cnn_poolfirst",
 # networks whose BN thresholds sit exactly on reachable integers (see make_exact_ties)
 TIES = ("mlp_ties", "cnn_ties")
 EXPORTERS = ("legacy", "dynamo")
+CASES = [(n, e) for n in NAMES for e in EXPORTERS]  # every (network, exporter) pair
+CASE_IDS = [f"{n}-{e}" for n, e in CASES]
 
 
 # ----------------------------------------------------------------------------------------
@@ -490,6 +492,9 @@ def ort_tensors(onnx_path, X, names):
     sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0]
     X = np.asarray(X, dtype=np.float32)
+    dims = [d if isinstance(d, int) else -1 for d in inp.shape[1:]]
+    if X.ndim != len(inp.shape):  # e.g. flat (N, 64) rows for a (N, 1, 8, 8) model
+        X = X.reshape(len(X), *dims)
     return sess.run(list(names), {inp.name: X})
 
 

@@ -6,8 +6,7 @@ import numpy as np
 import onnx
 import pytest
 
-from conftest import CASES, NAMES, ort_pre_softmax
-from nets import TIES, op_types, ort_tensors
+from nets import CASE_IDS, CASES, NAMES, TIES, op_types, ort_pre_softmax, ort_tensors
 
 # Minimum test accuracy (onnxruntime, 450 test rows) per network: a floor well under what the
 # fixed-seed training gives, so a broken recipe or export is caught.
@@ -15,7 +14,7 @@ MIN_ACC = {"mlp_seed": 0.90, "mlp_odd": 0.85, "mlp_deep": 0.90, "mlp_negbn": 0.8
            "cnn_poolfirst": 0.88, "mlp_ties": 0.85, "cnn_ties": 0.88}
 
 
-@pytest.mark.parametrize("name,exporter", CASES, ids=[f"{n}-{e}" for n, e in CASES])
+@pytest.mark.parametrize("name,exporter", CASES, ids=CASE_IDS)
 def test_export_runs_integer_scores(nets, name, exporter):
     case = nets.get(name, exporter)
     onnx.checker.check_model(onnx.load(str(case.path)), full_check=True)
@@ -31,7 +30,7 @@ def test_export_runs_integer_scores(nets, name, exporter):
     assert acc >= MIN_ACC[name]
 
 
-@pytest.mark.parametrize("name,exporter", CASES, ids=[f"{n}-{e}" for n, e in CASES])
+@pytest.mark.parametrize("name,exporter", CASES, ids=CASE_IDS)
 def test_export_batch_is_dynamic(nets, name, exporter):
     case = nets.get(name, exporter)
     full = ort_pre_softmax(case.path, case.X_test_f32)
@@ -88,3 +87,18 @@ def test_tie_nets_have_exact_ties(nets, name, exporter):
         zeros += int((v == 0).sum())
     print(f"{case.id}: {zeros} exact ties over {len(gts)} sign layers")
     assert zeros >= 20
+
+
+@pytest.mark.slow
+def test_examples_regenerate_byte_identical(tmp_path):
+    """examples/train_digits_bnn.py reproduces the committed example files byte for byte (same
+    machine kind and torch version: float training may differ on another CPU)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    ex = Path(__file__).resolve().parent.parent / "examples"
+    subprocess.run([sys.executable, str(ex / "train_digits_bnn.py"), "--out", str(tmp_path)],
+                   check=True, capture_output=True)
+    for f in ("digits_mlp.onnx", "digits_cnn.onnx", "digits_test_x.npy", "digits_test_x_img.npy",
+              "digits_test_y.npy"):
+        assert (tmp_path / f).read_bytes() == (ex / f).read_bytes(), f

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 import fastinference
-from conftest import CASES, ort_pre_softmax
+from nets import CASE_IDS, CASES, ort_pre_softmax
 
 
-@pytest.mark.parametrize("name,exporter", CASES, ids=[f"{n}-{e}" for n, e in CASES])
+@pytest.mark.parametrize("name,exporter", CASES, ids=CASE_IDS)
 def test_reference_equals_onnxruntime(nets, name, exporter):
     case = nets.get(name, exporter)
     ref = ort_pre_softmax(case.path, case.X_test_f32)
