@@ -8,11 +8,12 @@ attribute outside the supported set is an ``UnsupportedModelError`` naming the n
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 import onnx
 import onnx.external_data_helper
-from onnx import numpy_helper
+from onnx import TensorProto, numpy_helper
 
 from ..errors import UnsupportedModelError
 from ..ir import (Affine, AvgPool, Conv, Flatten, Gemm, Identity, Layer, MaxPool, Model, Relu,
@@ -31,6 +32,68 @@ SUPPORTED_OPS = (
 
 def _node_label(node: onnx.NodeProto, index: int) -> str:
     return node.name or f"{node.op_type}_{index}"
+
+
+_NUMERIC_INPUT = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16,
+                  TensorProto.INT8, TensorProto.INT16, TensorProto.INT32, TensorProto.INT64,
+                  TensorProto.UINT8, TensorProto.UINT16, TensorProto.UINT32, TensorProto.UINT64}
+
+
+def _init_array(init: onnx.TensorProto) -> np.ndarray:
+    try:
+        return numpy_helper.to_array(init)
+    except Exception as e:
+        raise UnsupportedModelError(
+            f"initializer '{init.name}': its data cannot be read ({type(e).__name__}: {str(e)[:100]}); "
+            "the file is damaged: re-export the model") from None
+
+
+def _data_input(g: onnx.GraphProto) -> tuple[onnx.ValueInfoProto, tuple[int, ...]]:
+    """The one graph input that is not an initializer, and its shape without the batch."""
+    init_names = {t.name for t in g.initializer}
+    inputs = [i for i in g.input if i.name not in init_names]
+    if len(inputs) != 1:
+        raise UnsupportedModelError(
+            f"the graph has {len(inputs)} data inputs ({', '.join(repr(i.name) for i in inputs) or 'none'}); "
+            "a network with exactly one input is supported")
+    if len(g.output) != 1:
+        raise UnsupportedModelError(
+            f"the graph has {len(g.output)} outputs ({', '.join(repr(o.name) for o in g.output) or 'none'}); "
+            "a network with exactly one output is supported")
+    inp = inputs[0]
+    if not inp.type.HasField("tensor_type"):
+        raise UnsupportedModelError(f"input '{inp.name}' is not a tensor; a float tensor (N, F) or "
+                                    "(N, C, H, W) is expected")
+    ttype = inp.type.tensor_type
+    if ttype.elem_type not in _NUMERIC_INPUT:
+        name = TensorProto.DataType.Name(ttype.elem_type) if ttype.elem_type in TensorProto.DataType.values() \
+            else str(ttype.elem_type)
+        raise UnsupportedModelError(f"input '{inp.name}' has element type {name}; a numeric (float) "
+                                    "tensor is expected")
+    if not ttype.HasField("shape"):
+        raise UnsupportedModelError(f"input '{inp.name}' has no shape; export with a fixed input shape "
+                                    "(N, F) or (N, C, H, W)")
+    dims = []
+    for i, d in enumerate(ttype.shape.dim):
+        if d.HasField("dim_value"):
+            dims.append(int(d.dim_value))
+        elif i == 0:
+            dims.append(-1)
+        else:
+            raise UnsupportedModelError(
+                f"input '{inp.name}' has a dynamic dimension {i} ('{d.dim_param}'); only the batch "
+                "dimension may be dynamic: export with a fixed input shape")
+    if len(dims) not in (2, 4):
+        raise UnsupportedModelError(
+            f"input '{inp.name}' has shape {dims}; supported are (N, F) and (N, C, H, W)")
+    in_shape = tuple(dims[1:])
+    if any(d <= 0 for d in in_shape):
+        raise UnsupportedModelError(f"input '{inp.name}' has an empty shape {dims}: every dimension "
+                                    "but the batch must be at least 1")
+    if dims[0] == 0 or dims[0] < -1:
+        raise UnsupportedModelError(f"input '{inp.name}' has batch dimension {dims[0]}; use a dynamic "
+                                    "batch or a batch of at least 1")
+    return inp, in_shape
 
 
 class _Reader:
@@ -70,33 +133,8 @@ class _Reader:
     def read(self) -> Model:
         g = self.graph
         for init in g.initializer:
-            self.consts[init.name] = numpy_helper.to_array(init)
-        inputs = [i for i in g.input if i.name not in self.consts]
-        if len(inputs) != 1:
-            raise UnsupportedModelError(
-                f"the graph has {len(inputs)} data inputs ({', '.join(i.name for i in inputs) or 'none'}); "
-                "a network with exactly one input is supported")
-        if len(g.output) != 1:
-            raise UnsupportedModelError(
-                f"the graph has {len(g.output)} outputs; a network with exactly one output is supported")
-        inp = inputs[0]
-        ttype = inp.type.tensor_type
-        dims = []
-        for i, d in enumerate(ttype.shape.dim):
-            if d.HasField("dim_value"):
-                dims.append(int(d.dim_value))
-            elif i == 0:
-                dims.append(-1)
-            else:
-                raise UnsupportedModelError(
-                    f"input '{inp.name}' has a dynamic dimension {i} ('{d.dim_param}'); only the batch "
-                    "dimension may be dynamic: export with a fixed input shape")
-        if len(dims) not in (2, 4):
-            raise UnsupportedModelError(
-                f"input '{inp.name}' has shape {dims}; supported are (N, F) and (N, C, H, W)")
-        in_shape = tuple(dims[1:])
-        if any(d <= 0 for d in in_shape):
-            raise UnsupportedModelError(f"input '{inp.name}' has an empty shape {dims}")
+            self.consts[init.name] = _init_array(init)
+        inp, in_shape = _data_input(g)
         self.data_shape[inp.name] = in_shape
         self.current = inp.name
 
@@ -229,8 +267,9 @@ class _Reader:
 
     def op_Cast(self, node, idx, x, shape):
         to = self.attrs(node).get("to")
-        if onnx.helper.tensor_dtype_to_np_dtype(to).kind != "f":
-            raise self.err(node, idx, "a Cast on the data path to a non-float type is not supported")
+        if to != TensorProto.FLOAT:
+            name = TensorProto.DataType.Name(to) if to in TensorProto.DataType.values() else str(to)
+            raise self.err(node, idx, f"a Cast on the data path to {name} is not supported (only to FLOAT)")
         return self.op_Identity(node, idx, x, shape)
 
     def op_Gemm(self, node, idx, x, shape):
@@ -242,12 +281,18 @@ class _Reader:
         B = self._check_float(node, idx, self.const(node.input[1], node, idx), "weight B").astype(np.float32)
         if B.ndim != 2:
             raise self.err(node, idx, f"weight B has shape {B.shape}; 2-D expected")
-        W = np.ascontiguousarray(B if a.get("transB", 0) else B.T)  # (M, K)
+        tb = a.get("transB", 0)
+        W = np.ascontiguousarray(B if tb else B.T)  # (M, K)
         if W.shape[1] != shape[0]:
-            raise self.err(node, idx, f"weight shape {B.shape} does not match input width {shape[0]}")
+            raise self.err(node, idx, f"weight B of shape {B.shape} with transB={tb} takes {W.shape[1]} "
+                                      f"inputs, but the input has {shape[0]}")
         M = W.shape[0]
+        if M == 0:
+            raise self.err(node, idx, f"weight B of shape {B.shape} gives 0 outputs; a layer needs at least one")
         steps = []
         alpha, beta = float(a.get("alpha", 1.0)), float(a.get("beta", 1.0))
+        if not (np.isfinite(np.float32(alpha)) and np.isfinite(np.float32(beta))):
+            raise self.err(node, idx, f"alpha={alpha:g}, beta={beta:g}: both must be finite")
         if alpha != 1.0:
             steps.append(("mul", np.full(M, alpha, dtype=np.float32)))
         bias = None
@@ -275,6 +320,8 @@ class _Reader:
         if B.ndim != 2 or B.shape[0] != shape[0]:
             raise self.err(node, idx, f"weight shape {B.shape} does not match input width {shape[0]}")
         W = np.ascontiguousarray(B.T)
+        if W.shape[0] == 0:
+            raise self.err(node, idx, f"weight of shape {B.shape} gives 0 outputs; a layer needs at least one")
         self.add(Gemm, [_node_label(node, idx)], shape, (W.shape[0],), weights=W, bias=None)
         return node.output[0], (W.shape[0],)
 
@@ -282,7 +329,10 @@ class _Reader:
         """A constant that broadcasts per channel (axis 0 of the unbatched shape) -> (Ch,)."""
         c = self._check_float(node, idx, c, "constant").astype(np.float32)
         ch = shape[0]
-        full = np.broadcast_shapes(c.shape, (1,) + tuple(shape)) if c.ndim <= len(shape) + 1 else None
+        try:
+            full = np.broadcast_shapes(c.shape, (1,) + tuple(shape)) if c.ndim <= len(shape) + 1 else None
+        except ValueError:
+            full = None
         if full is None or full != (1,) + tuple(shape):
             raise self.err(node, idx, f"constant of shape {c.shape} does not broadcast to the data {shape}")
         b = np.broadcast_to(c, (1,) + tuple(shape)).reshape(ch, -1)
@@ -319,16 +369,20 @@ class _Reader:
         if len(shape) != 3:
             raise self.err(node, idx, f"input has shape {shape}; a 2-D conv needs (C, H, W)")
         W = self._check_float(node, idx, self.const(node.input[1], node, idx), "weight").astype(np.float32)
+        if a.get("group", 1) != 1:
+            raise self.err(node, idx, f"group={a['group']} is not supported (only group=1)")
         if W.ndim != 4 or W.shape[1] != shape[0]:
             raise self.err(node, idx, f"weight shape {W.shape} does not match {shape[0]} input channels "
                                       "(only 2-D convs with group=1 are supported)")
-        if a.get("group", 1) != 1:
-            raise self.err(node, idx, f"group={a['group']} is not supported (only group=1)")
+        if W.shape[0] == 0 or W.shape[2] == 0 or W.shape[3] == 0:
+            raise self.err(node, idx, f"weight shape {W.shape} gives 0 output channels or an empty kernel")
+        self._window_attrs(node, idx, a)
         if any(d != 1 for d in a.get("dilations", [1, 1])):
             raise self.err(node, idx, f"dilations={a['dilations']} are not supported (only 1)")
         kh, kw = W.shape[2:]
         if "kernel_shape" in a and tuple(a["kernel_shape"]) != (kh, kw):
-            raise self.err(node, idx, "kernel_shape does not match the weight")
+            raise self.err(node, idx, f"kernel_shape={list(a['kernel_shape'])} does not match the weight's "
+                                      f"{kh}x{kw} kernel")
         sh, sw = a.get("strides", [1, 1])
         pads = self._pads(node, idx, a, shape, (kh, kw), (sh, sw))
         C, H, Wd = shape
@@ -345,6 +399,17 @@ class _Reader:
                 raise self.err(node, idx, f"bias shape {b.shape} is not ({M},)")
             self.add(Affine, [label], (M, OH, OW), (M, OH, OW), steps=[("add", b)])
         return node.output[0], (M, OH, OW)
+
+    def _window_attrs(self, node, idx, a):
+        """kernel_shape, strides, dilations: 2 positive ints; pads: 4 non-negative ints."""
+        for name, n, lo in (("kernel_shape", 2, 1), ("strides", 2, 1), ("dilations", 2, 1), ("pads", 4, 0)):
+            if name not in a:
+                continue
+            v = list(a[name])
+            if len(v) != n:
+                raise self.err(node, idx, f"{name}={v} must have {n} entries (only 2-D is supported)")
+            if any(x < lo for x in v):
+                raise self.err(node, idx, f"{name}={v}: every entry must be at least {lo}")
 
     def _pads(self, node, idx, a, shape, kernel, stride):
         auto = a.get("auto_pad", b"NOTSET")
@@ -374,16 +439,28 @@ class _Reader:
         scale, bias, mean, var = (self._check_float(node, idx, self.const(t, node, idx), n).astype(np.float32)
                                   for t, n in zip(node.input[1:5], ("scale", "B", "mean", "var")))
         ch = shape[0]
-        if any(v.shape != (ch,) for v in (scale, bias, mean, var)):
-            raise self.err(node, idx, f"parameters must have shape ({ch},)")
+        for v, n in zip((scale, bias, mean, var), ("scale", "B", "mean", "var")):
+            if v.shape != (ch,):
+                raise self.err(node, idx, f"{n} has shape {v.shape}; the {ch} channels need shape ({ch},)")
         if np.any(var < 0):
             j = int(np.argmax(var < 0))
             raise self.err(node, idx, f"channel {j} has a negative variance {var[j]}")
         eps = np.float32(a.get("epsilon", 1e-5))
+        if not np.isfinite(eps) or eps < 0:
+            raise self.err(node, idx, f"epsilon={float(eps):g} must be a finite number >= 0")
+        if np.any(var + eps <= 0):
+            j = int(np.argmax(var + eps <= 0))
+            raise self.err(node, idx, f"channel {j}: variance + epsilon = {float(var[j] + eps):g} is not "
+                                      "positive (1/sqrt of it is not finite)")
         # onnxruntime's CPU kernel: inv_std = 1/sqrt(var + eps); y = x * new_scale + new_bias
         inv_std = (np.float32(1) / np.sqrt(var + eps)).astype(np.float32)
         new_scale = (inv_std * scale).astype(np.float32)
         new_bias = (bias - mean * new_scale).astype(np.float32)
+        bad = ~(np.isfinite(new_scale) & np.isfinite(new_bias))
+        if bad.any():
+            j = int(np.argmax(bad))
+            raise self.err(node, idx, f"channel {j}: the folded scale/bias overflow float32 (variance "
+                                      f"{float(var[j]):g}, epsilon {float(eps):g})")
         self.add(Affine, [_node_label(node, idx)], shape, shape,
                  steps=[("mul", new_scale), ("add", new_bias)])
         return node.output[0], shape
@@ -411,6 +488,9 @@ class _Reader:
             mode = mode_true
         elif vals == [-1.0, 1.0] and mode_true == "lt":
             mode = "ge"
+        elif vals == [-1.0, 1.0]:
+            raise self.err(where, wi, f"Where({node.op_type}(x, 0), -1, 1) is an inverted sign and is not "
+                                      "supported; use Where(x > 0, 1, -1) (or Where(x >= 0, 1, -1))")
         else:
             raise self.err(where, wi, f"sign constants must be +1 and -1 (got {vals[0]:g}, {vals[1]:g}); "
                                       "supported: Where(x > 0, 1, -1), Where(x >= 0, 1, -1), Where(x < 0, -1, 1)")
@@ -444,6 +524,7 @@ class _Reader:
         k = tuple(a.get("kernel_shape", []))
         if len(k) != 2:
             raise self.err(node, idx, f"kernel_shape={list(k)}: only 2-D pooling is supported")
+        self._window_attrs(node, idx, a)
         s = tuple(a.get("strides", [1, 1]))
         if any(d != 1 for d in a.get("dilations", [1, 1])):
             raise self.err(node, idx, "dilations are not supported")
@@ -527,13 +608,27 @@ def load_onnx(path: str) -> onnx.ModelProto:
                     f"initializer '{init.name}': its external data file '{loc}' is missing (it must "
                     f"lie beside {os.path.basename(path)}); copy it there or re-export with the "
                     "weights inside the model")
-    try:
-        onnx.external_data_helper.load_external_data_for_model(model, base)
-    except Exception as e:
-        raise UnsupportedModelError(f"{path}: cannot read its external data ({type(e).__name__}: "
-                                    f"{str(e)[:120]})") from None
+    for init in model.graph.initializer:
+        if init.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        loc = {e.key: e.value for e in init.external_data}.get("location", "")
+        try:
+            onnx.external_data_helper.load_external_data_for_tensor(init, base)
+        except Exception as e:
+            raise UnsupportedModelError(
+                f"initializer '{init.name}': cannot read it from the external data file '{loc}' "
+                f"({_one_line(e, 160)}); the file does not belong to this model or is incomplete") from None
     if not model.HasField("graph") or not model.graph.node:
         raise UnsupportedModelError(f"{path}: not an ONNX model (no graph or no nodes)")
+    if model.ir_version > onnx.IR_VERSION:
+        raise UnsupportedModelError(
+            f"{path}: IR version {model.ir_version} is newer than the onnx package reads (up to "
+            f"{onnx.IR_VERSION}); re-export with an older exporter or update onnx")
+    for i, n in enumerate(model.graph.node):
+        if n.domain not in ("", "ai.onnx"):
+            raise UnsupportedModelError(f"node '{_node_label(n, i)}' ({n.op_type}): domain '{n.domain}' "
+                                        "is not supported (only standard ONNX ops)")
+    opset = None
     for o in model.opset_import:
         if o.domain not in ("", "ai.onnx"):
             if any(n.domain == o.domain for n in model.graph.node):
@@ -543,18 +638,140 @@ def load_onnx(path: str) -> onnx.ModelProto:
             raise UnsupportedModelError(
                 f"{path}: opset {o.version} is not supported (supported: {MIN_OPSET}..{MAX_OPSET}); "
                 "re-export with opset_version in that range")
-    for n in model.graph.node:
-        if n.domain not in ("", "ai.onnx"):
-            raise UnsupportedModelError(f"node '{n.name}' ({n.op_type}): domain '{n.domain}' is not supported")
+        opset = o.version
+    if opset is None:
+        raise UnsupportedModelError(f"{path}: the model does not import the default ONNX opset; "
+                                    f"re-export with opset_version in {MIN_OPSET}..{MAX_OPSET}")
+    check_structure(model.graph, opset)
     try:
         onnx.checker.check_model(model)
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UnsupportedModelError(f"{path}: invalid ONNX model: {first[:200]}") from None
+        raise UnsupportedModelError(f"{path}: invalid ONNX model: {_one_line(e)}") from None
     return model
 
 
+def _one_line(e: Exception, limit: int = 240) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_structure(g: onnx.GraphProto, opset: int) -> None:
+    """The graph-level rules, each with a message that names the node: one data input and one
+    output, unique tensor names, every input defined before it is used (topological order), ops
+    that exist in the opset with the right number of inputs and outputs, and attributes that
+    the op has, of the type it wants. (onnx.checker checks most of these too, in words that
+    do not always name the node; it runs after this.)"""
+    _data_input(g)
+    where: dict[str, str] = {}  # tensor name -> what defines it
+
+    def define(name: str, what: str) -> None:
+        if name in where:
+            raise UnsupportedModelError(
+                f"tensor '{name}' is defined twice ({where[name]} and {what}); tensor names must be unique")
+        where[name] = what
+
+    for t in g.initializer:
+        define(t.name, f"initializer '{t.name}'")
+    init_names = {t.name for t in g.initializer}
+    for i in g.input:
+        if i.name not in init_names:
+            define(i.name, f"graph input '{i.name}'")
+    later: dict[str, tuple[int, onnx.NodeProto]] = {}
+    for idx, n in enumerate(g.node):
+        for o in n.output:
+            if o:
+                later.setdefault(o, (idx, n))
+    for idx, n in enumerate(g.node):
+        label = f"node '{_node_label(n, idx)}' ({n.op_type})"
+        _check_schema(n, label, opset)
+        for t in n.input:
+            if not t or t in where:
+                continue
+            if t in later and later[t][0] >= idx:
+                j, m = later[t]
+                raise UnsupportedModelError(
+                    f"{label} reads '{t}', which node '{_node_label(m, j)}' computes after it: the nodes "
+                    "are not in topological order; save the model with its nodes sorted")
+            raise UnsupportedModelError(
+                f"{label} reads '{t}', which no node, initializer or graph input defines")
+        for o in n.output:
+            if o:
+                define(o, f"the output of node '{_node_label(n, idx)}'")
+    for o in g.output:
+        if o.name not in where:
+            raise UnsupportedModelError(f"graph output '{o.name}' is not computed by any node")
+
+
+def _check_schema(n: onnx.NodeProto, label: str, opset: int) -> None:
+    try:
+        schema = onnx.defs.get_schema(n.op_type, opset, "")
+    except Exception:
+        raise UnsupportedModelError(
+            f"{label}: ONNX has no op '{n.op_type}' in opset {opset}; supported: {SUPPORTED_OPS}") from None
+    nin, nout = len(n.input), len(n.output)
+    if not schema.min_input <= nin <= schema.max_input:
+        rng = str(schema.min_input) if schema.min_input == schema.max_input else \
+            f"{schema.min_input} to {schema.max_input}"
+        raise UnsupportedModelError(f"{label} has {nin} input{'s' * (nin != 1)}; {n.op_type} takes {rng}")
+    if not schema.min_output <= nout <= schema.max_output:
+        rng = str(schema.min_output) if schema.min_output == schema.max_output else \
+            f"{schema.min_output} to {schema.max_output}"
+        raise UnsupportedModelError(f"{label} has {nout} output{'s' * (nout != 1)}; {n.op_type} gives {rng}")
+    single = onnx.defs.OpSchema.FormalParameterOption.Single
+    for i, (t, formal) in enumerate(zip(n.input, schema.inputs)):
+        if not t and formal.option == single:
+            raise UnsupportedModelError(f"{label}: input {i} ({formal.name}) is required but empty")
+    if nout and not n.output[0]:
+        raise UnsupportedModelError(f"{label}: its first output has no name")
+    seen = set()
+    for a in n.attribute:
+        if a.name in seen:
+            raise UnsupportedModelError(f"{label}: attribute '{a.name}' is given twice")
+        seen.add(a.name)
+        if a.ref_attr_name:
+            raise UnsupportedModelError(f"{label}: attribute '{a.name}' refers to a function attribute; "
+                                        "only plain graphs are supported")
+        if a.name not in schema.attributes:
+            raise UnsupportedModelError(
+                f"{label}: {n.op_type} (opset {opset}) has no attribute '{a.name}'; known: "
+                f"{', '.join(sorted(schema.attributes)) or 'none'}")
+        want = schema.attributes[a.name].type
+        if a.type != int(want.value):
+            got = onnx.AttributeProto.AttributeType.Name(a.type) \
+                if a.type in onnx.AttributeProto.AttributeType.values() else str(a.type)
+            raise UnsupportedModelError(f"{label}: attribute '{a.name}' is {got}; {n.op_type} wants {want.name}")
+    for name, attr in schema.attributes.items():
+        if attr.required and name not in seen:
+            raise UnsupportedModelError(f"{label}: the required attribute '{name}' is missing")
+
+
+def check_types(model: onnx.ModelProto) -> None:
+    """ONNX's strict type and shape inference (what onnxruntime checks when it loads a model):
+    an int64 weight in a float Gemm, a weight that does not fit its input... The first problem,
+    in one line that names the node."""
+    try:
+        onnx.shape_inference.infer_shapes(model, check_type=True, strict_mode=True)
+    except Exception as e:
+        text = " ".join(str(e).split())
+        m = re.search(r"\(op_type:([^,]*), node name: ([^)]*)\): (?:\[\w+\] )*(.*?)(?: \(op_type:|$)", text)
+        if m:
+            op, name, what = m.group(1), m.group(2), m.group(3).strip()
+            raise UnsupportedModelError(f"node '{name}' ({op}): {what[:200]} (ONNX type/shape inference)") from None
+        raise UnsupportedModelError(f"invalid ONNX model: {_one_line(e, 200)} (ONNX type/shape inference)") from None
+
+
 def read_model(path: str) -> Model:
-    """ONNX file -> IR model of float ops."""
+    """ONNX file -> IR model of float ops. Every problem with the model is an
+    UnsupportedModelError; anything else escaping from here is a bug in the reader."""
     model = load_onnx(path)
-    return _Reader(model, path).read()
+    try:
+        ir = _Reader(model, path).read()
+    except UnsupportedModelError:
+        raise
+    except Exception:
+        # A model that is not even valid ONNX gets ONNX's own verdict; a valid one that trips
+        # the reader is our bug and propagates (the CLI reports it as an internal error).
+        check_types(model)
+        raise
+    check_types(model)
+    return ir
