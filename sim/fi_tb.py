@@ -171,19 +171,23 @@ async def run_vectors(dut):
     }
 
     mismatches, first_bad = 0, None
-    for i, o in enumerate(t_outs):
-        if o != outs[i % len(rows)]:
-            mismatches += 1
-            first_bad = first_bad if first_bad is not None else ("throughput", i)
     if expected is not None:
         assert len(expected) >= len(rows), "fewer expected rows than input rows"
         for i, o in enumerate(outs):
             if o != expected[i]:
                 mismatches += 1
                 if first_bad is None:
-                    first_bad = ("functional", i)
-                    dut._log.error(f"row {i}: got {o}, expected {expected[i]}")
+                    first_bad = f"row {i}: got {' '.join(map(str, o))}, expected {' '.join(map(str, expected[i]))}"
+    for i, o in enumerate(t_outs):
+        if o != outs[i % len(rows)]:
+            mismatches += 1
+            if first_bad is None:
+                first_bad = (f"throughput phase, row {i % len(rows)}: got {' '.join(map(str, o))}, "
+                             f"functional phase gave {' '.join(map(str, outs[i % len(rows)]))}")
     stats["mismatches"] = mismatches
+    stats["first_mismatch"] = first_bad
+    if first_bad:
+        dut._log.error(first_bad)
 
     if os.environ.get("FI_OUTPUT"):
         with open(os.environ["FI_OUTPUT"], "w") as f:
