@@ -92,10 +92,13 @@ def run_sim(project_dir, x, simulator: str = "verilator", waves: bool = False,
     stats["sim_seconds"] = round(time.perf_counter() - t0, 3)
     lines = [l.split() for l in outp.read_text().splitlines() if l.strip()]
     scores = np.array(lines, dtype=np.int64).reshape(len(rows), cfg["classes"])
-    if stats.get("mismatches"):
-        # only the testbench's own consistency check (throughput phase vs functional phase)
-        raise VerificationError(
-            f"{simulator}: the throughput phase gave different scores than the functional phase")
+    # no expected scores were given: the testbench's only check is its own consistency
+    # (throughput phase vs functional phase); comparing with the reference is the caller's job
+    tb_mismatches = stats.pop("mismatches", 0)
+    first = stats.pop("first_mismatch", None)
+    if tb_mismatches:
+        raise VerificationError(f"{simulator}: the RTL gave different scores for the same input "
+                                f"under different stream timing: {first}")
     if not waves:
         shutil.rmtree(work, ignore_errors=True)
     return scores, stats
