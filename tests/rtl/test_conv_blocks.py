@@ -30,6 +30,7 @@ SIMS = ["verilator", "icarus"]
 BLOCK_FILES = ["sliding_window", "binary_maxpool", "pixel_collector"]
 
 WARMUP = 2  # periods skipped before the steady state is checked
+SLOW = pytest.mark.slow
 
 
 def _sw(C, H, W, BITS, KH, KW, SH, SW, PT, PL, PB, PR):
@@ -37,36 +38,53 @@ def _sw(C, H, W, BITS, KH, KW, SH, SW, PT, PL, PB, PR):
                 PadT=PT, PadL=PL, PadB=PB, PadR=PR)
 
 
-SLOW = pytest.mark.slow
+# (id, parameters, slow)
 SW_CASES = [
-    pytest.param(_sw(1, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1), id="digits8x8_b8_k3s1p1"),
-    pytest.param(_sw(16, 7, 9, 1, 3, 3, 2, 2, 0, 0, 0, 0), id="c16_7x9_k3s2p0"),
-    pytest.param(_sw(3, 6, 5, 2, 3, 2, 1, 2, 1, 0, 2, 1), id="c3b2_6x5_k3x2_s1x2_asympad"),
-    pytest.param(_sw(2, 12, 10, 4, 5, 5, 1, 1, 2, 2, 2, 2), id="c2b4_12x10_k5s1p2", marks=SLOW),
-    pytest.param(_sw(4, 5, 6, 1, 1, 1, 2, 2, 0, 0, 0, 0), id="c4_5x6_k1s2", marks=SLOW),
-    pytest.param(_sw(1, 28, 28, 8, 3, 3, 1, 1, 1, 1, 1, 1), id="mnist28_b8_k3s1p1", marks=SLOW),
-    pytest.param(_sw(8, 3, 3, 1, 3, 3, 1, 1, 0, 0, 0, 0), id="c8_3x3_k3_single", marks=SLOW),
-    pytest.param(_sw(5, 9, 9, 1, 2, 2, 2, 2, 0, 0, 0, 0), id="c5_9x9_k2s2_drop", marks=SLOW),
-    pytest.param(_sw(1, 8, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1), id="digits8x8_b8_k3s2p1", marks=SLOW),
-    pytest.param(_sw(2, 7, 11, 3, 3, 3, 1, 1, 2, 2, 2, 2), id="c2b3_7x11_k3s1p2", marks=SLOW),
+    ("digits8x8_b8_k3s1p1", _sw(1, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1), False),
+    ("c16_7x9_k3s2p0", _sw(16, 7, 9, 1, 3, 3, 2, 2, 0, 0, 0, 0), False),
+    ("c3b2_6x5_k3x2_s1x2_asympad", _sw(3, 6, 5, 2, 3, 2, 1, 2, 1, 0, 2, 1), False),
+    ("c2b4_12x10_k5s1p2", _sw(2, 12, 10, 4, 5, 5, 1, 1, 2, 2, 2, 2), True),
+    ("c4_5x6_k1s2", _sw(4, 5, 6, 1, 1, 1, 2, 2, 0, 0, 0, 0), True),
+    ("mnist28_b8_k3s1p1", _sw(1, 28, 28, 8, 3, 3, 1, 1, 1, 1, 1, 1), True),
+    ("c8_3x3_k3_single", _sw(8, 3, 3, 1, 3, 3, 1, 1, 0, 0, 0, 0), True),
+    ("c5_9x9_k2s2_drop", _sw(5, 9, 9, 1, 2, 2, 2, 2, 0, 0, 0, 0), True),
+    ("digits8x8_b8_k3s2p1", _sw(1, 8, 8, 8, 3, 3, 2, 2, 1, 1, 1, 1), True),
+    ("c2b3_7x11_k3s1p2", _sw(2, 7, 11, 3, 3, 3, 1, 1, 2, 2, 2, 2), True),
+    ("c1_5x5_k3x1_s3x1_p2", _sw(1, 5, 5, 2, 3, 1, 3, 1, 2, 0, 2, 0), True),
 ]
 POOL_CASES = [
-    pytest.param(dict(C=16, H=7, W=9, K=2, Stride=2, AndMask=0xA5C3), id="c16_7x9_k2_mixed"),
-    pytest.param(dict(C=3, H=6, W=6, K=3, Stride=3, AndMask=0b101), id="c3_6x6_k3_mixed"),
-    pytest.param(dict(C=1, H=5, W=4, K=2, Stride=2, AndMask=1), id="c1_5x4_k2_and", marks=SLOW),
-    pytest.param(dict(C=40, H=4, W=5, K=2, Stride=2, AndMask=(0xF0F0F0F0F0 ^ (1 << 39))),
-                 id="c40_4x5_k2_widemask", marks=SLOW),
-    pytest.param(dict(C=4, H=3, W=5, K=1, Stride=1, AndMask=0b0110), id="c4_3x5_k1", marks=SLOW),
-    pytest.param(dict(C=8, H=14, W=14, K=2, Stride=2, AndMask=0), id="c8_14x14_k2_or",
-                 marks=SLOW),
+    ("c16_7x9_k2_mixed", dict(C=16, H=7, W=9, K=2, Stride=2, AndMask=0xA5C3), False),
+    ("c3_6x6_k3_mixed", dict(C=3, H=6, W=6, K=3, Stride=3, AndMask=0b101), False),
+    ("c1_5x4_k2_and", dict(C=1, H=5, W=4, K=2, Stride=2, AndMask=1), True),
+    ("c40_4x5_k2_widemask",
+     dict(C=40, H=4, W=5, K=2, Stride=2, AndMask=(0xF0F0F0F0F0 ^ (1 << 39))), True),
+    ("c4_3x5_k1", dict(C=4, H=3, W=5, K=1, Stride=1, AndMask=0b0110), True),
+    ("c8_14x14_k2_or", dict(C=8, H=14, W=14, K=2, Stride=2, AndMask=0), True),
 ]
 COLL_CASES = [
-    pytest.param(dict(C=16, N=9, BITS=1), id="c16_n9"),
-    pytest.param(dict(C=3, N=2, BITS=2), id="c3b2_n2"),
-    pytest.param(dict(C=4, N=1, BITS=1), id="c4_n1", marks=SLOW),
-    pytest.param(dict(C=1, N=64, BITS=8), id="digits_n64_b8", marks=SLOW),
-    pytest.param(dict(C=32, N=3, BITS=1), id="c32_n3", marks=SLOW),
+    ("c16_n9", dict(C=16, N=9, BITS=1), False),
+    ("c3b2_n2", dict(C=3, N=2, BITS=2), False),
+    ("c4_n1", dict(C=4, N=1, BITS=1), True),
+    ("digits_n64_b8", dict(C=1, N=64, BITS=8), True),
+    ("c32_n3", dict(C=32, N=3, BITS=1), True),
 ]
+IMAGES = {"sliding_window": 5, "binary_maxpool": 6, "pixel_collector": 12}
+STEADY_IMAGES = 8
+
+# every case of a group is one instance of a generated wrapper: one build per simulator and group
+ALL_CASES = ([("sliding_window",) + c for c in SW_CASES]
+             + [("binary_maxpool",) + c for c in POOL_CASES]
+             + [("pixel_collector",) + c for c in COLL_CASES])
+PREFIX = {(b, cid): f"k{i}_" for i, (b, cid, _, _) in enumerate(ALL_CASES)}
+
+
+def _group(slow: bool) -> str:
+    return "slow" if slow else "default"
+
+
+def _params(cases):
+    return [pytest.param(cid, p, slow, id=cid, marks=[SLOW] if slow else [])
+            for cid, p, slow in cases]
 
 
 def _tool_env(monkeypatch) -> None:
@@ -75,69 +93,82 @@ def _tool_env(monkeypatch) -> None:
     monkeypatch.setenv("PATH", vbin + os.pathsep + os.environ.get("PATH", ""))
 
 
-def _hdl_params(block: str, p: dict) -> dict:
-    out = {}
-    for k, v in p.items():
-        if k == "AndMask":
-            out[k] = f"{p['C']}'h{v:x}"  # sized literal: C may exceed 32 bits
-        else:
-            out[k] = v
-    return out
+@pytest.fixture(scope="session")
+def _builds(tmp_path_factory):
+    """Lazily built wrappers, one per (simulator, group), shared by the tests of a session."""
+    cache = {}
+
+    def get(sim: str, group: str) -> Path:
+        if (sim, group) not in cache:
+            from cocotb_tools.runner import get_runner
+
+            top = f"conv_blocks_{group}_tb"
+            d = tmp_path_factory.mktemp(f"build_{sim}_{group}")
+            cases = [(PREFIX[(b, cid)], b, p) for b, cid, p, slow in ALL_CASES
+                     if _group(slow) == group]
+            wrapper = d / f"{top}.sv"
+            wrapper.write_text(conv_models.wrapper_source(top, cases))
+            sources = [RTL / f"{b}.sv" for b in BLOCK_FILES] + [wrapper]
+            get_runner(sim).build(sources=sources, hdl_toplevel=top, build_dir=d / "build",
+                                  timescale=("1ns", "1ps"), waves=bool(os.environ.get("WAVES")),
+                                  always=True)
+            cache[(sim, group)] = d
+        return cache[(sim, group)]
+
+    return get
 
 
-def _run_block(sim: str, block: str, p: dict, tmp_path: Path, monkeypatch, images: int,
-               steady_images: int = 8) -> dict:
-    from cocotb_tools.runner import get_runner
+def _run_block(sim: str, block: str, cid: str, p: dict, slow: bool, tmp_path: Path,
+               monkeypatch, builds) -> dict:
     from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
 
     _tool_env(monkeypatch)
+    group = _group(slow)
+    d = builds(sim, group)
     seed = int(os.environ.get("CONV_SEED", zlib.crc32(json.dumps([block, p]).encode()) & 0xFFFF))
-    cfg = {"block": block, "params": p, "images": images, "steady_images": steady_images,
-           "seed": seed}
+    cfg = {"block": block, "params": p, "images": IMAGES[block],
+           "steady_images": STEADY_IMAGES, "seed": seed, "prefix": PREFIX[(block, cid)]}
     result = tmp_path / "result.json"
-    build_dir = tmp_path / "build"
-    runner = get_runner(sim)
-    runner.build(sources=[RTL / f"{block}.sv"], hdl_toplevel=block,
-                 parameters=_hdl_params(block, p), build_dir=build_dir,
-                 timescale=("1ns", "1ps"), waves=bool(os.environ.get("WAVES")), always=True)
-    xml = runner.test(hdl_toplevel=block, test_module="conv_models",
-                      testcase=["random_traffic", "steady_state"], build_dir=build_dir,
-                      test_dir=tmp_path, waves=bool(os.environ.get("WAVES")),
-                      extra_env={"CONV_CFG": json.dumps(cfg), "CONV_RESULT": str(result)})
+    xml = get_runner(sim).test(
+        hdl_toplevel=f"conv_blocks_{group}_tb", hdl_toplevel_lang="verilog",
+        test_module="conv_models",
+        testcase=["random_traffic", "steady_state"], build_dir=d / "build", test_dir=tmp_path,
+        waves=bool(os.environ.get("WAVES")),
+        extra_env={"CONV_CFG": json.dumps(cfg), "CONV_RESULT": str(result)})
     n_tests, n_failed = get_results(Path(xml))
     assert (n_tests, n_failed) == (2, 0), f"cocotb: {n_failed} of {n_tests} failed (seed {seed})"
     return json.loads(result.read_text())
 
 
-def _check_steady(block: str, p: dict, res: dict, steady_images: int = 8) -> None:
-    in_per, out_per = conv_models.beats_per_image(block, p)
-    assert res["random_beats"] > 0
+def _check_steady(block: str, p: dict, res: dict) -> None:
+    assert res["random_beats"] == IMAGES[block] * conv_models.beats_per_image(block, p)[1]
     periods = res["periods"]
-    assert len(periods) == steady_images - 1
+    assert len(periods) == STEADY_IMAGES - 1
     want = conv_models.steady_cycles(block, p)
     # images WARMUP+1 .. n-1: every one exactly the documented formula
     assert periods[WARMUP:] == [want] * len(periods[WARMUP:]), (
         f"cycles per image {periods} != formula {want}")
 
 
-@pytest.mark.parametrize("p", SW_CASES)
+@pytest.mark.parametrize("cid,p,slow", _params(SW_CASES))
 @pytest.mark.parametrize("sim", SIMS)
-def test_sliding_window(sim, p, tmp_path, monkeypatch):
-    res = _run_block(sim, "sliding_window", p, tmp_path, monkeypatch, images=5)
+def test_sliding_window(sim, cid, p, slow, tmp_path, monkeypatch, _builds):
+    res = _run_block(sim, "sliding_window", cid, p, slow, tmp_path, monkeypatch, _builds)
     _check_steady("sliding_window", p, res)
 
 
-@pytest.mark.parametrize("p", POOL_CASES)
+@pytest.mark.parametrize("cid,p,slow", _params(POOL_CASES))
 @pytest.mark.parametrize("sim", SIMS)
-def test_binary_maxpool(sim, p, tmp_path, monkeypatch):
-    res = _run_block(sim, "binary_maxpool", p, tmp_path, monkeypatch, images=6)
+def test_binary_maxpool(sim, cid, p, slow, tmp_path, monkeypatch, _builds):
+    res = _run_block(sim, "binary_maxpool", cid, p, slow, tmp_path, monkeypatch, _builds)
     _check_steady("binary_maxpool", p, res)
 
 
-@pytest.mark.parametrize("p", COLL_CASES)
+@pytest.mark.parametrize("cid,p,slow", _params(COLL_CASES))
 @pytest.mark.parametrize("sim", SIMS)
-def test_pixel_collector(sim, p, tmp_path, monkeypatch):
-    res = _run_block(sim, "pixel_collector", p, tmp_path, monkeypatch, images=12)
+def test_pixel_collector(sim, cid, p, slow, tmp_path, monkeypatch, _builds):
+    res = _run_block(sim, "pixel_collector", cid, p, slow, tmp_path, monkeypatch, _builds)
     _check_steady("pixel_collector", p, res)
 
 
