@@ -597,6 +597,10 @@ def load_onnx(path: str) -> onnx.ModelProto:
     except Exception as e:
         raise UnsupportedModelError(f"{path}: not a readable ONNX model ({type(e).__name__}); "
                                     "is the file complete?") from None
+    bad = _non_utf8_field(model)
+    if bad:
+        raise UnsupportedModelError(f"{path}: the text field {bad} is not valid UTF-8; the file is damaged: "
+                                    "re-export the model")
     # The dynamo exporter keeps weights in a side file (MODEL.onnx.data) by default.
     base = os.path.dirname(os.path.abspath(path))
     for init in model.graph.initializer:
@@ -648,6 +652,27 @@ def load_onnx(path: str) -> onnx.ModelProto:
     except Exception as e:
         raise UnsupportedModelError(f"{path}: invalid ONNX model: {_one_line(e)}") from None
     return model
+
+
+def _non_utf8_field(msg, where: str = "model") -> str | None:
+    """The first string field (anywhere in the message tree) that protobuf could not decode:
+    python's protobuf hands those out as bytes, which would break every name lookup."""
+    from google.protobuf.descriptor import FieldDescriptor as FD
+    for field, value in msg.ListFields():
+        rep = field.is_repeated if hasattr(field, "is_repeated") else field.label == FD.LABEL_REPEATED
+        if field.type == FD.TYPE_STRING:
+            vals = value if rep else [value]
+            if any(isinstance(v, bytes) for v in vals):
+                return f"{where}.{field.name}"
+        elif field.type == FD.TYPE_MESSAGE:
+            if field.message_type.GetOptions().map_entry:
+                continue
+            vals = value if rep else [value]
+            for i, v in enumerate(vals):
+                bad = _non_utf8_field(v, f"{where}.{field.name}" + (f"[{i}]" if rep else ""))
+                if bad:
+                    return bad
+    return None
 
 
 def _one_line(e: Exception, limit: int = 240) -> str:
