@@ -131,7 +131,8 @@ def test_run_hls_tcl_calls(tmp_path):
 
 
 def test_make_csim_own_stream_and_mismatch(tmp_path):
-    """`make csim` from DIR/hls on ../vectors with fi_stream.h; the tb exits 1 on a mismatch
+    """`make csim` from DIR/hls on ../vectors with fi_stream.h and the synthesis form of the
+    popcount (a loop over bits); the tb exits 1 on a mismatch
     and names the row; run_csim turns that into VerificationError."""
     model, folding, rng = small_cnn()
     x = random_inputs(model, rng, 30)
@@ -141,7 +142,7 @@ def test_make_csim_own_stream_and_mismatch(tmp_path):
     write_vectors(tmp_path, x, y)
     env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}")
     r = subprocess.run(["make", "-s", "-C", str(tmp_path / "hls"), "csim",
-                        "EXTRA_CXXFLAGS=-DFI_OWN_STREAM"],
+                        "EXTRA_CXXFLAGS=-DFI_OWN_STREAM -DFI_POPCOUNT_LOOP"],
                        capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "30 rows, all scores match" in r.stdout
