@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -184,14 +185,23 @@ def _check_x(project_dir: Path, x) -> np.ndarray:
             if x.dtype.kind != "f" or not np.all(x == np.round(x)):
                 raise BadInputError("input values must be integers")
         x = x.astype(np.int64)
-        return x.reshape(x.shape[0], -1) if x.ndim > 1 else x.reshape(1, -1)
+        return x.reshape(x.shape[0], int(np.prod(x.shape[1:]))) if x.ndim > 1 else x.reshape(1, -1)
     from ..ir import Model
     from ..reference import check_input
 
     shape, bits, signed = spec
     m = Model(name="csim", layers=[], input_shape=shape, input_bits=bits, input_signed=signed)
     x = check_input(m, x)
-    return x.reshape(x.shape[0], -1)
+    return x.reshape(x.shape[0], int(np.prod(shape)))
+
+
+def _out_values(hls_dir: Path) -> int:
+    """Scores per inference, from the top header's FI_OUT_VALUES."""
+    for h in sorted(hls_dir.glob("*.h")):
+        m = re.search(r"FI_OUT_VALUES = (\d+);", h.read_text())
+        if m:
+            return int(m.group(1))
+    raise ToolError(f"{hls_dir}: no header defines FI_OUT_VALUES; rerun `fastinference compile`")
 
 
 def _write_rows(path: Path, rows: np.ndarray) -> None:
@@ -211,6 +221,8 @@ def run_csim(project_dir, x, expected=None, extra_flags: list[str] | None = None
     hls_dir = project_dir / "hls"
     x = _check_x(project_dir, x)
     exe = build(hls_dir, extra_flags)
+    if x.shape[0] == 0:
+        return np.zeros((0, _out_values(hls_dir)), dtype=np.int64)
     with tempfile.TemporaryDirectory(prefix="csim-", dir=exe.parent) as td:
         td = Path(td)
         _write_rows(td / "input.txt", x)

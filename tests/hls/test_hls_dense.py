@@ -132,3 +132,20 @@ def test_int_first_layer_signed_k10_and_wide_simd(tmp_path):
     folding = fold(dense_0=(7, 10), dense_1=(33, 70), dense_2=(2, 33))
     x = random_inputs(model, rng, 64)
     csim_equals_reference(model, folding, tmp_path, x)
+
+
+def test_wide_input_and_64_bit_scores(tmp_path):
+    """A 1x28x28 8-bit input (6272 bits per beat: AP_INT_MAX_W raised) and biases near 2^40
+    (64-bit scores); zero rows give an empty (0, classes) array."""
+    rng = np.random.default_rng(28)
+    l0 = dense("dense_0", 784, 24, rng, input_kind="int", bits=8, in_shape=(1, 28, 28))
+    l1 = dense("dense_1", 24, 10, rng, scores=True)
+    l1.bias = rng.integers(-2**40, 2**40, size=10).astype(np.int64)
+    model = Model("wide", [l0, l1], (1, 28, 28), input_bits=8)
+    folding = fold(dense_0=(4, 98), dense_1=(10, 24))
+    x = random_inputs(model, rng, 16)
+    csim_equals_reference(model, folding, tmp_path, x)
+    assert "#define AP_INT_MAX_W 7168" in (tmp_path / "hls" / "fi_top.h").read_text()
+    assert "typedef ap_uint<640> OutWord;" in (tmp_path / "hls" / "fi_top.h").read_text()
+    empty = run_csim(tmp_path, np.zeros((0, 1, 28, 28), np.int64))
+    assert empty.shape == (0, 10) and empty.dtype == np.int64

@@ -388,7 +388,7 @@ def _check_options(model: Model, top: str, part: str, clock_ns) -> str:
         c = float("nan")
     if not (math.isfinite(c) and c > 0):
         raise BadOptionError(f"--clock-ns {clock_ns!r}: expected a positive number of ns")
-    return f"{c:g}"
+    return f"{c:.10g}"
 
 
 def render(model: Model, folding: dict[str, LayerFold], top: str = "fi_top",
