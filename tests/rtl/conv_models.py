@@ -45,6 +45,26 @@ def steady_cycles(block: str, p: dict) -> int:
     raise ValueError(block)
 
 
+def first_output_after(block: str, p: dict) -> int:
+    """Index of the input beat after whose acceptance the first output beat of an image becomes
+    valid (documented latency: valid the next cycle)."""
+    if block == "sliding_window":
+        hi0 = min(p["H"] - 1, p["KH"] - 1 - p["PadT"])
+        return (hi0 + 1) * p["W"] - 1
+    if block == "binary_maxpool":
+        return (p["K"] - 1) * p["W"] + p["K"] - 1
+    if block == "pixel_collector":
+        return p["N"] - 1
+    raise ValueError(block)
+
+
+def sw_row_counter_period(p: dict) -> int:
+    """Rows after which sliding_window's modular row counters wrap (mirrors its localparams)."""
+    rows = 2 * p["KH"] + p["StrideH"]
+    cnt_w = (p["H"] + rows).bit_length() + 2  # $clog2(H + Rows + 1) + 2
+    return 1 << cnt_w
+
+
 def beats_per_image(block: str, p: dict) -> tuple[int, int]:
     """(input beats, output beats) per image."""
     if block == "sliding_window":
@@ -325,5 +345,7 @@ if cocotb is not None:
         dut._log.info("cycles per image (image i-1 -> i): %s; formula %d", period,
                       steady_cycles(block, p))
         _write_result("done_cycles", done)
+        _write_result("first_out_cycle", out_cycles[0])
+        _write_result("in_cycles_first_image", in_cycles[:in_per])
         _write_result("periods", period)
         _write_result("latency_first_image", done[0] - first_in + 1)

@@ -72,6 +72,16 @@ COLL_CASES = [
 IMAGES = {"sliding_window": 5, "binary_maxpool": 6, "pixel_collector": 12}
 STEADY_IMAGES = 8
 
+
+def _images(block: str, p: dict) -> tuple[int, int]:
+    """(random-traffic images, steady-state images); sliding_window runs long enough for its
+    modular row counters to wrap in both."""
+    n_rand, n_steady = IMAGES[block], STEADY_IMAGES
+    if block == "sliding_window":
+        wrap = conv_models.sw_row_counter_period(p) // p["H"] + 2
+        n_rand, n_steady = max(n_rand, wrap), max(n_steady, wrap)
+    return n_rand, n_steady
+
 # every case of a group is one instance of a generated wrapper: one build per simulator and group
 ALL_CASES = ([("sliding_window",) + c for c in SW_CASES]
              + [("binary_maxpool",) + c for c in POOL_CASES]
@@ -154,8 +164,9 @@ def _run_block(sim: str, block: str, cid: str, p: dict, slow: bool, tmp_path: Pa
     group = _group(slow)
     d = builds(sim, group)
     seed = int(os.environ.get("CONV_SEED", zlib.crc32(json.dumps([block, p]).encode()) & 0xFFFF))
-    cfg = {"block": block, "params": p, "images": IMAGES[block],
-           "steady_images": STEADY_IMAGES, "seed": seed, "prefix": PREFIX[(block, cid)]}
+    n_rand, n_steady = _images(block, p)
+    cfg = {"block": block, "params": p, "images": n_rand,
+           "steady_images": n_steady, "seed": seed, "prefix": PREFIX[(block, cid)]}
     result = tmp_path / "result.json"
     xml = get_runner(sim).test(
         hdl_toplevel=f"conv_blocks_{group}_tb", hdl_toplevel_lang="verilog",
@@ -169,9 +180,13 @@ def _run_block(sim: str, block: str, cid: str, p: dict, slow: bool, tmp_path: Pa
 
 
 def _check_steady(block: str, p: dict, res: dict) -> None:
-    assert res["random_beats"] == IMAGES[block] * conv_models.beats_per_image(block, p)[1]
+    n_rand, n_steady = _images(block, p)
+    assert res["random_beats"] == n_rand * conv_models.beats_per_image(block, p)[1]
+    # documented latency: first output valid the cycle after a given input beat is accepted
+    k = conv_models.first_output_after(block, p)
+    assert res["first_out_cycle"] == res["in_cycles_first_image"][k] + 1
     periods = res["periods"]
-    assert len(periods) == STEADY_IMAGES - 1
+    assert len(periods) == n_steady - 1
     want = conv_models.steady_cycles(block, p)
     # images WARMUP+1 .. n-1: every one exactly the documented formula
     assert periods[WARMUP:] == [want] * len(periods[WARMUP:]), (
