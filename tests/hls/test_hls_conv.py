@@ -8,7 +8,10 @@ and a conv score layer (scores gathered back into NCHW order).
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
 
+from fastinference.folding import LayerFold
 from fastinference.ir import Model
 from hls_models import conv, dense, fold, maxpool, random_inputs
 from test_hls_dense import csim_equals_reference
@@ -56,3 +59,59 @@ def test_binary_image_conv_pool_and_dense(tmp_path):
     folding = fold(conv_a=(5, 7), dense_b=(3, 2))
     x = random_inputs(model, rng, 40)
     csim_equals_reference(model, folding, tmp_path, x)
+
+
+@st.composite
+def conv_nets(draw):
+    """int conv (random kernel, stride, pads) -> optional pool -> optional binary conv ->
+    dense scores, random folding."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    C = draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    pads = tuple(draw(st.integers(0, k - 1)) for k in (kh, kw, kh, kw))
+    H = draw(st.integers(max(1, kh - pads[0] - pads[2]), 9))
+    W = draw(st.integers(max(1, kw - pads[1] - pads[3]), 9))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    M = draw(st.integers(1, 12))
+    pool = draw(st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3),
+                          st.integers(1, 3), st.booleans()))
+    conv2 = draw(st.tuples(st.booleans(), st.integers(1, 2), st.integers(1, 2),
+                           st.integers(1, 8)))
+    classes = draw(st.integers(1, 6))
+    r = draw(st.randoms(use_true_random=False))
+    return seed, C, (kh, kw), pads, H, W, stride, M, pool, conv2, classes, r
+
+
+def build_conv_net(seed, C, k, pads, H, W, stride, M, pool, conv2, classes, r):
+    rng = np.random.default_rng(seed)
+    bits, signed = (8, False) if seed % 2 else (5, True)
+    layers = [conv("conv_0", C, H, W, M, k, rng, stride=stride, pads=pads, input_kind="int",
+                   bits=bits, signed=signed)]
+    pkh, pkw, psh, psw, use_and = pool
+    c_, h_, w_ = layers[-1].out_shape
+    if pkh <= h_ and pkw <= w_:
+        andc = np.array([r.random() < 0.5 for _ in range(c_)]) if use_and else None
+        layers.append(maxpool("pool_0", c_, h_, w_, (pkh, pkw), (psh, psw), andc))
+    use2, kh2, kw2, m2 = conv2
+    c_, h_, w_ = layers[-1].out_shape
+    if use2 and kh2 <= h_ and kw2 <= w_:
+        layers.append(conv("conv_1", c_, h_, w_, m2, (kh2, kw2), rng))
+    out = layers[-1].out_shape
+    layers.append(dense("dense_0", int(np.prod(out)), classes, rng, scores=True, in_shape=out))
+    folding = {}
+    for l in layers:
+        if hasattr(l, "weights") and l.weights is not None:
+            folding[l.name] = LayerFold(r.randint(1, l.M), r.randint(1, l.K))
+    return Model("convs", layers, (C, H, W), input_bits=bits, input_signed=signed), folding, rng
+
+
+@seed(11)
+@settings(max_examples=5, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(net=conv_nets())
+def test_random_conv_nets_equal_reference(tmp_path_factory, net):
+    """Property: random kernels, strides, pads (sliding window and line buffer edge cases),
+    pools with leftover rows and columns, random folding: C simulation == reference."""
+    model, folding, rng = build_conv_net(*net)
+    x = random_inputs(model, rng, 24)
+    csim_equals_reference(model, folding, tmp_path_factory.mktemp("convs"), x)

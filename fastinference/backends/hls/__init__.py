@@ -305,6 +305,7 @@ def plan(model: Model, folding: dict[str, LayerFold]) -> Plan:
                 p.stages.append(Stage(fn, "swg.cpp.j2", {
                     "fn": fn, "C": C, "H": H, "W": W, "B": B, "K": K, "KH": kh, "KW": kw,
                     "SH": sh, "SW": sw, "PT": pt, "PL": pl, "OH": OH, "OW": OW,
+                    "NS": kh + sh, "NEED0": max(0, min(kh - pt, H)),
                     "comment": [f"layer {layer.name}, ONNX node(s): {nodes}: sliding window",
                                 f"input {C}x{H}x{W} pixels, kernel {kh}x{kw}, stride {sh}x{sw}, "
                                 f"pads (top, left, bottom, right) = ({pt}, {pl}, {pb}, {pr}); "
@@ -330,6 +331,7 @@ def plan(model: Model, folding: dict[str, LayerFold]) -> Plan:
                 fn = layer.name
                 pctx = {"fn": fn, "arr": layer.name, "C": C, "H": H, "W": W, "KH": kh, "KW": kw,
                         "SH": sh, "SW": sw, "OH": OH, "OW": OW, "and_mask": and_mask,
+                        "NS": kh + sh,
                         "comment": [f"layer {layer.name} ({layer.kind}), ONNX node(s): {nodes}",
                                     f"input {C}x{H}x{W} pixels, kernel {kh}x{kw}, stride {sh}x{sw}"
                                     f": OR over the window" + (", AND for the channels in "
