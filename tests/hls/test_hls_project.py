@@ -132,13 +132,17 @@ def test_run_hls_tcl_calls(tmp_path):
 
 def test_make_csim_own_stream_and_mismatch(tmp_path):
     """`make csim` from DIR/hls on ../vectors with fi_stream.h and the synthesis form of the
-    popcount (a loop over bits); the tb exits 1 on a mismatch
-    and names the row; run_csim turns that into VerificationError."""
+    popcount (a loop over bits); the tb exits 1 on a mismatch and names the row; run_csim
+    turns that into VerificationError. Names that could clash: a top named like a tb local
+    (rows), layers named x (a local in every layer function) and x_in (the input port)."""
     model, folding, rng = small_cnn()
+    model.layers[2].name, model.layers[3].name = "x", "x_in"
+    folding = {"conv_0": folding["conv_0"], "x": folding["dense_0"], "x_in": folding["dense_1"]}
     x = random_inputs(model, rng, 30)
     y = reference.run(model, x)
     write_report(model, folding, tmp_path)
-    write_hls(model, folding, tmp_path / "hls", top="net")
+    write_hls(model, folding, tmp_path / "hls", top="rows")
+    assert "hls::stream<InWord>& x_in_2" in (tmp_path / "hls" / "rows.h").read_text()
     write_vectors(tmp_path, x, y)
     env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}")
     r = subprocess.run(["make", "-s", "-C", str(tmp_path / "hls"), "csim",
