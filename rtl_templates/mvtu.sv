@@ -182,13 +182,16 @@ module mvtu #(
     if (!stall) s1_x_q <= s0_slice;
   end
 
-  // thresholds / biases: small ROM indexed by the fold (distributed RAM)
+  // thresholds / biases: ROM read with the fold index of stage 0, registered like the
+  // weights (a continuous read of a $readmemh memory is not re-evaluated by every simulator)
   if (NF > 1) begin : g_t_rom
-    assign s1_t = t_rom[s1_nf_q];
+    always_ff @(posedge clk_i) begin
+      if (!stall) s1_t <= t_rom[nf_q];
+    end
   end else begin : g_t_rom1
-    logic unused_nf;
-    assign unused_nf = ^s1_nf_q;
-    assign s1_t = t_rom[0];
+    always_ff @(posedge clk_i) begin
+      if (!stall) s1_t <= t_rom[0];
+    end
   end
 
   // only the last step of a fold has pad lanes (K % SIMD != 0): mask them
@@ -204,31 +207,47 @@ module mvtu #(
   // one processing element per output neuron of the fold; all its signals are local
   logic [PE*ElemW-1:0] res;   // fold results: threshold bits or 32-bit scores
 
-  for (genvar p = 0; p < PE; p++) begin : g_pe
-    logic [SIMD*AccWidth-1:0] terms;     // per-lane contributions of this step
-    logic [AccWidth-1:0]      step_sum;  // their sum (adder tree)
-    logic [AccWidth-1:0]      acc_q, acc_d, acc_fin;
-
-    for (genvar s = 0; s < SIMD; s++) begin : g_lane
-      logic [InBits-1:0] xl;
-      logic              wb;
-      assign xl = s1_x_q[s*InBits +: InBits];
-      assign wb = s1_w_q[p*SIMD + s];
-      if (Binary) begin : g_xnor
-        // XNOR: +1 when the input bit equals the weight bit; the tree counts the ones,
-        // acc = 2 * count - K at the end of the fold
-        assign terms[s*AccWidth +: AccWidth] = {{(AccWidth-1){1'b0}}, lane_ok[s] & (xl[0] ~^ wb)};
-      end else begin : g_int
-        logic [AccWidth-1:0] xe;
-        assign xe = {{(AccWidth-InBits){InSigned & xl[InBits-1]}}, xl};
-        assign terms[s*AccWidth +: AccWidth] = !lane_ok[s] ? '0 : (wb ? xe : (~xe + 1'b1));
-      end
+  // integer inputs: per lane +x or -x (weight bit 1 / 0), pad lanes 0, AccWidth bits each
+  function automatic logic [SIMD*AccWidth-1:0] int_terms(input logic [SliceW-1:0] x,
+                                                         input logic [SIMD-1:0]   w,
+                                                         input logic [SIMD-1:0]   ok);
+    logic [SIMD*AccWidth-1:0] r;
+    logic [AccWidth-1:0]      xe;
+    logic [InBits-1:0]        xl;
+    r = '0;
+    for (int s = 0; s < SIMD; s++) begin
+      xl = x[s*InBits +: InBits];
+      xe = {AccWidth{InSigned & xl[InBits-1]}};
+      xe[InBits-1:0] = xl;
+      if (ok[s]) r[s*AccWidth +: AccWidth] = w[s] ? xe : (~xe + 1'b1);
     end
+    int_terms = r;
+  endfunction
 
-    adder_tree #(.N(SIMD), .W(AccWidth)) u_tree (
-      .in_i  (terms),
-      .sum_o (step_sum)
-    );
+  for (genvar p = 0; p < PE; p++) begin : g_pe
+    logic [SIMD-1:0]     wp;        // this neuron's weight bits of the step
+    logic [AccWidth-1:0] step_sum;  // sum over the SIMD lanes of this step
+    logic [AccWidth-1:0] acc_q, acc_d, acc_fin;
+
+    assign wp = s1_w_q[p*SIMD +: SIMD];
+
+    if (Binary) begin : g_xnor
+      // XNOR: +1 when the input bit equals the weight bit; count the ones (pad lanes
+      // masked), acc = 2 * count - K at the end of the fold
+      logic [SIMD-1:0] match;
+      assign match = ~(s1_x_q[SIMD-1:0] ^ wp) & lane_ok;
+      adder_tree #(.N(SIMD), .InW(1), .OutW(AccWidth), .Signed(1'b0), .LeafN(8)) u_popcount (
+        .in_i  (match),
+        .sum_o (step_sum)
+      );
+    end else begin : g_int
+      logic [SIMD*AccWidth-1:0] terms;
+      assign terms = int_terms(s1_x_q, wp, lane_ok);
+      adder_tree #(.N(SIMD), .InW(AccWidth), .OutW(AccWidth), .Signed(1'b1), .LeafN(4)) u_sum (
+        .in_i  (terms),
+        .sum_o (step_sum)
+      );
+    end
 
     assign acc_d = (s1_first_q ? '0 : acc_q) + step_sum;
 
@@ -236,9 +255,9 @@ module mvtu #(
       if (s1_valid_q && !stall) acc_q <= acc_d;
     end
 
-    if (Binary) begin : g_bin
+    if (Binary) begin : g_fin_bin
       assign acc_fin = {acc_d[AccWidth-2:0], 1'b0} - AccWidth'(K);
-    end else begin : g_int
+    end else begin : g_fin_int
       assign acc_fin = acc_d;
     end
 
