@@ -479,6 +479,8 @@ MODEL_MUTATIONS = [(mut_attr, 4), (mut_input_shape, 1), (mut_init_value, 5), (mu
 
 def mutate_bytes(data: bytes, rnd: random.Random) -> tuple[bytes, str]:
     b = bytearray(data)
+    if not b:
+        return bytes([rnd.randrange(256)]), "bytes: one byte"
     r = rnd.random()
     if r < 0.35:
         for _ in range(rnd.randint(1, 8)):

@@ -785,9 +785,25 @@ def check_types(model: onnx.ModelProto) -> None:
         raise UnsupportedModelError(f"invalid ONNX model: {_one_line(e, 200)} (ONNX type/shape inference)") from None
 
 
+def one_line(text: str) -> str:
+    """Control characters (a newline in a tensor name...) escaped: an error stays one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def read_model(path: str) -> Model:
     """ONNX file -> IR model of float ops. Every problem with the model is an
-    UnsupportedModelError; anything else escaping from here is a bug in the reader."""
+    UnsupportedModelError with a one-line message; anything else escaping from here is a bug
+    in the reader."""
+    try:
+        return _read_model(path)
+    except UnsupportedModelError as e:
+        msg = str(e)
+        if one_line(msg) != msg:
+            raise UnsupportedModelError(one_line(msg)) from None
+        raise
+
+
+def _read_model(path: str) -> Model:
     model = load_onnx(path)
     try:
         ir = _Reader(model, path).read()

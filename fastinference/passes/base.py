@@ -25,5 +25,6 @@ def replace_layers(model: Model, layers: list[Layer]) -> Model:
 
 def where(layer: Layer) -> str:
     """How an error names a layer: its IR name and the ONNX nodes it came from."""
-    nodes = ", ".join(layer.source_nodes)
+    nodes = ", ".join("".join(c if c.isprintable() else repr(c)[1:-1] for c in str(n))
+                      for n in layer.source_nodes)
     return f"layer '{layer.name}' (node {nodes})" if nodes else f"layer '{layer.name}'"

@@ -78,6 +78,87 @@ def thresholds_from_bits(acc: np.ndarray, bits: np.ndarray, layer) -> tuple[np.n
     return T, D
 
 
+EXHAUSTIVE_LIMIT = 1 << 24  # table entries (channels x accumulator values) evaluated at once
+SAMPLES = 1 << 20           # spot checks per layer when the range is searched instead
+
+
+def eval_per_channel(steps, acc: np.ndarray) -> np.ndarray:
+    """float32 steps on one accumulator value per channel: acc (M,) ints -> (M,) float32, the
+    same operations as ``eval_steps`` (column j of its table for acc[j])."""
+    y = acc.astype(np.float32)
+    for op, v in steps:
+        if op == "relu":
+            y = np.maximum(y, np.float32(0))
+            continue
+        v = np.asarray(v, dtype=np.float32)
+        y = {"add": np.add, "mul": np.multiply, "div": np.divide}[op](y, v).astype(np.float32)
+    return y
+
+
+def _first_true(pred, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per channel, the first acc in lo..hi where the monotone (False..True) ``pred`` holds;
+    hi + 1 where it never does. Binary search, all channels at once."""
+    L, H = lo - 1, hi + 1  # pred(L) False, pred(H) True, by convention
+    while np.any(H - L > 1):
+        mid = (L + H) // 2
+        active = H - L > 1
+        p = pred(np.where(active, mid, L + 1)) & active
+        H = np.where(p, mid, H)
+        L = np.where(active & ~p, mid, L)
+    return H
+
+
+def _bit(steps, mode, acc):
+    y = eval_per_channel(steps, acc)
+    return (y > 0) if mode == "gt" else (y >= 0)
+
+
+def thresholds_by_search(steps, mode: str, layer, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """The same (T, direction) as the exhaustive table, for accumulator ranges too wide to
+    tabulate (many input bits): the float chain is monotone per channel (adds, multiplications
+    and divisions by constants, relu; float32 rounding is monotone too), so the sign flips at
+    most once and a binary search finds where. Spot checks over the range guard that claim."""
+    M = layer.M
+    los, his = np.full(M, lo, dtype=np.int64), np.full(M, hi, dtype=np.int64)
+    b_lo, b_hi = _bit(steps, mode, los), _bit(steps, mode, his)
+    T = np.where(b_lo, lo, hi + 1).astype(np.int64)  # constant channels, as in the table
+    D = np.ones(M, dtype=np.int8)
+    inc = ~b_lo & b_hi
+    dec = b_lo & ~b_hi
+    if inc.any():
+        T = np.where(inc, _first_true(lambda a: _bit(steps, mode, a), los, his), T)
+    if dec.any():
+        T = np.where(dec, _first_true(lambda a: ~_bit(steps, mode, a), los, his) - 1, T)
+        D = np.where(dec, -1, D).astype(np.int8)
+    rng = np.random.default_rng(0)
+    n = max(1, SAMPLES // M)
+    acc = np.concatenate([rng.integers(lo, hi + 1, size=(n, M)), np.stack([T - 1, T, T + 1])])
+    acc = np.clip(acc, lo, hi)  # (n + 3, M): the evaluation broadcasts the per-channel steps
+    bad = (_bit(steps, mode, acc) != np.where(D > 0, acc >= T, acc <= T)).any(axis=0)
+    if bad.any():
+        j = int(np.argmax(bad))
+        raise UnsupportedModelError(
+            f"{where(layer)}: channel {j}: the activation is not monotone in the accumulator; "
+            "no integer threshold reproduces it")
+    return T, D
+
+
+def _sign_zero_by_search(steps, layer, lo: int, hi: int):
+    """For ONNX Sign on a wide range: a reachable accumulator where the float value is exactly
+    0 -> (channel, acc), or None."""
+    M = layer.M
+    los, his = np.full(M, lo, dtype=np.int64), np.full(M, hi, dtype=np.int64)
+    up = eval_per_channel(steps, los) <= eval_per_channel(steps, his)
+    ge = lambda a: np.where(up, eval_per_channel(steps, a) >= 0, eval_per_channel(steps, a) <= 0)
+    gt = lambda a: np.where(up, eval_per_channel(steps, a) > 0, eval_per_channel(steps, a) < 0)
+    a, b = _first_true(ge, los, his), _first_true(gt, los, his)  # zeros: a..b-1
+    for j in range(M):
+        for acc in (a[j], a[j] + 1):
+            if acc < b[j] and lo <= acc <= hi and _reachable(layer, np.array([acc]))[0]:
+                return j, int(acc)
+    return None
+
+
 def closed_form_threshold(gamma, beta, mean, var, eps) -> tuple[int | None, int]:
     """The textbook rule for one channel of BatchNorm + (x > 0), in exact real arithmetic.
     Returns (T, direction); T None means constant (g == 0: +1 iff b > 0)."""
@@ -116,15 +197,22 @@ def merge_thresholds(model: Model) -> tuple[Model, bool]:
             continue
         sign = layers[j]
         lo, hi = l.acc_range()
-        acc, bits, y = bits_from_steps(steps, sign.mode, l.M, lo, hi)
-        if sign.mode == "sign":
-            zero = (y == 0) & _reachable(l, acc)[None, :]
-            if zero.any():
-                ch, r = np.argwhere(zero)[0]
-                raise UnsupportedModelError(
-                    f"{where(sign)}: Sign gives 0 (not +-1) for channel {ch} at accumulator {acc[r]}; "
-                    "use torch.where(x > 0, 1, -1) for a binary activation")
-        T, D = thresholds_from_bits(acc, bits, l)
+        if (hi - lo + 1) * l.M <= EXHAUSTIVE_LIMIT:
+            acc, bits, y = bits_from_steps(steps, sign.mode, l.M, lo, hi)
+            zero = None
+            if sign.mode == "sign":
+                z = (y == 0) & _reachable(l, acc)[None, :]
+                if z.any():
+                    ch, r = np.argwhere(z)[0]
+                    zero = (int(ch), int(acc[r]))
+            T, D = thresholds_from_bits(acc, bits, l) if zero is None else (None, None)
+        else:
+            zero = _sign_zero_by_search(steps, l, lo, hi) if sign.mode == "sign" else None
+            T, D = thresholds_by_search(steps, sign.mode, l, lo, hi) if zero is None else (None, None)
+        if zero is not None:
+            raise UnsupportedModelError(
+                f"{where(sign)}: Sign gives 0 (not +-1) for channel {zero[0]} at accumulator {zero[1]}; "
+                "use torch.where(x > 0, 1, -1) for a binary activation")
         new = l.copy()
         new.thresholds, new.directions = T, D
         new.source_nodes = list(dict.fromkeys(
@@ -151,6 +239,7 @@ def finalize_scores(model: Model) -> tuple[Model, bool]:
         return model, False
     l = layers[idx]
     bias = np.zeros(l.M, dtype=np.float64)
+    lo, hi = l.acc_range()
     for t in layers[idx + 1:]:
         if not isinstance(t, Affine):
             raise UnsupportedModelError(f"{where(t)}: {t.kind} after the last layer is not supported")
@@ -158,6 +247,14 @@ def finalize_scores(model: Model) -> tuple[Model, bool]:
             v = np.asarray(v, dtype=np.float64)
             if op == "add" and np.all(v == np.round(v)):
                 bias += v
+                # onnxruntime adds in float32: exact only while every partial sum is an
+                # integer float32 holds exactly (|value| <= 2^24)
+                if np.abs(v).max(initial=0) > 2 ** 24 or \
+                        np.maximum(np.abs(lo + bias), np.abs(hi + bias)).max(initial=0) > 2 ** 24:
+                    raise UnsupportedModelError(
+                        f"{where(t)}: the last layer's bias (up to {np.abs(v).max():g}) makes scores beyond "
+                        "2^24, where float32 (what the ONNX model computes) cannot hold every integer; "
+                        "the scores would not be exact")
             elif op in ("mul", "div") and np.all(v == 1):
                 pass
             else:

@@ -1,0 +1,149 @@
+"""Fuzzing the ONNX frontend (GitHub issue 7, item 5).
+
+Hypothesis picks a seed BNN (GraphBuilder MLPs and CNNs, examples/digits_*.onnx) and 1-3
+mutations from ``bench/fuzz_frontend.py`` (bytes flipped/truncated/inserted/deleted,
+attributes, the input's shape, initializer values/dims/dtypes, Constant values, node order,
+op types, nodes deleted/bypassed/inserted, node inputs, opset, graph output). Every outcome
+must be either
+
+(a) a successful ``fastinference.load`` whose ``predict`` equals onnxruntime's pre-softmax
+    output exactly (integers) wherever onnxruntime accepts the model, or
+(b) a ``FastInferenceError`` with exit code 2 and a one-line message;
+
+never another exception, never more than the per-example time limit. The only accepted
+difference from onnxruntime is a proven float32 near-tie (``fz.ambiguous_rows``: a layer with
+weights ``s * (+-1)``, s not an integer, whose accumulator lies within the float32 summation
+error bound of the threshold; integer-weight layers must match exactly, ties included).
+
+The default run is derandomized (the same examples every time) and takes well under a
+minute; ``-m slow`` runs many more.
+"""
+from __future__ import annotations
+
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+import fuzz_frontend as fz  # noqa: E402
+
+SEEDS = fz.seed_models()
+NAMES = sorted(SEEDS)
+TIME_LIMIT = 20.0
+
+COMMON = dict(deadline=None, derandomize=True, database=None, print_blob=False,
+              suppress_health_check=list(HealthCheck))
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("fuzz"))
+
+
+def _check(workdir, name, rnd, n):
+    data, log = fz.mutate(SEEDS[name], rnd, n)
+    out = fz.check_model_bytes(data, workdir, rng_seed=n, time_limit=TIME_LIMIT)
+    assert out.ok, f"{name} + {log}: {out.kind}: {out.detail}"
+    event(out.kind)
+    return out
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_seed_models_compile_and_equal_onnxruntime(workdir, name):
+    """The oracle's starting point: every unmutated seed compiles and matches exactly."""
+    out = fz.check_model_bytes(SEEDS[name], workdir, time_limit=TIME_LIMIT)
+    assert out.kind == "equal", out.detail
+
+
+def test_oracle_catches_a_wrong_score(workdir, monkeypatch):
+    """The comparison is not vacuous: a reference that is off by one is reported."""
+    import fastinference.api
+    real = fastinference.api.reference.run
+    monkeypatch.setattr(fastinference.api.reference, "run", lambda m, x: real(m, x) + 1)
+    out = fz.check_model_bytes(SEEDS["mlp"], workdir, time_limit=TIME_LIMIT)
+    assert out.kind == "mismatch"
+
+
+def test_integer_weight_layers_are_never_near_ties():
+    """A layer with +-1 weights gets no float32 excuse: its ties must match exactly."""
+    import fastinference as fi
+    import onnx
+    m = onnx.load_from_string(SEEDS["mlp"])
+    import tempfile, os
+    with tempfile.TemporaryDirectory() as d:
+        p = os.path.join(d, "m.onnx")
+        onnx.save(m, p)
+        net = fi.load(p)
+    x = np.random.default_rng(0).integers(0, 256, (200, 12))
+    assert not fz.ambiguous_rows(net.source, x).any()
+
+
+@settings(max_examples=1000, **COMMON)
+@given(name=st.sampled_from(NAMES), rnd=st.randoms(use_true_random=False), n=st.integers(1, 3))
+def test_mutated_models_compile_exactly_or_fail_cleanly(workdir, name, rnd, n):
+    _check(workdir, name, rnd, n)
+
+
+@settings(max_examples=60, **COMMON)
+@given(name=st.sampled_from(NAMES), cut=st.floats(0, 1), junk=st.binary(min_size=0, max_size=64),
+       pos=st.floats(0, 1))
+def test_truncated_or_spliced_files_fail_cleanly(workdir, name, cut, junk, pos):
+    """Byte-level: cut the file somewhere and splice random bytes in somewhere."""
+    data = SEEDS[name]
+    data = data[: int(len(data) * (0.05 + 0.95 * cut))]
+    i = int(len(data) * pos)
+    data = data[:i] + junk + data[i:]
+    out = fz.check_model_bytes(data, workdir, time_limit=TIME_LIMIT)
+    assert out.ok, f"{out.kind}: {out.detail}"
+
+
+@pytest.mark.slow
+@settings(max_examples=5000, **{**COMMON, "derandomize": False})
+@given(name=st.sampled_from(NAMES), rnd=st.randoms(use_true_random=False), n=st.integers(1, 4))
+def test_mutated_models_many(workdir, name, rnd, n):
+    _check(workdir, name, rnd, n)
+
+
+@settings(max_examples=150, **COMMON)
+@given(seed=st.integers(0, 2**32 - 1), kind=st.sampled_from(["int", "binary"]), mode=st.sampled_from(["gt", "ge"]),
+       K=st.integers(1, 40), M=st.integers(1, 6))
+def test_threshold_search_equals_exhaustive_table(seed, kind, mode, K, M):
+    """Wide accumulator ranges (many --input-bits) are searched, not tabulated: the two must
+    give the same thresholds, ties and constant channels included."""
+    from fastinference.ir import BinaryDense
+    from fastinference.passes import thresholds as th
+    g = np.random.default_rng(seed)
+    layer = BinaryDense(name="l", source_nodes=["n"], in_shape=(K,), out_shape=(M,),
+                        weights=g.choice([-1, 1], (M, K)).astype(np.int8), input_kind=kind,
+                        input_bits=8 if kind == "int" else 1)
+    gamma = g.choice([1.0, -1.0, 0.0, 0.37, -2.5], M).astype(np.float32)
+    mean = g.integers(-20, 21, M).astype(np.float32) + g.choice([0, 0, 0.5, 1e-3], M).astype(np.float32)
+    beta = g.choice([0.0, 0.0, 1.0, -0.3], M).astype(np.float32)
+    inv = (np.float32(1) / np.sqrt(g.choice([1.0, 0.5, 3.0], M).astype(np.float32) + np.float32(1e-5))).astype(np.float32)
+    scale = (inv * gamma).astype(np.float32)
+    steps = [("mul", scale), ("add", (beta - mean * scale).astype(np.float32))]
+    if g.random() < 0.3:
+        steps.append(("relu", None))
+    lo, hi = layer.acc_range()
+    acc, bits, _ = th.bits_from_steps(steps, mode, M, lo, hi)
+    T1, D1 = th.thresholds_from_bits(acc, bits, layer)
+    T2, D2 = th.thresholds_by_search(steps, mode, layer, lo, hi)
+    assert T1.tolist() == T2.tolist() and D1.tolist() == D2.tolist()
+
+
+@pytest.mark.parametrize("bits", [12, 16, 24, 32])
+def test_many_input_bits_compile_without_a_huge_table(bits):
+    """--input-bits 16 used to tabulate 128 x 6e6 floats (MemoryError); now it searches."""
+    import fastinference as fi
+    net8 = fi.load(ROOT / "examples" / "digits_mlp.onnx")
+    net = fi.load(ROOT / "examples" / "digits_mlp.onnx", input_bits=bits)
+    # the first layer's thresholds do not depend on the input width (the same float chain)
+    assert net.layers[0].thresholds.tolist() == net8.layers[0].thresholds.tolist()
+    x = np.load(ROOT / "examples" / "digits_test_x.npy")[:50]
+    assert np.array_equal(net.predict(x), net8.predict(x))
