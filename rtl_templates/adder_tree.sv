@@ -14,7 +14,13 @@ module adder_tree #(
   output logic [OutW-1:0]  sum_o
 );
 
-  if (N <= LeafN) begin : g_leaf
+  if (N == 1) begin : g_one
+    if (OutW > InW) begin : g_ext
+      assign sum_o = {{(OutW-InW){Signed & in_i[InW-1]}}, in_i};
+    end else begin : g_same
+      assign sum_o = in_i[OutW-1:0];
+    end
+  end else if (N <= LeafN) begin : g_leaf
     function automatic logic [OutW-1:0] leaf_sum(input logic [N*InW-1:0] v);
       logic [OutW-1:0] acc, ext;
       logic [InW-1:0]  e;

@@ -207,23 +207,6 @@ module mvtu #(
   // one processing element per output neuron of the fold; all its signals are local
   logic [PE*ElemW-1:0] res;   // fold results: threshold bits or 32-bit scores
 
-  // integer inputs: per lane +x or -x (weight bit 1 / 0), pad lanes 0, AccWidth bits each
-  function automatic logic [SIMD*AccWidth-1:0] int_terms(input logic [SliceW-1:0] x,
-                                                         input logic [SIMD-1:0]   w,
-                                                         input logic [SIMD-1:0]   ok);
-    logic [SIMD*AccWidth-1:0] r;
-    logic [AccWidth-1:0]      xe;
-    logic [InBits-1:0]        xl;
-    r = '0;
-    for (int s = 0; s < SIMD; s++) begin
-      xl = x[s*InBits +: InBits];
-      xe = {AccWidth{InSigned & xl[InBits-1]}};
-      xe[InBits-1:0] = xl;
-      if (ok[s]) r[s*AccWidth +: AccWidth] = w[s] ? xe : (~xe + 1'b1);
-    end
-    int_terms = r;
-  endfunction
-
   for (genvar p = 0; p < PE; p++) begin : g_pe
     logic [SIMD-1:0]     wp;        // this neuron's weight bits of the step
     logic [AccWidth-1:0] step_sum;  // sum over the SIMD lanes of this step
@@ -241,8 +224,15 @@ module mvtu #(
         .sum_o (step_sum)
       );
     end else begin : g_int
+      // integer inputs: per lane +x or -x (weight bit 1 / 0), pad lanes 0
       logic [SIMD*AccWidth-1:0] terms;
-      assign terms = int_terms(s1_x_q, wp, lane_ok);
+      for (genvar s = 0; s < SIMD; s++) begin : g_lane
+        logic [InBits-1:0]   xl;
+        logic [AccWidth-1:0] xe;
+        assign xl = s1_x_q[s*InBits +: InBits];
+        assign xe = {{(AccWidth-InBits){InSigned & xl[InBits-1]}}, xl};
+        assign terms[s*AccWidth +: AccWidth] = !lane_ok[s] ? '0 : (wp[s] ? xe : (~xe + 1'b1));
+      end
       adder_tree #(.N(SIMD), .InW(AccWidth), .OutW(AccWidth), .Signed(1'b1), .LeafN(4)) u_sum (
         .in_i  (terms),
         .sum_o (step_sum)
