@@ -1,7 +1,8 @@
 """cocotb tests of the conv-net stream blocks: sliding_window, binary_maxpool, pixel_collector.
 
-One simulator build per (simulator, parameter set); each run executes two cocotb tests from
-``conv_models.py``: ``random_traffic`` (several images, random input gaps and output
+Every parameter set is one instance of a generated wrapper, so there is one simulator build per
+(simulator, group: default or slow), shared by the pytest-xdist workers. Each pytest case runs
+two cocotb tests from ``conv_models.py`` on its instance: ``random_traffic`` (several images, random input gaps and output
 back-pressure, against the numpy model) and ``steady_state`` (input always valid, output always
 ready; the measured cycles per image must equal the documented formula exactly).
 Extra parameter sets are marked slow (``pytest -m slow``).
