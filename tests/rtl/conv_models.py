@@ -242,6 +242,7 @@ async def _stream(dut, ins, n_out, in_per_img, out_per_img, gap_probs, stall_pro
     idx = 0
     cycle = 0
     held = None  # (data) of an output beat that was valid but not taken
+    burst_img, burst_left = -1, 0
     while len(outs) < n_out:
         assert cycle < max_cycles, (
             f"timeout after {cycle} cycles: {idx}/{len(ins)} inputs, {len(outs)}/{n_out} outputs")
@@ -249,7 +250,13 @@ async def _stream(dut, ins, n_out, in_per_img, out_per_img, gap_probs, stall_pro
         img_in = min(idx // in_per_img, len(gap_probs) - 1)
         img_out = min(len(outs) // out_per_img, len(stall_probs) - 1)
         valid = idx < len(ins) and rng.random() >= gap_probs[img_in]
-        ready = rng.random() >= stall_probs[img_out]
+        stall = stall_probs[img_out]
+        if stall < 0 and burst_img != len(outs) // out_per_img:
+            # a burst: hold the image's first output beat off long enough for the input side
+            # to fill every buffer behind it
+            burst_img, burst_left = len(outs) // out_per_img, 2 * in_per_img + 4
+        ready = burst_left == 0 and rng.random() >= abs(stall)
+        burst_left = max(0, burst_left - 1)
         dut.in_valid_i.value = int(valid)
         # garbage on the data lines when not valid: the block must ignore it
         dut.in_data_i.value = ins[idx] if valid else rng.getrandbits(in_width)
@@ -307,9 +314,10 @@ if cocotb is not None:
         ins, exp = make_case(block, p, n_img, np.random.default_rng(cfg["seed"]))
         in_per, out_per = beats_per_image(block, p)
         # per image: a mix of no pressure, light and heavy gaps / stalls
+        # (a negative stall level: a long burst of back-pressure, then that probability)
         levels = [0.0, 0.2, 0.5, 0.85]
         gaps = [levels[(i * 3 + 1) % 4] if i else 0.0 for i in range(n_img)]
-        stalls = [levels[(i * 5 + 2) % 4] for i in range(n_img)]
+        stalls = [[0.5, -0.2, 0.0, 0.85, -0.5][i % 5] for i in range(n_img)]
         await _reset(dut)
         got, _, _ = await _stream(dut, ins, len(exp), in_per, out_per, gaps, stalls, rng,
                                   _widths(block, p), max_cycles=50 * len(ins) + 1000)
