@@ -348,6 +348,37 @@ def _op_type(old, new, k=0):
     return edit
 
 
+def _non_utf8_name(d: Path) -> list[str]:
+    m = mlp(sign_form="sign").model()
+    node(m, "Sign").name = "NAMEX"
+    data = m.SerializeToString().replace(b"NAMEX", b"NAM\xff\xfe")
+    (d / MODEL).write_bytes(data)
+    return ["inspect", MODEL]
+
+
+def _newline_name(m):
+    n = node(m, "Sign")
+    n.name = "bad\nname"
+    n.op_type = "Sigmoid"
+
+
+def _dropout_training(m):
+    g = node(m, "Gemm", 0)
+    t = numpy_helper.from_array(np.array(True), "train")
+    r = numpy_helper.from_array(np.array(0.5, np.float32), "ratio")
+    m.graph.initializer.extend([t, r])
+    d = helper.make_node("Dropout", [g.output[0], "ratio", "train"], ["dropped"], name="my_dropout")
+    m.graph.node.insert(1, d)
+    node(m, "BatchNormalization").input[0] = "dropped"
+
+
+def _div_by_zero(m):
+    g = node(m, "Gemm", 0)
+    m.graph.initializer.append(numpy_helper.from_array(np.array([1, 2, 0, 1, 1], np.float32), "divisor"))
+    m.graph.node.insert(1, helper.make_node("Div", [g.output[0], "divisor"], ["divided"], name="my_div"))
+    node(m, "BatchNormalization").input[0] = "divided"
+
+
 def _predict_nan_weights(d: Path) -> list[str]:
     m = mlp().model()
     g = node(m, "Gemm", 1)
@@ -496,6 +527,15 @@ CASES: list[Case] = [
          ("Sign_", "softmax")),
     Case("cast_to_int", "a Cast of the data to int32", edited(lambda: mlp(sign_form="sign"),
          lambda m: (_op_type("Sign", "Cast")(m), _attr("Cast", "to", TensorProto.INT32)(m))), ("Sign_", "Cast", "INT32")),
+    Case("last_bias_huge", "a last layer whose integer bias (1e8) is beyond float32's exact integers",
+         edited(lambda: mlp(last_bias=np.array([1e8, 0, 0])), lambda m: None), ("Gemm_", "2^24")),
+    Case("dropout_training", "a Dropout whose training_mode input is true", edited(mlp, _dropout_training),
+         ("my_dropout", "training")),
+    Case("div_by_zero", "a Div by a constant with a 0 in channel 2", edited(mlp, _div_by_zero),
+         ("my_div", "division by zero", "channel 2")),
+    Case("newline_in_name", "an unsupported node whose name contains a newline",
+         edited(lambda: mlp(sign_form="sign"), _newline_name), ("bad\\nname", "Sigmoid")),
+    Case("non_utf8_name", "a node name that is not valid UTF-8", _non_utf8_name, ("model.onnx", "UTF-8")),
     Case("float_last_bias", "a last layer with a non-integer bias", edited(lambda: mlp(last_bias=np.array([0.5, 0, 0])), lambda m: None),
          ("Gemm_", "not integers")),
 ]
@@ -556,3 +596,15 @@ def test_error_table_is_up_to_date():
     want = make_error_table.render()
     have = (ROOT / "docs" / "ERRORS.md").read_text() if (ROOT / "docs" / "ERRORS.md").exists() else ""
     assert have == want, "docs/ERRORS.md is stale: run `python tests/make_error_table.py`"
+
+
+@pytest.mark.parametrize("cid", ["truncated", "out_of_order", "nan_weight", "strides_zero", "where_2",
+                                 "external_data_missing", "last_bias_huge"])
+def test_compile_of_a_malformed_model_writes_nothing(tmp_path, cid):
+    case = next(c for c in CASES if c.id == cid)
+    args = case.make(tmp_path)
+    model = args[1]
+    before = sorted(os.listdir(tmp_path))
+    rc, out, err = run_subprocess(["compile", model, "--out", "proj"], tmp_path)
+    check_user_error(rc, err, case.needles)
+    assert sorted(os.listdir(tmp_path)) == before  # no proj/, no temporary folder left behind

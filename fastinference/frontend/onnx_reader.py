@@ -263,7 +263,13 @@ class _Reader:
         self.add(Identity, [_node_label(node, idx)], shape, shape)
         return node.output[0], shape
 
-    op_Dropout = op_Identity
+    def op_Dropout(self, node, idx, x, shape):
+        if len(node.input) > 2 and node.input[2]:
+            mode = self.consts.get(node.input[2])
+            if mode is None or np.asarray(mode).size != 1 or bool(np.asarray(mode).reshape(-1)[0]):
+                raise self.err(node, idx, "Dropout in training mode (its training_mode input is not a "
+                                          "constant false) is not supported; export in eval mode")
+        return self.op_Identity(node, idx, x, shape)
 
     def op_Cast(self, node, idx, x, shape):
         to = self.attrs(node).get("to")
@@ -347,6 +353,8 @@ class _Reader:
         if op in ("sub", "div") and node.input[0] != x:
             raise self.err(node, idx, "constant minus/over data is not supported")
         c = self._channel_vector(node, idx, self.const(other[0], node, idx), shape)
+        if op == "div" and np.any(c == 0):
+            raise self.err(node, idx, f"division by zero (channel {int(np.argmax(c == 0))})")
         if op == "sub":
             op, c = "add", -c
         self.add(Affine, [_node_label(node, idx)], shape, shape, steps=[(op, c)])
