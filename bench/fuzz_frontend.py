@@ -126,7 +126,7 @@ OPS = ["Relu", "Identity", "Sign", "Sigmoid", "Add", "Mul", "Sub", "Div", "Gemm"
 ATTRS = ["strides", "pads", "kernel_shape", "axis", "transA", "transB", "alpha", "beta", "epsilon",
          "group", "dilations", "ceil_mode", "auto_pad", "momentum", "to", "training_mode",
          "count_include_pad", "storage_order", "axes", "value", "value_float", "spatial", "perm"]
-SPECIAL = [np.nan, np.inf, -np.inf, 1e30, -1e30, 0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 2.0, 3.0, 1e-30, 1e-45,
+SPECIAL = [np.nan, np.inf, -np.inf, 1e30, -1e30, 3e38, -3e38, 0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 2.0, 3.0, 1e-30, 1e-45,
            65504.0, 16777217.0, 0.1]
 
 
@@ -520,7 +520,8 @@ def mutate(data: bytes, rnd: random.Random, n: int) -> tuple[bytes, list[str]]:
         fns, weights = zip(*MODEL_MUTATIONS)
         fn = rnd.choices(fns, weights)[0]
         try:
-            log.append(fn(m, rnd))
+            with np.errstate(all="ignore"):
+                log.append(fn(m, rnd))
         except Exception as e:  # a mutation that does not apply to this model
             log.append(f"{fn.__name__} skipped ({type(e).__name__})")
             continue
@@ -716,9 +717,19 @@ def check_model_bytes(data: bytes, workdir: str, rng_seed: int = 0, time_limit: 
         old = signal.signal(signal.SIGALRM, _alarm)
         signal.setitimer(signal.ITIMER_REAL, time_limit)
     try:
-        try:
-            net = fi.load(path)
-        except FastInferenceError as e:
+        import warnings
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                net, failure = fi.load(path), None
+            except FastInferenceError as e:
+                net, failure = None, e
+        if caught:  # the command line would print it: more than the one error line on stderr
+            w = caught[0]
+            return Outcome("stray-warning", f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})",
+                           "stray-warning")
+        if failure is not None:
+            e = failure
             msg = str(e)
             if e.exit_code != 2:
                 return Outcome("bad-exit-code", f"{type(e).__name__} exit {e.exit_code}: {msg}", "bad-exit-code")

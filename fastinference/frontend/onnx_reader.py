@@ -803,7 +803,8 @@ def read_model(path: str) -> Model:
     UnsupportedModelError with a one-line message; anything else escaping from here is a bug
     in the reader."""
     try:
-        return _read_model(path)
+        with np.errstate(all="ignore"):  # inf/NaN in constant folding: the checks report them
+            return _read_model(path)
     except UnsupportedModelError as e:
         msg = str(e)
         if one_line(msg) != msg:

@@ -2,6 +2,8 @@
 to hardware layers (``lower``)."""
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import UnsupportedModelError
 from ..ir import BinaryLayer, Model
 from .base import apply_until_fixed, where
@@ -36,7 +38,10 @@ def check_lowered(model: Model) -> None:
 
 def lower(model: Model) -> Model:
     """Float model -> hardware model (each pass applied until it changes nothing)."""
-    for p in PIPELINE:
-        model = apply_until_fixed(model, p)
+    # float32 overflow (inf) and NaN are part of the arithmetic being mirrored, not news for
+    # the user: numpy must not print RuntimeWarnings beside the one-line messages
+    with np.errstate(all="ignore"):
+        for p in PIPELINE:
+            model = apply_until_fixed(model, p)
     check_lowered(model)
     return model
