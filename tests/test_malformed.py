@@ -405,7 +405,7 @@ CASES: list[Case] = [
     Case("empty_file", "an empty file", raw_file(b""), ("model.onnx", "empty")),
     Case("text_file", "a text file", raw_file(b"this is not a model\n" * 10), ("model.onnx", "not a readable ONNX")),
     Case("random_bytes", "3000 random bytes", raw_file(_random_bytes), ("model.onnx", "not a readable ONNX")),
-    Case("truncated", "the first half of a valid model", raw_file(_truncated), ("model.onnx", "complete")),
+    Case("truncated", "the first half of a valid model", raw_file(_truncated), ("model.onnx", "truncated")),
     Case("no_nodes", "a model whose graph has no nodes", edited(mlp, _no_nodes), ("no nodes",)),
     # the graph's interface
     Case("no_input", "no graph input (the input is an initializer)", edited(mlp, _no_input), ("0 data inputs",)),

@@ -602,9 +602,11 @@ def load_onnx(path: str) -> onnx.ModelProto:
         raise UnsupportedModelError(f"{path}: the file is empty")
     try:
         model = onnx.load(path, load_external_data=False)
+    except OSError as e:
+        raise UnsupportedModelError(f"{path}: cannot read the file ({e.strerror or type(e).__name__})") from None
     except Exception as e:
-        raise UnsupportedModelError(f"{path}: not a readable ONNX model ({type(e).__name__}); "
-                                    "is the file complete?") from None
+        raise UnsupportedModelError(f"{path}: not a readable ONNX model ({type(e).__name__}): the file is "
+                                    "not ONNX, or it is truncated or damaged; export or copy it again") from None
     bad = _non_utf8_field(model)
     if bad:
         raise UnsupportedModelError(f"{path}: the text field {bad} is not valid UTF-8; the file is damaged: "
