@@ -23,15 +23,13 @@ import numpy as np
 
 from ...errors import BadOptionError, UnsupportedModelError
 from ...folding import LayerFold, layer_bound, pipeline_bound
-from ...ir import BinaryDense, BinaryLayer, Model
+from ...ir import BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, Model
 from ...names import safe_comment
 
 REPO = Path(__file__).resolve().parents[3]
 TEMPLATES = REPO / "rtl_templates"
 SIM_DIR = REPO / "sim"
 
-#: hand-written modules every dense design uses, in compile order
-DENSE_MODULES = ("stream_fifo.sv", "adder_tree.sv", "mvtu.sv")
 #: testbench files copied from ``sim/``
 TB_FILES = ("fi_tb.py", "fi_runner.py")
 FIFO_DEPTH = 2
@@ -139,49 +137,157 @@ def thresh_words(layer: BinaryLayer, pe: int, accw: int) -> tuple[list[int], int
 def check_supported(model: Model) -> None:
     if not model.layers:
         raise UnsupportedModelError("the model has no layers; nothing to compile to RTL")
-    for i, l in enumerate(model.layers):
-        if not isinstance(l, BinaryDense):
-            raise UnsupportedModelError(
-                f"layer '{l.name}' ({l.kind}): the RTL backend supports dense (MLP) networks "
-                f"only for now; compile with --backend hls for this model")
+    compute = model.compute_layers()
+    for i, l in enumerate(compute):
         if i > 0 and l.input_kind != "binary":
             raise UnsupportedModelError(
                 f"layer '{l.name}': only the first layer may take integer inputs")
-        if i < len(model.layers) - 1 and l.emits_scores:
+        if l is not compute[-1] and l.emits_scores:
             raise UnsupportedModelError(
                 f"layer '{l.name}' emits scores but is not the last layer")
-        if i > 0 and l.K != model.layers[i - 1].M:
-            raise UnsupportedModelError(
-                f"layer '{l.name}' takes {l.K} inputs but the layer before emits {model.layers[i - 1].M}")
     last = model.layers[-1]
-    if last.emits_scores:
-        bias = last.bias if last.bias is not None else np.zeros(last.M, dtype=np.int64)
-        a = acc_bound(last)
-        if a + int(np.abs(bias).max(initial=0)) > (1 << (SCORE_BITS - 1)) - 1:
-            raise UnsupportedModelError(
-                f"layer '{last.name}': scores can exceed 32-bit two's complement")
+    if not (isinstance(last, BinaryLayer) and last.emits_scores):
+        raise UnsupportedModelError(f"layer '{last.name}': the network must end with a score layer")
+    bias = last.bias if last.bias is not None else np.zeros(last.M, dtype=np.int64)
+    if acc_bound(last) + int(np.abs(bias).max(initial=0)) > (1 << (SCORE_BITS - 1)) - 1:
+        raise UnsupportedModelError(
+            f"layer '{last.name}': scores can exceed 32-bit two's complement")
 
 
-def _layer_info(model: Model, folding: dict[str, LayerFold]) -> list[RtlLayer]:
-    out = []
+def hardware_weights(layer: BinaryLayer, pixel_input: bool) -> np.ndarray:
+    """(M, K) +-1 weights in the element order the hardware feeds the layer: a conv sees
+    windows in (kh, kw, c) order (sliding_window); a dense layer fed by a pixel stream sees
+    its input in (h, w, c) order (pixel_collector) instead of ONNX's (c, h, w)."""
+    w = layer.weights
+    if isinstance(layer, BinaryConv):
+        w = w.transpose(0, 2, 3, 1)
+    elif pixel_input and len(layer.in_shape) == 3:
+        C, H, W = layer.in_shape
+        w = w.reshape(layer.M, C, H, W).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(w).reshape(layer.M, -1)
+
+
+def _mvtu_info(l: BinaryLayer, f: LayerFold) -> RtlLayer:
+    binary = l.input_kind == "binary"
+    in_bits = 1 if binary else int(l.input_bits)
+    in_signed = bool(l.input_signed) and not binary
+    accw = acc_width(l)
+    if l.emits_scores and accw > SCORE_BITS:
+        raise UnsupportedModelError(f"layer '{l.name}': accumulator wider than 32 bits")
+    desc = "bits (XNOR-popcount)" if binary else \
+        f"{in_bits}-bit {'signed' if in_signed else 'unsigned'} integers"
+    return RtlLayer(
+        name=l.name, kind=l.kind, nodes=safe_comment(", ".join(l.source_nodes) or "(none)"),
+        K=l.K, M=l.M, PE=f.pe, SIMD=f.simd, bound=layer_bound(l, f.pe, f.simd),
+        binary=binary, in_bits=in_bits, in_signed=in_signed, scores=l.emits_scores,
+        acc_width=accw, weight_file=f"{l.name}_w.mem", thresh_file=f"{l.name}_t.mem",
+        input_desc=desc)
+
+
+@dataclass
+class Stage:
+    """One block of the generated top: a module instance with valid/ready on both sides."""
+
+    name: str
+    module: str
+    params: list[tuple[str, str]]
+    in_width: int
+    out_width: int
+    comments: list[str]
+    image_cycles: int = 0  # cycles per image of a pixel-stream block (0: vector block)
+
+
+def _mvtu_stage(r: RtlLayer) -> Stage:
+    return Stage(
+        name=r.name, module="mvtu",
+        params=[("K", str(r.K)), ("M", str(r.M)), ("PE", str(r.PE)), ("SIMD", str(r.SIMD)),
+                ("Binary", f"1'b{int(r.binary)}"), ("InBits", str(r.in_bits)),
+                ("InSigned", f"1'b{int(r.in_signed)}"), ("Scores", f"1'b{int(r.scores)}"),
+                ("AccWidth", str(r.acc_width)), ("WeightFile", f'"{r.weight_file}"'),
+                ("ThreshFile", f'"{r.thresh_file}"')],
+        in_width=r.in_width, out_width=r.out_width,
+        comments=[f"{r.kind} from ONNX node(s): {r.nodes}",
+                  f"K={r.K} M={r.M} PE={r.PE} SIMD={r.SIMD} bound={r.bound} cycles/inference",
+                  f"input: {r.input_desc}; output: {'32-bit scores' if r.scores else 'bits'}"])
+
+
+def build_stages(model: Model, folding: dict[str, LayerFold]) -> tuple[list[Stage], list[tuple[BinaryLayer, RtlLayer, np.ndarray]]]:
+    """The chain of blocks, and per compute layer its ROM description and hardware weights.
+
+    A conv net streams pixels (one beat = one pixel) between pixel_serializer, sliding_window,
+    the conv's mvtu (one window in, one output pixel out) and binary_maxpool; a
+    pixel_collector gathers the last image into the vector a dense layer takes."""
+    stages: list[Stage] = []
+    roms = []
+    pixels = False  # does a pixel stream flow at this point?
     for i, l in enumerate(model.layers):
-        f = folding[l.name]
-        binary = l.input_kind == "binary"
-        in_bits = 1 if binary else int(l.input_bits)
-        in_signed = bool(l.input_signed) and not binary
-        accw = acc_width(l)
-        if l.emits_scores and accw > SCORE_BITS:
-            raise UnsupportedModelError(f"layer '{l.name}': accumulator wider than 32 bits")
-        desc = "bits (XNOR-popcount)" if binary else \
-            f"{in_bits}-bit {'signed' if in_signed else 'unsigned'} integers"
-        out.append(RtlLayer(
-            name=l.name, kind=l.kind,
-            nodes=safe_comment(", ".join(l.source_nodes) or "(none)"),
-            K=l.K, M=l.M, PE=f.pe, SIMD=f.simd, bound=layer_bound(l, f.pe, f.simd),
-            binary=binary, in_bits=in_bits, in_signed=in_signed, scores=l.emits_scores,
-            acc_width=accw, weight_file=f"{l.name}_w.mem", thresh_file=f"{l.name}_t.mem",
-            input_desc=desc))
-    return out
+        nodes = safe_comment(", ".join(l.source_nodes) or "(none)")
+        if isinstance(l, BinaryConv):
+            C, H, W = l.in_shape
+            bits = 1 if l.input_kind == "binary" else int(l.input_bits)
+            if not pixels:
+                stages.append(Stage(
+                    name=f"{l.name}_ser", module="pixel_serializer",
+                    params=[("N", str(H * W)), ("PixW", str(C * bits))],
+                    in_width=H * W * C * bits, out_width=C * bits, image_cycles=H * W,
+                    comments=[f"image vector -> {H * W} pixels of {C} x {bits} bits"]))
+            kh, kw = l.kernel
+            OH, OW = l.out_shape[1:]
+            pt, pl, pb, pr = l.pads
+            if max(pt, pb) >= kh or max(pl, pr) >= kw:
+                raise UnsupportedModelError(f"layer '{l.name}': padding as large as the kernel is not supported in RTL")
+            stages.append(Stage(
+                name=f"{l.name}_win", module="sliding_window",
+                params=[("C", str(C)), ("H", str(H)), ("W", str(W)), ("BITS", str(bits)),
+                        ("KH", str(kh)), ("KW", str(kw)), ("StrideH", str(l.stride[0])),
+                        ("StrideW", str(l.stride[1])), ("PadT", str(pt)), ("PadL", str(pl)),
+                        ("PadB", str(pb)), ("PadR", str(pr))],
+                in_width=C * bits, out_width=kh * kw * C * bits, image_cycles=max(H * W, OH * OW),
+                comments=[f"windows {kh}x{kw}, stride {l.stride[0]}x{l.stride[1]}, pads {pt},{pl},{pb},{pr} "
+                          f"of {C}x{H}x{W} for {l.name}"]))
+            r = _mvtu_info(l, folding[l.name])
+            stages.append(_mvtu_stage(r))
+            roms.append((l, r, hardware_weights(l, True)))
+            pixels = not l.emits_scores
+        elif isinstance(l, BinaryMaxPool):
+            C, H, W = l.in_shape
+            k, st = l.kernel, l.stride
+            if k[0] != k[1] or st != k:
+                raise UnsupportedModelError(
+                    f"layer '{l.name}': the RTL pool supports square kernels with stride = kernel "
+                    f"(got kernel {k}, stride {st})")
+            mask = 0
+            if l.and_channels is not None:
+                for c, a in enumerate(l.and_channels):
+                    mask |= int(bool(a)) << c
+            stages.append(Stage(
+                name=l.name, module="binary_maxpool",
+                params=[("C", str(C)), ("H", str(H)), ("W", str(W)), ("K", str(k[0])),
+                        ("Stride", str(st[0])), ("AndMask", f"{C}'h{mask:x}")],
+                in_width=C, out_width=C, image_cycles=H * W,
+                comments=[f"binary max pool {k[0]}x{k[1]} of {C}x{H}x{W} from ONNX node(s): {nodes}",
+                          "OR over the window; AND for channels set in AndMask (pool before a decreasing threshold)"]))
+        elif isinstance(l, BinaryDense):
+            if pixels:
+                C, H, W = l.in_shape
+                stages.append(Stage(
+                    name=f"{l.name}_col", module="pixel_collector",
+                    params=[("C", str(C)), ("N", str(H * W)), ("BITS", "1")],
+                    in_width=C, out_width=H * W * C, image_cycles=H * W,
+                    comments=[f"{H * W} pixels -> one vector (HWC order) for {l.name}"]))
+            r = _mvtu_info(l, folding[l.name])
+            stages.append(_mvtu_stage(r))
+            roms.append((l, r, hardware_weights(l, pixels)))
+            pixels = False
+        else:
+            raise UnsupportedModelError(f"layer '{l.name}' ({l.kind}) is not supported by the RTL backend")
+    return stages, roms
+
+
+def stream_cycles(stages: list[Stage]) -> int:
+    """Cycles per image the pixel-stream blocks need (0 for an MLP); the pipeline runs at
+    max(layer bounds, this)."""
+    return max((s.image_cycles for s in stages), default=0)
 
 
 def _env() -> jinja2.Environment:
@@ -200,37 +306,51 @@ def write_rtl(model: Model, folding: dict[str, LayerFold], out_dir, top: str = "
     from ... import __version__
 
     check_supported(model)
-    for l in model.layers:
+    for l in model.compute_layers():
         if l.name not in folding:
             raise BadOptionError(f"no folding given for layer '{l.name}'")
-    layers = _layer_info(model, folding)
+    stages, roms = build_stages(model, folding)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
-    for l, rl in zip(model.layers, layers):
-        _write(out / rl.weight_file, _hex_lines(weight_words(l, rl.PE, rl.SIMD), rl.PE * rl.SIMD))
+    for l, rl, w in roms:
+        hw = l.copy()
+        hw.weights = w
+        _write(out / rl.weight_file, _hex_lines(weight_words(hw, rl.PE, rl.SIMD), rl.PE * rl.SIMD))
         words, bits = thresh_words(l, rl.PE, rl.acc_width)
         _write(out / rl.thresh_file, _hex_lines(words, bits))
 
-    first, last = layers[0], layers[-1]
+    first_layer = model.layers[0]
+    in_bits = 1 if first_layer.input_kind == "binary" else int(first_layer.input_bits)
+    in_signed = bool(first_layer.input_signed) and first_layer.input_kind != "binary"
+    in_elems = int(np.prod(model.input_shape))
+    image_input = stages[0].module == "pixel_serializer"
+    last = roms[-1][1]
     bound = pipeline_bound(model, folding)
+    s_cycles = stream_cycles(stages)
     ctx = dict(
         top=top, version=__version__, model_comment=safe_comment(model.name or "model"),
-        in_elems=first.K, in_bits=first.in_bits, in_signed=first.in_signed,
-        in_width=first.in_width, classes=last.M, out_width=last.M * SCORE_BITS,
-        bound=bound, layers=layers, fifo_depth=FIFO_DEPTH)
+        in_elems=in_elems, in_bits=in_bits, in_signed=in_signed, in_width=in_elems * in_bits,
+        classes=last.M, out_width=last.M * SCORE_BITS, bound=bound, stream_cycles=s_cycles,
+        cycles=max(bound, s_cycles), stages=stages, fifo_depth=FIFO_DEPTH,
+        image_input=image_input,
+        channels=int(model.input_shape[0]) if image_input else 0,
+        pixels=int(np.prod(model.input_shape[1:])) if image_input else 0)
     _write(out / f"{top}.sv", _env().get_template("top.sv.j2").render(**ctx))
 
-    for m in DENSE_MODULES:
+    modules = ["stream_fifo.sv", "adder_tree.sv", "mvtu.sv"] + sorted(
+        {f"{s.module}.sv" for s in stages} - {"mvtu.sv"})
+    for m in modules:
         shutil.copyfile(TEMPLATES / m, out / m)
     for f in TB_FILES:
         shutil.copyfile(SIM_DIR / f, out / f)
-    sources = list(DENSE_MODULES) + [f"{top}.sv"]
+    sources = modules + [f"{top}.sv"]
     _write(out / "filelist.f", "".join(s + "\n" for s in sources))
     config = {
-        "top": top, "sources": sources, "in_elems": first.K, "in_bits": first.in_bits,
-        "in_signed": first.in_signed, "classes": last.M, "score_bits": SCORE_BITS,
-        "bound_cycles": bound, "layers": len(layers), "part": part, "clock_ns": clock_ns,
+        "top": top, "sources": sources, "in_elems": in_elems, "in_bits": in_bits,
+        "in_signed": in_signed, "classes": last.M, "score_bits": SCORE_BITS,
+        "bound_cycles": bound, "stream_cycles": s_cycles, "expected_cycles": max(bound, s_cycles),
+        "layers": len(roms), "part": part, "clock_ns": clock_ns,
     }
     _write(out / "tb_config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
     _write(out / "Makefile", _env().get_template("Makefile.j2").render(**ctx))

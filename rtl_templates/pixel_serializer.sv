@@ -1,0 +1,57 @@
+// pixel_serializer: one image vector in, its N pixels out one per beat (fastinference).
+//
+// Turns the AXI4-Stream beat of a conv net (a whole image) into the pixel stream the
+// sliding window takes. in_data_i holds N pixels of PixW bits, pixel 0 in the LSBs (the
+// generated top reorders the ONNX NCHW vector into this HWC order with wires only).
+// Latency: 1 cycle (pixel 0 is offered the cycle after the image is accepted).
+// Throughput: exactly N cycles per image: the next image is accepted in the cycle the last
+//   pixel of the current one leaves.
+// Back-pressure: accepted on the output; in_ready_o depends combinationally on out_ready_i
+//   during the last pixel only.
+module pixel_serializer #(
+  parameter int N    = 4,  // pixels per image
+  parameter int PixW = 8   // bits per pixel (channels x bits)
+) (
+  input  logic              clk_i,
+  input  logic              rst_ni,
+  input  logic              in_valid_i,
+  output logic              in_ready_o,
+  input  logic [N*PixW-1:0] in_data_i,
+  output logic              out_valid_o,
+  input  logic              out_ready_i,
+  output logic [PixW-1:0]   out_data_o
+);
+
+  localparam int CntW = (N > 1) ? $clog2(N) : 1;
+
+  logic [N*PixW-1:0] image_q;
+  logic [CntW-1:0]   count_q;
+  logic              busy_q;
+  logic              last, take, send;
+
+  assign last        = (count_q == CntW'(N - 1));
+  assign out_valid_o = busy_q;
+  assign out_data_o  = image_q[count_q*PixW +: PixW];
+  assign send        = busy_q & out_ready_i;
+  assign in_ready_o  = ~busy_q | (send & last);
+  assign take        = in_valid_i & in_ready_o;
+
+  always_ff @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      busy_q  <= 1'b0;
+      count_q <= '0;
+    end else if (take) begin
+      busy_q  <= 1'b1;
+      count_q <= '0;
+    end else if (send) begin
+      busy_q  <= ~last;
+      count_q <= last ? '0 : count_q + 1'b1;
+    end
+  end
+
+  // data register: no reset needed (qualified by busy_q)
+  always_ff @(posedge clk_i) begin
+    if (take) image_q <= in_data_i;
+  end
+
+endmodule
