@@ -451,6 +451,23 @@ def mut_tie(m, rnd):
     return f"tie: {n.name}"
 
 
+def mut_float_attr(m, rnd):
+    """Realistic values for the float attributes that change the arithmetic: Gemm alpha/beta,
+    BatchNormalization epsilon."""
+    cands = [(n, a) for n in m.graph.node for a in
+             {"Gemm": ("alpha", "beta"), "BatchNormalization": ("epsilon",)}.get(n.op_type, ())]
+    if not cands:
+        return mut_tie(m, rnd)
+    n, name = rnd.choice(cands)
+    v = rnd.choice({"alpha": [0.5, 2.0, -1.0, 0.1, 3.0, 1e-3, 0.0], "beta": [2.0, 0.5, -1.0, 0.0, 0.3],
+                    "epsilon": [1e-3, 0.1, 1.0, 0.0, 1e-7, 2.5]}[name])
+    for a in list(n.attribute):
+        if a.name == name:
+            n.attribute.remove(a)
+    n.attribute.append(helper.make_attribute(name, float(v)))
+    return f"float attr: {n.name}.{name}={v}"
+
+
 def mut_opset(m, rnd):
     v = rnd.choice([1, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17, 18, 21, 23, 24, 30])
     if m.opset_import:
@@ -472,7 +489,7 @@ def mut_output(m, rnd):
     return "input: added"
 
 
-MODEL_MUTATIONS = [(mut_attr, 4), (mut_input_shape, 1), (mut_init_value, 5), (mut_init_dims, 1),
+MODEL_MUTATIONS = [(mut_float_attr, 1), (mut_attr, 4), (mut_input_shape, 1), (mut_init_value, 5), (mut_init_dims, 1),
                    (mut_constant, 1), (mut_order, 1), (mut_op_type, 2), (mut_delete, 2), (mut_inputs, 1),
                    (mut_insert, 6), (mut_opset, 1), (mut_output, 1), (mut_tie, 3)]
 
@@ -502,11 +519,16 @@ def mutate_bytes(data: bytes, rnd: random.Random) -> tuple[bytes, str]:
     return bytes(b[:i] + b[j:]), "bytes: delete"
 
 
-def mutate(data: bytes, rnd: random.Random, n: int) -> tuple[bytes, list[str]]:
-    """n mutations; a model-level one works on the parsed model, a byte-level one on the file."""
+# mutations that mostly keep a compilable model: they test the arithmetic, not the checks
+SEMANTIC_MUTATIONS = [(mut_insert, 4), (mut_tie, 4), (mut_init_value, 2), (mut_float_attr, 3)]
+
+
+def mutate(data: bytes, rnd: random.Random, n: int, semantic: bool = False) -> tuple[bytes, list[str]]:
+    """n mutations; a model-level one works on the parsed model, a byte-level one on the file.
+    ``semantic``: only the mutations that mostly keep the model compilable."""
     log = []
     for _ in range(n):
-        if rnd.random() < 0.2:
+        if not semantic and rnd.random() < 0.2:
             data, what = mutate_bytes(data, rnd)
             log.append(what)
             continue
@@ -517,7 +539,7 @@ def mutate(data: bytes, rnd: random.Random, n: int) -> tuple[bytes, list[str]]:
             data, what = mutate_bytes(data, rnd)
             log.append(what)
             continue
-        fns, weights = zip(*MODEL_MUTATIONS)
+        fns, weights = zip(*(SEMANTIC_MUTATIONS if semantic else MODEL_MUTATIONS))
         fn = rnd.choices(fns, weights)[0]
         try:
             with np.errstate(all="ignore"):
@@ -784,12 +806,12 @@ def check_model_bytes(data: bytes, workdir: str, rng_seed: int = 0, time_limit: 
             signal.signal(signal.SIGALRM, old)
 
 
-def run_case(seeds: dict[str, bytes], seed: int, index: int, workdir: str):
+def run_case(seeds: dict[str, bytes], seed: int, index: int, workdir: str, semantic: bool = False):
     """Case ``index`` of run ``seed``: deterministic. -> (seed model, mutations, Outcome)."""
-    rnd = random.Random(f"{seed}:{index}")
+    rnd = random.Random(f"{seed}:{index}:{'s' if semantic else ''}")
     name = rnd.choice(sorted(seeds))
     n = rnd.choice([1, 1, 2, 2, 3])
-    data, log = mutate(seeds[name], rnd, n)
+    data, log = mutate(seeds[name], rnd, n, semantic)
     out = check_model_bytes(data, workdir, rng_seed=index)
     return name, log, out
 
@@ -808,8 +830,8 @@ def _worker_init():
 
 
 def _work(args):
-    seed, index = args
-    name, log, out = run_case(_SEEDS, seed, index, _WORKDIR)
+    seed, index, semantic = args
+    name, log, out = run_case(_SEEDS, seed, index, _WORKDIR, semantic)
     return index, name, log, out
 
 
@@ -818,6 +840,9 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=10000, help="number of mutated models (default 10000)")
     ap.add_argument("--seed", type=int, default=0, help="run seed: the same seed gives the same models")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    ap.add_argument("--semantic", action="store_true",
+                    help="only mutations that mostly keep the model compilable (inserted ops, ties, values, "
+                         "alpha/beta/epsilon): many more compiled models compared with onnxruntime")
     ap.add_argument("--only", type=int, default=None, metavar="I", help="replay case I of --seed and print it")
     ap.add_argument("--show", type=int, default=3, help="failures to print in full (default 3)")
     ap.add_argument("--top", type=int, default=25, help="error kinds to list (default 25)")
@@ -829,7 +854,7 @@ def main(argv=None) -> int:
 
     if a.only is not None:
         _worker_init()
-        _, name, log, out = _work((a.seed, a.only))
+        _, name, log, out = _work((a.seed, a.only, a.semantic))
         print(f"case {a.only} (seed {a.seed}): {name} + {log}\n-> {out.kind}: {out.detail}")
         return 0 if out.ok else 1
 
@@ -838,7 +863,7 @@ def main(argv=None) -> int:
     errors = collections.Counter()
     failures = []
     tty = sys.stderr.isatty()
-    jobs = [(a.seed, i) for i in range(a.n)]
+    jobs = [(a.seed, i, a.semantic) for i in range(a.n)]
     if a.jobs == 1:
         _worker_init()
         results = map(_work, jobs)
@@ -875,7 +900,8 @@ def main(argv=None) -> int:
         pool.join()
     dt = time.time() - t0
 
-    print(f"fuzzed {a.n} mutated models (seed {a.seed}, {a.jobs} job{'s' * (a.jobs > 1)}) in {dt:.1f} s "
+    print(f"fuzzed {a.n} mutated models (seed {a.seed}{', semantic' if a.semantic else ''}, "
+          f"{a.jobs} job{'s' * (a.jobs > 1)}) in {dt:.1f} s "
           f"({1000 * dt / a.n:.1f} ms each)")
     print("outcomes:")
     for k, v in counts.most_common():
@@ -884,7 +910,8 @@ def main(argv=None) -> int:
     for k, v in errors.most_common(a.top):
         print(f"  {v:6d}  {k}")
     if failures:
-        print(f"FAILURES: {len(failures)} (replay one with --seed {a.seed} --only I)")
+        print(f"FAILURES: {len(failures)} (replay one with --seed {a.seed}{' --semantic' if a.semantic else ''} "
+              "--only I)")
         for index, name, log, out in sorted(failures)[: a.show]:
             print(f"--- case {index}: {name} + {log}\n    {out.kind}: {out.detail}")
         kinds = collections.Counter(f.kind for *_, f in failures)
