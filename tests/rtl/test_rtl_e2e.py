@@ -14,7 +14,7 @@ import pytest
 from fastinference import folding, reference
 from fastinference.backends.rtl import write_rtl
 from fastinference.errors import UnsupportedModelError
-from fastinference.ir import BinaryConv, BinaryMaxPool, Model
+from fastinference.ir import BinaryDense, BinaryConv, BinaryMaxPool, Model
 from fastinference.verify.rtl_sim import run_sim
 from rtl_helpers import REPO, SIMULATORS, tool_env
 from rtl_models import random_inputs, random_mlp, write_vectors
@@ -153,14 +153,34 @@ def _conv_model(with_pool: bool) -> Model:
 
 
 @pytest.mark.parametrize("with_pool", [False, True])
-def test_conv_unsupported(tmp_path, with_pool):
+def test_network_ending_without_scores_is_rejected(tmp_path, with_pool):
     m = _conv_model(with_pool)
     f = {"conv_0": folding.LayerFold(1, 1)}
-    with pytest.raises(UnsupportedModelError, match="conv_0"):
+    with pytest.raises(UnsupportedModelError, match="pool_0" if with_pool else "conv_0"):
         write_rtl(m, f, tmp_path / "rtl")
     assert not (tmp_path / "rtl").exists()
 
 
+def test_small_conv_net_icarus(tmp_path):
+    """int conv (pad 1, stride 2) -> AND/OR pool -> binary conv -> dense scores, pixel path."""
+    rng = np.random.default_rng(5)
+    conv0 = BinaryConv(name="conv_0", source_nodes=["c0"], in_shape=(2, 7, 7), out_shape=(6, 4, 4),
+                       weights=rng.choice([-1, 1], size=(6, 2, 3, 3)).astype(np.int8), input_kind="int",
+                       input_bits=4, thresholds=rng.integers(-8, 8, 6), directions=rng.choice([-1, 1], 6).astype(np.int8),
+                       stride=(2, 2), pads=(1, 1, 1, 1))
+    pool = BinaryMaxPool(name="pool_0", source_nodes=["p"], in_shape=(6, 4, 4), out_shape=(6, 2, 2),
+                         and_channels=np.array([0, 1, 0, 1, 1, 0], dtype=bool))
+    conv1 = BinaryConv(name="conv_1", source_nodes=["c1"], in_shape=(6, 2, 2), out_shape=(5, 1, 1),
+                       weights=rng.choice([-1, 1], size=(5, 6, 2, 2)).astype(np.int8),
+                       thresholds=rng.integers(-4, 4, 5), directions=rng.choice([-1, 1], 5).astype(np.int8))
+    dense = BinaryDense(name="dense_0", source_nodes=["d"], in_shape=(5, 1, 1), out_shape=(3,),
+                        weights=rng.choice([-1, 1], size=(3, 5)).astype(np.int8), bias=np.array([1, -2, 0]))
+    m = Model(name="cnn", layers=[conv0, pool, conv1, dense], input_shape=(2, 7, 7), input_bits=4)
+    f = {"conv_0": folding.LayerFold(2, 3), "conv_1": folding.LayerFold(2, 5), "dense_0": folding.LayerFold(1, 2)}
+    x, ref = make_project(tmp_path, m, f, n=24)
+    scores, stats = run_sim(tmp_path, x, simulator="icarus")
+    assert np.array_equal(scores, ref)
+    assert stats["cycles_per_inference"] == folding.pipeline_bound(m, f)
 @pytest.mark.slow
 @pytest.mark.parametrize("fold_name", list(FOLDINGS))
 def test_foldings_verilator(tmp_path, fold_name):

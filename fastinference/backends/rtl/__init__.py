@@ -146,8 +146,9 @@ def check_supported(model: Model) -> None:
             raise UnsupportedModelError(
                 f"layer '{l.name}' emits scores but is not the last layer")
     last = model.layers[-1]
-    if not (isinstance(last, BinaryLayer) and last.emits_scores):
-        raise UnsupportedModelError(f"layer '{last.name}': the network must end with a score layer")
+    if not isinstance(last, BinaryDense):
+        raise UnsupportedModelError(
+            f"layer '{last.name}' ({last.kind}): the network must end with a dense layer (scores)")
     bias = last.bias if last.bias is not None else np.zeros(last.M, dtype=np.int64)
     if acc_bound(last) + int(np.abs(bias).max(initial=0)) > (1 << (SCORE_BITS - 1)) - 1:
         raise UnsupportedModelError(
@@ -332,7 +333,7 @@ def write_rtl(model: Model, folding: dict[str, LayerFold], out_dir, top: str = "
         top=top, version=__version__, model_comment=safe_comment(model.name or "model"),
         in_elems=in_elems, in_bits=in_bits, in_signed=in_signed, in_width=in_elems * in_bits,
         classes=last.M, out_width=last.M * SCORE_BITS, bound=bound, stream_cycles=s_cycles,
-        cycles=max(bound, s_cycles), stages=stages, fifo_depth=FIFO_DEPTH,
+        cycles=max(bound, s_cycles), stages=stages, fifo_depth=FIFO_DEPTH, last_bits=not last.scores,
         image_input=image_input,
         channels=int(model.input_shape[0]) if image_input else 0,
         pixels=int(np.prod(model.input_shape[1:])) if image_input else 0)
