@@ -8,6 +8,7 @@ and a conv score layer (scores gathered back into NCHW order).
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
@@ -105,13 +106,27 @@ def build_conv_net(seed, C, k, pads, H, W, stride, M, pool, conv2, classes, r):
     return Model("convs", layers, (C, H, W), input_bits=bits, input_signed=signed), folding, rng
 
 
-@seed(11)
-@settings(max_examples=5, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(net=conv_nets())
-def test_random_conv_nets_equal_reference(tmp_path_factory, net):
+def _conv_property(examples, seed_value):
+    @seed(seed_value)
+    @settings(max_examples=examples, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(net=conv_nets())
+    def check(out_root, net):
+        model, folding, rng = build_conv_net(*net)
+        x = random_inputs(model, rng, 24)
+        out = out_root / f"convs{len(list(out_root.iterdir()))}"
+        csim_equals_reference(model, folding, out, x)
+    return check
+
+
+def test_random_conv_nets_equal_reference(tmp_path):
     """Property: random kernels, strides, pads (sliding window and line buffer edge cases),
     pools with leftover rows and columns, random folding: C simulation == reference."""
-    model, folding, rng = build_conv_net(*net)
-    x = random_inputs(model, rng, 24)
-    csim_equals_reference(model, folding, tmp_path_factory.mktemp("convs"), x)
+    _conv_property(5, 11)(tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shard", [0, 1])
+def test_random_conv_nets_many(tmp_path, shard):
+    """The same property on 2 x 20 more examples (-m slow)."""
+    _conv_property(20, 200 + shard)(tmp_path)

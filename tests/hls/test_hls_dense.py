@@ -63,11 +63,11 @@ def build_chain(seed, int_input, bits, signed, sizes, folds):
     return model, folding, rng
 
 
-def _property(inputs):
+def _property(inputs, examples=5, shard_seed=4):
     # 3 shards x 5 examples: each example is one g++ build, so the shards let pytest-xdist
     # spread the cost
-    @seed(["binary", "unsigned", "signed"].index(inputs) + 4)  # reproducible, distinct shards
-    @settings(max_examples=5, deadline=None, database=None,
+    @seed(["binary", "unsigned", "signed"].index(inputs) + shard_seed)  # reproducible shards
+    @settings(max_examples=examples, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(chain=dense_chains(inputs))
     def check(out_root, chain):
@@ -83,6 +83,13 @@ def test_random_dense_chains_equal_reference(tmp_path, inputs):
     """Property: for random chains (K 1..130, M 1..40, any PE/SIMD, random thresholds and
     directions, a score layer last), the C simulation equals the reference exactly."""
     _property(inputs)(tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("inputs", ["binary", "unsigned", "signed"])
+def test_random_dense_chains_many(tmp_path, inputs):
+    """The same property on 30 more examples per input kind (-m slow)."""
+    _property(inputs, examples=30, shard_seed=100)(tmp_path)
 
 
 def _tie_thresholds(layer, acc_row):
