@@ -21,6 +21,7 @@ from ..ir import (Affine, AvgPool, Conv, Flatten, Gemm, Identity, Layer, MaxPool
 from ..names import safe_identifier
 
 MIN_OPSET, MAX_OPSET = 7, 23
+INVALID = "the model is not valid ONNX: re-export it"
 
 SUPPORTED_OPS = (
     "Gemm, MatMul, Add, Sub, Mul, Div, Conv, BatchNormalization, Greater/GreaterOrEqual/Less + "
@@ -256,7 +257,9 @@ class _Reader:
         if arr.dtype.kind not in "fiub":
             raise self.err(node, idx, f"{what} has dtype {arr.dtype}; numbers expected")
         if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-            raise self.err(node, idx, f"{what} contains NaN or Inf")
+            i = int(np.argmax(~np.isfinite(arr.reshape(-1))))
+            raise self.err(node, idx, f"{what} contains NaN or Inf (flat index {i}: {arr.reshape(-1)[i]}); "
+                                      "export a model with finite weights")
         return arr
 
     def op_Identity(self, node, idx, x, shape):
@@ -452,7 +455,8 @@ class _Reader:
                 raise self.err(node, idx, f"{n} has shape {v.shape}; the {ch} channels need shape ({ch},)")
         if np.any(var < 0):
             j = int(np.argmax(var < 0))
-            raise self.err(node, idx, f"channel {j} has a negative variance {var[j]}")
+            raise self.err(node, idx, f"channel {j} has a negative variance {var[j]}, which no training gives; "
+                                      "the model is damaged: re-export it")
         eps = np.float32(a.get("epsilon", 1e-5))
         if not np.isfinite(eps) or eps < 0:
             raise self.err(node, idx, f"epsilon={float(eps):g} must be a finite number >= 0")
@@ -702,7 +706,8 @@ def check_structure(g: onnx.GraphProto, opset: int) -> None:
     def define(name: str, what: str) -> None:
         if name in where:
             raise UnsupportedModelError(
-                f"tensor '{name}' is defined twice ({where[name]} and {what}); tensor names must be unique")
+                f"tensor '{name}' is defined twice ({where[name]} and {what}); tensor names must be unique: "
+                f"{INVALID}")
         where[name] = what
 
     for t in g.initializer:
@@ -728,13 +733,13 @@ def check_structure(g: onnx.GraphProto, opset: int) -> None:
                     f"{label} reads '{t}', which node '{_node_label(m, j)}' computes after it: the nodes "
                     "are not in topological order; save the model with its nodes sorted")
             raise UnsupportedModelError(
-                f"{label} reads '{t}', which no node, initializer or graph input defines")
+                f"{label} reads '{t}', which no node, initializer or graph input defines; {INVALID}")
         for o in n.output:
             if o:
                 define(o, f"the output of node '{_node_label(n, idx)}'")
     for o in g.output:
         if o.name not in where:
-            raise UnsupportedModelError(f"graph output '{o.name}' is not computed by any node")
+            raise UnsupportedModelError(f"graph output '{o.name}' is not computed by any node; {INVALID}")
 
 
 def _check_schema(n: onnx.NodeProto, label: str, opset: int) -> None:
@@ -747,21 +752,21 @@ def _check_schema(n: onnx.NodeProto, label: str, opset: int) -> None:
     if not schema.min_input <= nin <= schema.max_input:
         rng = str(schema.min_input) if schema.min_input == schema.max_input else \
             f"{schema.min_input} to {schema.max_input}"
-        raise UnsupportedModelError(f"{label} has {nin} input{'s' * (nin != 1)}; {n.op_type} takes {rng}")
+        raise UnsupportedModelError(f"{label} has {nin} input{'s' * (nin != 1)}; {n.op_type} takes {rng}; {INVALID}")
     if not schema.min_output <= nout <= schema.max_output:
         rng = str(schema.min_output) if schema.min_output == schema.max_output else \
             f"{schema.min_output} to {schema.max_output}"
-        raise UnsupportedModelError(f"{label} has {nout} output{'s' * (nout != 1)}; {n.op_type} gives {rng}")
+        raise UnsupportedModelError(f"{label} has {nout} output{'s' * (nout != 1)}; {n.op_type} gives {rng}; {INVALID}")
     single = onnx.defs.OpSchema.FormalParameterOption.Single
     for i, (t, formal) in enumerate(zip(n.input, schema.inputs)):
         if not t and formal.option == single:
-            raise UnsupportedModelError(f"{label}: input {i} ({formal.name}) is required but empty")
+            raise UnsupportedModelError(f"{label}: input {i} ({formal.name}) is required but empty; {INVALID}")
     if nout and not n.output[0]:
-        raise UnsupportedModelError(f"{label}: its first output has no name")
+        raise UnsupportedModelError(f"{label}: its first output has no name; {INVALID}")
     seen = set()
     for a in n.attribute:
         if a.name in seen:
-            raise UnsupportedModelError(f"{label}: attribute '{a.name}' is given twice")
+            raise UnsupportedModelError(f"{label}: attribute '{a.name}' is given twice; {INVALID}")
         seen.add(a.name)
         if a.ref_attr_name:
             raise UnsupportedModelError(f"{label}: attribute '{a.name}' refers to a function attribute; "
@@ -769,15 +774,16 @@ def _check_schema(n: onnx.NodeProto, label: str, opset: int) -> None:
         if a.name not in schema.attributes:
             raise UnsupportedModelError(
                 f"{label}: {n.op_type} (opset {opset}) has no attribute '{a.name}'; known: "
-                f"{', '.join(sorted(schema.attributes)) or 'none'}")
+                f"{', '.join(sorted(schema.attributes)) or 'none'}; {INVALID}")
         want = schema.attributes[a.name].type
         if a.type != int(want.value):
             got = onnx.AttributeProto.AttributeType.Name(a.type) \
                 if a.type in onnx.AttributeProto.AttributeType.values() else str(a.type)
-            raise UnsupportedModelError(f"{label}: attribute '{a.name}' is {got}; {n.op_type} wants {want.name}")
+            raise UnsupportedModelError(f"{label}: attribute '{a.name}' is {got}; {n.op_type} wants {want.name}; "
+                                        f"{INVALID}")
     for name, attr in schema.attributes.items():
         if attr.required and name not in seen:
-            raise UnsupportedModelError(f"{label}: the required attribute '{name}' is missing")
+            raise UnsupportedModelError(f"{label}: the required attribute '{name}' is missing; {INVALID}")
 
 
 def check_types(model: onnx.ModelProto) -> None:
@@ -791,8 +797,10 @@ def check_types(model: onnx.ModelProto) -> None:
         m = re.search(r"\(op_type:([^,]*), node name: ([^)]*)\): (?:\[\w+\] )*(.*?)(?: \(op_type:|$)", text)
         if m:
             op, name, what = m.group(1), m.group(2), m.group(3).strip()
-            raise UnsupportedModelError(f"node '{name}' ({op}): {what[:200]} (ONNX type/shape inference)") from None
-        raise UnsupportedModelError(f"invalid ONNX model: {_one_line(e, 200)} (ONNX type/shape inference)") from None
+            raise UnsupportedModelError(f"node '{name}' ({op}): {what[:200]} (ONNX type/shape inference); "
+                                        f"{INVALID}") from None
+        raise UnsupportedModelError(f"invalid ONNX model: {_one_line(e, 200)} (ONNX type/shape inference); "
+                                    "re-export it") from None
 
 
 def one_line(text: str) -> str:
