@@ -103,6 +103,20 @@ def _seed_cnn_poolfirst(rng) -> onnx.ModelProto:
     return g.model()
 
 
+def _seed_gemm_bias(rng) -> onnx.ModelProto:
+    """Gemm with +-1 weights and a fractional bias (alpha/beta mutations make it a fused
+    multiply-add in onnxruntime), Relu and Mul before the sign, GreaterOrEqual."""
+    g = GraphBuilder((8,))
+    g.gemm(pm1(rng, 6, 8), np.round(rng.normal(0, 4, 6), 1).astype(np.float32))
+    g.op("Mul", g.init(rng.uniform(0.2, 3, 6).astype(np.float32)))
+    g.op("Relu")
+    ge = g.node("GreaterOrEqual", [g.cur, g.init(np.array(0.0))])
+    g.node("Where", [ge, g.init([1.0]), g.init([-1.0])])
+    g.gemm(pm1(rng, 3, 6), np.array([2, 0, -1], np.float32))
+    g.logsoftmax()
+    return g.model()
+
+
 def seed_models() -> dict[str, bytes]:
     rng = np.random.default_rng(2024)
     seeds = {
@@ -110,6 +124,7 @@ def seed_models() -> dict[str, bytes]:
         "matmul": _seed_matmul(rng),
         "cnn": _seed_cnn(rng),
         "cnn_poolfirst": _seed_cnn_poolfirst(rng),
+        "gemm_bias": _seed_gemm_bias(rng),
     }
     out = {k: m.SerializeToString() for k, m in seeds.items()}
     for name in ("digits_mlp", "digits_cnn"):
@@ -602,14 +617,15 @@ U32 = 2.0 ** -24  # unit roundoff of float32
 
 
 def _f32_steps(steps, v):
-    """The float32 steps exactly as thresholds.eval_steps (and onnxruntime) evaluate them."""
+    """The float32 steps exactly as thresholds.eval_steps (and onnxruntime) evaluate them;
+    v is (N, C, ...) with the channels on axis 1."""
+    from fastinference.passes.thresholds import apply_step
     y = np.asarray(v, dtype=np.float32)
     for op, c in steps:
-        if op == "relu":
-            y = np.maximum(y, np.float32(0))
-            continue
-        c = np.asarray(c, dtype=np.float32).reshape((-1,) + (1,) * (y.ndim - 2))
-        y = {"add": np.add, "mul": np.multiply, "div": np.divide}[op](y, c).astype(np.float32)
+        if c is not None:
+            c = np.asarray(c, dtype=np.float32)
+            c = c.reshape(c.shape[:-1] + (c.shape[-1],) + (1,) * (y.ndim - 2))
+        y = apply_step(op, c, y)
     return y
 
 

@@ -172,3 +172,56 @@ def test_extreme_constants_before_the_sign_compile_quietly_and_exactly(workdir, 
     g.gemm(pm1(rng, 3, 5))
     out = fz.check_model_bytes(g.model().SerializeToString(), workdir, time_limit=TIME_LIMIT)
     assert out.kind == "equal", f"{out.kind}: {out.detail}"
+
+
+def test_gemm_alpha_with_bias_is_a_fused_multiply_add(tmp_path):
+    """onnxruntime computes Gemm's alpha * (A.B) + beta * C with one rounding (MLAS ends in an
+    FMA). alpha = 0.1, C = -0.7: at A.B = 7 two roundings give exactly 0 (sign -1), the fused
+    result is +2.2e-8 (sign +1). The threshold must follow the fused arithmetic."""
+    from graphs import GraphBuilder, ort_run
+    import fastinference as fi
+    rng = np.random.default_rng(5)
+    for alpha, c in [(0.1, -0.7), (0.7, -2.1), (1 / 3, -2.0), (-0.3, 0.9)]:
+        g = GraphBuilder((4,))
+        g.gemm(np.ones((1, 4), np.float32), b=np.array([c], np.float32), alpha=alpha)
+        g.sign("initializers")
+        g.gemm(np.ones((1, 1), np.float32))
+        p = g.save(tmp_path / "alpha.onnx")
+        x = np.concatenate([np.array([[i, 0, 0, 0] for i in range(30)]), rng.integers(0, 9, (100, 4))])
+        assert np.array_equal(fi.load(p).predict(x), ort_run(p, x).astype(np.int64)), (alpha, c)
+
+
+def test_fma_f32_is_correctly_rounded():
+    from fractions import Fraction
+    from fastinference.passes.thresholds import fma_f32
+    g = np.random.default_rng(1)
+    y = g.integers(-5000, 5000, 4000).astype(np.float32)
+    a = g.normal(0, 1, 4000).astype(np.float32)
+    b = (-(y * a) + g.normal(0, 1e-6, 4000)).astype(np.float32)
+    got = fma_f32(y, a, b)
+    for i in range(0, 4000, 7):
+        exact = Fraction(float(y[i])) * Fraction(float(a[i])) + Fraction(float(b[i]))
+        lo = np.float32(float(exact))
+        cands = [np.nextafter(lo, np.float32(-np.inf)), lo, np.nextafter(lo, np.float32(np.inf))]
+        best = min(cands, key=lambda c: (abs(Fraction(float(c)) - exact),
+                                         int(np.array(c, np.float32).view(np.int32)) & 1))
+        assert got[i] == best, (y[i], a[i], b[i])
+
+
+def test_weights_that_overflow_the_dot_product_are_rejected(tmp_path):
+    """s * (+-1) rows with s = 3e38: onnxruntime's float32 sum overflows to inf; no integer
+    threshold follows that, so the layer is refused (the fuzzer found it)."""
+    from graphs import GraphBuilder, pm1
+    import fastinference as fi
+    from fastinference.errors import UnsupportedModelError
+    rng = np.random.default_rng(0)
+    g = GraphBuilder((6,))
+    g.gemm(pm1(rng, 5, 6))
+    g.bn(np.ones(5), np.zeros(5), np.zeros(5), np.ones(5))
+    g.sign()
+    g.gemm(pm1(rng, 4, 5) * np.float32(3e38))
+    g.bn(np.ones(4), np.zeros(4), np.zeros(4), np.ones(4))
+    g.sign()
+    g.gemm(pm1(rng, 3, 4))
+    with pytest.raises(UnsupportedModelError, match=r"Gemm_\d+.*overflow float32"):
+        fi.load(g.save(tmp_path / "ovf.onnx"))

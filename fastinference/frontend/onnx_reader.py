@@ -314,6 +314,11 @@ class _Reader:
             bias = (np.float32(beta) * C).astype(np.float32)
         label = _node_label(node, idx)
         self.add(Gemm, [label], shape, (M,), weights=W, bias=None)
+        if steps and bias is not None:
+            # onnxruntime: Y = beta*C, then MLAS adds alpha*(A.B) with a fused multiply-add
+            self.add(Affine, [label], (M,), (M,),
+                     steps=[("muladd", np.stack([np.full(M, alpha, dtype=np.float32), bias]))])
+            return node.output[0], (M,)
         if steps:
             self.add(Affine, [label], (M,), (M,), steps=steps)
         if bias is not None:

@@ -45,6 +45,17 @@ def binarize(model: Model) -> tuple[Model, bool]:
                     f"{where(l)}: its input is not binary (no sign activation before it) and not the "
                     "network input; hardware layers take the integer input or +-1 activations")
             signs, scale = split_sign_magnitude(l)
+            if domain == "int":
+                bits, signed = model.input_bits, model.input_signed
+                xmax = (1 << (bits - 1)) if signed else (1 << bits) - 1
+            else:
+                xmax = 1
+            K = int(np.prod(l.weights.shape[1:]))
+            if float(scale.max(initial=0)) * K * xmax >= float(np.finfo(np.float32).max):
+                raise UnsupportedModelError(
+                    f"{where(l)}: weights of magnitude {float(scale.max()):g} over {K} inputs of up to "
+                    f"{xmax} overflow float32 in the dot product (the ONNX model computes inf there); "
+                    "rescale the weights")
             common = dict(name=l.name, source_nodes=l.source_nodes, in_shape=l.in_shape,
                           out_shape=l.out_shape, weights=signs, input_kind=domain,
                           input_bits=model.input_bits if domain == "int" else 1,

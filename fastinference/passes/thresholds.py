@@ -26,23 +26,42 @@ from ..ir import Affine, BinaryLayer, BinaryMaxPool, MaxPool, Model, Relu, SignA
 from .base import replace_layers, where
 
 
+def fma_f32(y, a, b) -> np.ndarray:
+    """float32(y * a + b) with ONE rounding, as a fused multiply-add computes it (what
+    onnxruntime's Gemm does with alpha != 1 and a bias C: MLAS's kernel ends in
+    ``alpha * acc + C`` on FMA units). y, a, b float32 (broadcastable).
+
+    y * a is exact in float64 (24 + 24 bits); the float64 sum with b is made exact by TwoSum and
+    rounded to odd, so the final rounding to float32 is the single correct one."""
+    y64, a64, b64 = (np.asarray(v, dtype=np.float32).astype(np.float64) for v in (y, a, b))
+    p = y64 * a64
+    s = p + b64
+    bb = s - p
+    t = (p - (s - bb)) + (b64 - bb)  # s + t == p + b exactly
+    fix = np.isfinite(s) & (t != 0) & ((s.view(np.int64) & 1) == 0)
+    if np.any(fix):
+        s = np.where(fix, np.nextafter(s, np.where(t > 0, np.inf, -np.inf)), s)
+    return s.astype(np.float32)
+
+
+def apply_step(op, v, y: np.ndarray) -> np.ndarray:
+    """One float32 step on y (channels on axis 0 of v's broadcast): add, mul, div, relu, and
+    muladd (v = [alpha; bias] stacked, fused: see ``fma_f32``)."""
+    if op == "relu":
+        return np.maximum(y, np.float32(0))
+    if op == "muladd":
+        return fma_f32(y, v[0], v[1])
+    return {"add": np.add, "mul": np.multiply, "div": np.divide}[op](y, v).astype(np.float32)
+
+
 def eval_steps(steps, acc: np.ndarray, M: int) -> np.ndarray:
     """float32 evaluation of per-channel steps, in order. acc: (R,) ints -> (M, R) float32."""
     y = np.broadcast_to(acc.astype(np.float32)[None, :], (M, acc.size))
     for op, v in steps:
-        if op == "relu":
-            y = np.maximum(y, np.float32(0))
-            continue
-        v = np.asarray(v, dtype=np.float32)[:, None]
-        if op == "add":
-            y = y + v
-        elif op == "mul":
-            y = y * v
-        elif op == "div":
-            y = y / v
-        else:  # pragma: no cover - the frontend only emits the ops above
+        if op not in ("relu", "add", "mul", "div", "muladd"):  # pragma: no cover
             raise ValueError(op)
-        y = y.astype(np.float32)
+        v = None if v is None else np.asarray(v, dtype=np.float32)[..., None]
+        y = apply_step(op, v, y)
     return y
 
 
@@ -87,11 +106,7 @@ def eval_per_channel(steps, acc: np.ndarray) -> np.ndarray:
     same operations as ``eval_steps`` (column j of its table for acc[j])."""
     y = acc.astype(np.float32)
     for op, v in steps:
-        if op == "relu":
-            y = np.maximum(y, np.float32(0))
-            continue
-        v = np.asarray(v, dtype=np.float32)
-        y = {"add": np.add, "mul": np.multiply, "div": np.divide}[op](y, v).astype(np.float32)
+        y = apply_step(op, None if v is None else np.asarray(v, dtype=np.float32), y)
     return y
 
 
@@ -245,6 +260,8 @@ def finalize_scores(model: Model) -> tuple[Model, bool]:
             raise UnsupportedModelError(f"{where(t)}: {t.kind} after the last layer is not supported")
         for op, v in t.steps:
             v = np.asarray(v, dtype=np.float64)
+            if op == "muladd" and np.all(v[0] == 1):  # alpha 1: a plain add of the bias
+                op, v = "add", v[1]
             if op == "add" and np.all(v == np.round(v)):
                 bias += v
                 # onnxruntime adds in float32: exact only while every partial sum is an
