@@ -59,7 +59,9 @@ def test_negative_gamma_flips_direction(tmp_path):
     bn = ([-2.0], [0.0], [10.0], [1.0])
     path, pre = _mlp(tmp_path, W1, bn, np.ones((1, 1), np.float32), softmax=False)
     net = fi.load(path)
-    assert (net.layers[0].thresholds[0], net.layers[0].directions[0]) == (9, -1)
+    # h <= 9 becomes -h >= -9: the sign moves into the weights (canonical form, as FINN)
+    assert (net.layers[0].thresholds[0], net.layers[0].directions[0]) == (-9, 1)
+    assert net.layers[0].weights.tolist() == [[-1, -1, -1, -1]]
     x = np.array([[10, 0, 0, 0], [9, 0, 0, 0], [0, 0, 0, 0], [255, 255, 255, 255]])
     assert net.predict(x)[:, 0].tolist() == [-1, 1, 1, -1]
     _check_vs_ort(path, pre, x)
@@ -114,7 +116,8 @@ def test_closed_form_agrees_with_exhaustive_evaluation(tmp_path):
     K, M = 16, 40
     gamma = rng.normal(0, 1, M)
     beta, mean, var = rng.normal(0, 1, M), rng.normal(0, 8, M), rng.uniform(0.2, 3, M)
-    path, _ = _mlp(tmp_path, pm1(rng, M, K), (gamma, beta, mean, var), pm1(rng, 3, M))
+    W1 = pm1(rng, M, K)
+    path, _ = _mlp(tmp_path, W1, (gamma, beta, mean, var), pm1(rng, 3, M))
     layer = fi.load(path).layers[0]
     checked = 0
     for j in range(M):
@@ -122,6 +125,9 @@ def test_closed_form_agrees_with_exhaustive_evaluation(tmp_path):
         tau = mean[j] - beta[j] * math.sqrt(var[j] + 1e-5) / gamma[j]
         if abs(tau - round(tau)) < 1e-3:
             continue  # within float rounding of an integer: only the exhaustive table is exact
+        if d < 0:  # canonical form: negated weight row, direction +1
+            T, d = -T, 1
+            assert np.array_equal(layer.weights[j], -np.sign(W1[j]).astype(np.int8))
         assert (layer.thresholds[j], layer.directions[j]) == (T, d)
         checked += 1
     assert checked > 30
@@ -199,6 +205,34 @@ def test_identity_dropout_and_softmax_are_removed(tmp_path):
     m3, changed = cleanup.remove_final_softmax(m2)
     assert changed and m3.layers[-1].kind == "gemm"
     _check_vs_ort(path, pre, rng.integers(0, 256, (50, 5)))
+
+
+def test_canonical_form_is_the_same_for_folded_and_unfolded_batchnorm(tmp_path):
+    """Legacy (BN node, negative gamma) and dynamo (BN folded: rows -s * (+-1)) forms of one
+    layer compile to identical weights and thresholds."""
+    rng = np.random.default_rng(11)
+    K, M = 9, 6
+    W = pm1(rng, M, K)
+    gamma = np.array([1.5, -0.5, 2.0, -1.0, 0.7, -2.2], np.float32)
+    beta, mean, var = rng.normal(0, 1, M).astype(np.float32), rng.normal(0, 3, M).astype(np.float32), \
+        rng.uniform(0.5, 2, M).astype(np.float32)
+    W2 = pm1(rng, 3, M)
+    g1 = GraphBuilder((K,))
+    g1.gemm(W)
+    g1.bn(gamma, beta, mean, var)
+    g1.sign()
+    g1.gemm(W2)
+    a = fi.load(g1.save(tmp_path / "bn.onnx"))
+    s = (gamma / np.sqrt(var + np.float32(1e-5))).astype(np.float32)
+    g2 = GraphBuilder((K,))
+    g2.gemm(W * s[:, None], (beta - mean * s).astype(np.float32))
+    g2.sign()
+    g2.gemm(W2)
+    b = fi.load(g2.save(tmp_path / "folded.onnx"))
+    for la, lb in zip(a.layers, b.layers):
+        assert np.array_equal(la.weights, lb.weights)
+        if la.thresholds is not None:
+            assert np.array_equal(la.thresholds, lb.thresholds) and set(la.directions) == {1}
 
 
 def test_eval_steps_is_float32_in_order():

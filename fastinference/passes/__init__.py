@@ -8,11 +8,12 @@ from ..errors import UnsupportedModelError
 from ..ir import BinaryLayer, Model
 from .base import apply_until_fixed, where
 from .binarize import binarize
+from .canonical import canonical_thresholds
 from .cleanup import remove_final_softmax, remove_identity
 from .layout import absorb_flatten, maxpool_to_binary
 from .thresholds import finalize_scores, merge_thresholds
 
-PIPELINE = (remove_identity, remove_final_softmax, binarize, merge_thresholds,
+PIPELINE = (remove_identity, remove_final_softmax, binarize, merge_thresholds, canonical_thresholds,
             maxpool_to_binary, finalize_scores, absorb_flatten)
 
 
