@@ -55,8 +55,10 @@ def summarize(cells: dict[str, int]) -> dict:
 
 
 def _cells(entry: dict) -> dict[str, int]:
+    """Primitive cell counts (submodule instances, named ``$paramod...`` or ``\\name``, left out:
+    ``stat -top`` already adds their contents into the design totals)."""
     c = entry.get("num_cells_by_type", {})
-    return {k: int(v) for k, v in c.items()}
+    return {k: int(v) for k, v in c.items() if not k.startswith(("$paramod", "\\"))}
 
 
 def yosys_cmd() -> list[str]:
