@@ -42,6 +42,8 @@ list llength load lrange lreplace lsearch lset lsort namespace open package proc
 regexp regsub rename return scan seek set socket source split string subst switch tell time
 trace unset update uplevel upvar variable vwait while
 clk rst top
+errno assert stdin stdout stderr offsetof setjmp va_arg va_start va_end isnan isinf signbit
+fpclassify isfinite unix linux i386 x86_64
 """.split())
 
 
