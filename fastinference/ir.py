@@ -67,8 +67,9 @@ class Conv(Layer):
 class Affine(Layer):
     """Per-channel float32 steps applied in order, exactly as onnxruntime evaluates them.
 
-    ``steps`` is a list of ``(op, vector)`` with op in ``add``, ``mul``, ``div``; vectors have
-    one entry per channel (axis 0 of the shape). BatchNormalization becomes
+    ``steps`` is a list of ``(op, vector)`` with op in ``add``, ``mul``, ``div``, ``relu``, or
+    ``muladd`` (vector = (a, c) pair: ``a*y + c`` with one rounding, onnxruntime's fused Gemm
+    alpha + bias); vectors have one entry per channel (axis 0 of the shape). BatchNormalization becomes
     ``[("mul", new_scale), ("add", new_bias)]`` with onnxruntime's float32 fusion.
     """
 
