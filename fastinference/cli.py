@@ -278,6 +278,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--fold-config-grid", metavar="G.json", help="JSON list of fold configs, one per point")
     s.add_argument("--jobs", type=int, default=None, help="parallel points (default: cores)")
     s.add_argument("--vectors", type=int, default=20, metavar="K", help="rows simulated per point (default 20)")
+    s.add_argument("--force", action="store_true", help="use an --out that holds something else than a sweep")
     s.add_argument("--scheduler", metavar="ADDRESS", help="run the points on a Dask distributed cluster "
                    "(e.g. tcp://host:8786; needs the 'cluster' extra); default: a local process pool")
     input_opts(s)

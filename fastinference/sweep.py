@@ -206,13 +206,15 @@ def _local(jobs, workers):
 
 def sweep(model_path: str, out: str | Path, target_cycles=None, fold_config_grid=None, jobs=None,
           vectors: int = 20, input_bits: int = 8, input_signed: bool = False, scheduler: str | None = None,
-          progress=None) -> list[dict]:
+          progress=None, force: bool = False) -> list[dict]:
     """The Python entry point. Returns the rows (in point order)."""
     if vectors < 1:
         raise BadOptionError("--vectors must be at least 1")
     if jobs is not None and jobs < 1:
         raise BadOptionError("--jobs must be at least 1")
     out = Path(out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "points").is_dir() and not force)):
+        raise BadOptionError(f"--out {out} exists and is not a sweep folder; pass --force to use it")
     out.mkdir(parents=True, exist_ok=True)
     net = load(str(model_path), input_bits=input_bits, input_signed=input_signed)
     model_bytes = Path(model_path).read_bytes()
@@ -246,15 +248,19 @@ def sweep(model_path: str, out: str | Path, target_cycles=None, fold_config_grid
         if progress:
             progress(f"sweep: {done}/{len(todo)} points done ({row['point']}: {row['status']})")
     result = [rows[label] for label, _ in points]
-    write_csv(out / "sweep.csv", result)
-    plot_pareto(out / "pareto.png", result, f"{Path(model_path).name}: area vs throughput")
+    # each point's folder is written atomically by compile; the summary files replace the
+    # old ones only when complete
+    write_csv(out / ".sweep.csv.tmp", result)
+    plot_pareto(out / ".pareto.png.tmp.png", result, f"{Path(model_path).name}: area vs throughput")
+    os.replace(out / ".sweep.csv.tmp", out / "sweep.csv")
+    os.replace(out / ".pareto.png.tmp.png", out / "pareto.png")
     return result
 
 
 def run_sweep(args, progress=None) -> int:
     rows = sweep(args.model, args.out, target_cycles=args.target_cycles, fold_config_grid=args.fold_config_grid,
                  jobs=args.jobs, vectors=args.vectors, input_bits=args.input_bits, input_signed=args.input_signed,
-                 scheduler=getattr(args, "scheduler", None), progress=progress)
+                 scheduler=getattr(args, "scheduler", None), progress=progress, force=args.force)
     print_table(rows)
     print(f"wrote {Path(args.out) / 'sweep.csv'} and {Path(args.out) / 'pareto.png'}")
     return 0 if any(r["status"] == "ok" for r in rows) else 1
