@@ -181,6 +181,8 @@ def test_small_conv_net_icarus(tmp_path):
     scores, stats = run_sim(tmp_path, x, simulator="icarus")
     assert np.array_equal(scores, ref)
     assert stats["cycles_per_inference"] == folding.pipeline_bound(m, f)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("fold_name", list(FOLDINGS))
 def test_foldings_verilator(tmp_path, fold_name):
