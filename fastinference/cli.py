@@ -138,9 +138,9 @@ def _verify(a, runner, what: str, **kw) -> int:
     _save_npy(a.output, got)
     bad = first_mismatch(got, want)
     if getattr(a, "report", None):
-        rep = {"vectors": int(x.shape[0]),
+        rep = {**stats, "vectors": int(x.shape[0]),
                "mismatches": int((got != want).any(axis=1).sum()) if got.shape == want.shape else int(x.shape[0]),
-               "bound_cycles": report["bound_cycles"], **stats}
+               "bound_cycles": report["bound_cycles"]}
         with open(a.report, "w") as f:
             json.dump(rep, f, indent=2)
             f.write("\n")
