@@ -66,6 +66,16 @@ def to_rows(x, cfg: dict) -> np.ndarray:
     return x
 
 
+def _log_tail(*logs: Path, lines: int = 12) -> str:
+    """The last lines of the newest existing log, and where the full log is."""
+    found = [p for p in logs if p.is_file()]
+    if not found:
+        return ""
+    log = max(found, key=lambda p: p.stat().st_mtime)
+    tail = log.read_text(errors="replace").splitlines()[-lines:]
+    return "\n  " + "\n  ".join(tail) + f"\n(full log: {log})"
+
+
 def run_sim(project_dir, x, simulator: str = "verilator", waves: bool = False,
             seed: int = 1) -> tuple[np.ndarray, dict]:
     if simulator not in SIMULATORS:
@@ -87,8 +97,8 @@ def run_sim(project_dir, x, simulator: str = "verilator", waves: bool = False,
     try:
         stats = runner.run(rtl_dir, simulator, inp, None, outp, work / "stats.json",
                            waves=waves, seed=seed, work_dir=work)
-    except RuntimeError as e:
-        raise ToolError(str(e)) from None
+    except (RuntimeError, SystemExit, OSError, ValueError) as e:
+        raise ToolError(f"{simulator}: {e}" + _log_tail(bdir / simulator / "build.log", work / "sim.log")) from None
     stats["sim_seconds"] = round(time.perf_counter() - t0, 3)
     lines = [l.split() for l in outp.read_text().splitlines() if l.strip()]
     scores = np.array(lines, dtype=np.int64).reshape(len(rows), cfg["classes"])
