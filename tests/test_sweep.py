@@ -96,3 +96,16 @@ def test_dask_cluster_gives_the_same_rows(swept, small_mlp, grid, tmp_path):
                           scheduler=cluster.scheduler_address)
     strip = lambda rs: [{k: v for k, v in r.items() if k not in TIME_COLUMNS | {"cached"}} for r in rs]
     assert strip(dask_rows) == strip(rows)
+
+
+def test_synth_reports_per_layer_figures_that_add_up(swept, small_mlp):
+    out, _ = swept
+    layers = [l.name for l in fi.load(small_mlp).layers]
+    reports = sorted(out.glob("points/*/design/synth/report.json"))
+    assert len(reports) == 3
+    for path in reports:
+        rep = json.loads(path.read_text())
+        inst = rep["instances"]
+        assert {f"u_{n}" for n in layers} <= set(inst)
+        for key in ("LUT", "FF", "CARRY4"):
+            assert sum(v[key] for v in inst.values()) == rep["totals"][key]
