@@ -431,14 +431,15 @@ def to_export_model(model):
     return nn.Sequential(*layers).eval()
 
 
-def export(model_e, name, exporter, path):
-    """Write the ONNX of export-form model `model_e` with `exporter` ('legacy' | 'dynamo')."""
+def export(model_e, name, exporter, path, opset=None):
+    """Write the ONNX of export-form model `model_e` with `exporter` ('legacy' | 'dynamo');
+    `opset` defaults to 11 (legacy, the seed's) and the exporter's default (dynamo)."""
     shape = input_shape(name)
     dummy = torch.zeros(2, *shape)
     path = Path(path)
     if exporter == "legacy":
         torch.onnx.export(
-            model_e, (dummy,), str(path), dynamo=False, opset_version=11,
+            model_e, (dummy,), str(path), dynamo=False, opset_version=opset or 11,
             do_constant_folding=True, input_names=["input"], output_names=["output"],
             dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
         )
@@ -450,6 +451,7 @@ def export(model_e, name, exporter, path):
             prog = torch.onnx.export(
                 model_e, (dummy,), dynamo=True, input_names=["input"], output_names=["output"],
                 dynamic_shapes=({0: torch.export.Dim("batch")},), verbose=False,
+                **({"opset_version": opset} if opset else {}),
             )
             prog.save(str(path))
     else:
