@@ -107,12 +107,6 @@ def cmd_predict(a) -> int:
     return 0
 
 
-def _fold_target(a):
-    if a.target_cycles is None:
-        return None
-    return a.target_cycles
-
-
 def cmd_compile(a) -> int:
     from .project import compile_project
     vectors = _load_npy(a.vectors, "--vectors") if a.vectors else None

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, reference
+from . import __version__
 from .api import Network, load
 from .errors import BadOptionError
 from .folding import LayerFold, folding_report, pipeline_bound, resolve_folding

@@ -17,8 +17,6 @@ import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-import numpy as np
-
 from . import __version__
 from .api import load
 from .errors import BadOptionError, FastInferenceError
@@ -51,7 +49,7 @@ def point_key(model_bytes: bytes, folding: dict, options: dict) -> str:
 def run_point(model_path: str, point_dir: str, fold_config: dict, input_bits: int, input_signed: bool,
               n_vectors: int, label: str) -> dict:
     """Compile, simulate and synthesize one design. Never raises: errors go into the row."""
-    from .project import compile_project, first_mismatch
+    from .project import compile_project, first_mismatch, random_vectors
     from .synth import run_synth
     from .verify.rtl_sim import run_sim
 
@@ -60,10 +58,7 @@ def run_point(model_path: str, point_dir: str, fold_config: dict, input_bits: in
     try:
         t0 = time.time()
         net = load(model_path, input_bits=input_bits, input_signed=input_signed)
-        rng = np.random.default_rng(1)
-        lo, hi = ((-(1 << (input_bits - 1)), (1 << (input_bits - 1)) - 1) if input_signed
-                  else (0, (1 << input_bits) - 1))
-        x = rng.integers(lo, hi, (n_vectors,) + net.model.input_shape, endpoint=True)
+        x = random_vectors(net.model, n_vectors, seed=1)
         rep = compile_project(model_path, out, backend="rtl", fold_config=fold_config,
                               input_bits=input_bits, input_signed=input_signed, force=True, vectors=x)
         row["bound_cycles"] = rep["bound_cycles"]
