@@ -194,6 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--input-signed", action="store_true",
                         help="inputs are signed (two's complement); default unsigned")
 
+    def project_io_opts(sp):
+        sp.add_argument("project", metavar="DIR", help="folder written by compile")
+        sp.add_argument("--input", required=True, metavar="X.npy", help="inputs, integer values")
+        sp.add_argument("--output", required=True, metavar="S.npy", help="where to write the scores")
+
     s = sub.add_parser("inspect", help="print the optimized layers",
                        description="Print the optimized (hardware) layers: index, name, kind, input "
                        "and output shape, weight and activation bits, operations per inference.")
@@ -238,17 +243,13 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("csim", help="build DIR/hls with g++ and run it on vectors",
                        description="C-simulation: builds the generated HLS C++ with g++, runs it on "
                        "the inputs and checks every row against the reference model (exit 1 on a mismatch).")
-    s.add_argument("project", metavar="DIR", help="folder written by compile")
-    s.add_argument("--input", required=True, metavar="X.npy")
-    s.add_argument("--output", required=True, metavar="S.npy")
+    project_io_opts(s)
     s.set_defaults(func=cmd_csim)
 
     s = sub.add_parser("sim", help="simulate DIR/rtl under cocotb",
                        description="RTL simulation with cocotb (random valid gaps and back-pressure, "
                        "then a throughput phase); checks every row against the reference (exit 1 on a mismatch).")
-    s.add_argument("project", metavar="DIR", help="folder written by compile")
-    s.add_argument("--input", required=True, metavar="X.npy")
-    s.add_argument("--output", required=True, metavar="S.npy")
+    project_io_opts(s)
     s.add_argument("--simulator", choices=["verilator", "icarus"], default="verilator")
     s.add_argument("--report", metavar="R.json", help="write vectors, mismatches, cycles_per_inference, "
                    "latency_cycles, bound_cycles, simulator")

@@ -48,12 +48,6 @@ def write_int_rows(path: Path, rows: np.ndarray) -> None:
             f.write(" ".join(str(int(v)) for v in r) + "\n")
 
 
-def read_int_rows(path: Path) -> np.ndarray:
-    with open(path) as f:
-        rows = [[int(v) for v in line.split()] for line in f if line.strip()]
-    return np.array(rows, dtype=np.int64)
-
-
 def top_name(net: Network, name: str | None) -> str:
     if name is None:
         return safe_identifier(net.name, prefix="net")
@@ -103,13 +97,12 @@ class AtomicFolder:
 
 def copy_source(src: str, dest: Path) -> str:
     """Copy the ONNX file (and an external-data file beside it) into ``dest``."""
+    import onnx
+
     dest.mkdir(parents=True, exist_ok=True)
     base = os.path.basename(src)
     shutil.copyfile(src, dest / base)
-    data = src + ".data"
-    if os.path.isfile(data):
-        shutil.copyfile(data, dest / (base + ".data"))
-    import onnx  # external data may have another name: copy what the model names
+    # the dynamo exporter's weights live in side files (MODEL.onnx.data): copy what the model names
     m = onnx.load(src, load_external_data=False)
     for init in m.graph.initializer:
         for e in init.external_data:

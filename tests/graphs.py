@@ -97,6 +97,20 @@ class GraphBuilder:
         return str(path)
 
 
+def non_binary_hidden_net(path, rng, width=5) -> str:
+    """A BNN whose middle Gemm has real-valued weights: hardware must reject it by node name."""
+    ident = (np.ones(width), np.zeros(width), np.zeros(width), np.ones(width))
+    g = GraphBuilder((6,))
+    g.gemm(pm1(rng, width, 6))
+    g.bn(*ident)
+    g.sign()
+    g.gemm(rng.normal(size=(width, width)).astype(np.float32))
+    g.bn(*ident)
+    g.sign()
+    g.gemm(pm1(rng, 3, width))
+    return g.save(path)
+
+
 def ort_run(model_or_path, x, output=None):
     """onnxruntime with graph optimizations off (exact float32 semantics of each node)."""
     m = onnx.load(str(model_or_path)) if not isinstance(model_or_path, onnx.ModelProto) else model_or_path

@@ -59,22 +59,23 @@ def _expected_cycles(out, rep) -> int:
     return max(rep["bound_cycles"], cfg["stream_cycles"])
 
 
+def _check_rtl(nets, name, fold, tmp_path, simulator, rows):
+    case, x, out, rep = _project(nets, name, fold, tmp_path, "rtl", rows)
+    got, stats = run_sim(out, x, simulator=simulator)
+    assert np.array_equal(got, fi.load(str(case.path)).predict(x))
+    assert stats["cycles_per_inference"] == _expected_cycles(out, rep)
+
+
 @pytest.mark.parametrize("fold", list(FOLDINGS))
 @pytest.mark.parametrize("name", NAMES)
 def test_rtl_icarus(nets, name, fold, tmp_path):
-    case, x, out, rep = _project(nets, name, fold, tmp_path, "rtl", 20)
-    got, stats = run_sim(out, x, simulator="icarus")
-    assert np.array_equal(got, fi.load(str(case.path)).predict(x))
-    assert stats["cycles_per_inference"] == _expected_cycles(out, rep)
+    _check_rtl(nets, name, fold, tmp_path, "icarus", 20)
 
 
 @pytest.mark.parametrize("fold", [pytest.param("default"), pytest.param("folded", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("name", NAMES)
 def test_rtl_verilator(nets, name, fold, tmp_path):
-    case, x, out, rep = _project(nets, name, fold, tmp_path, "rtl", 50)
-    got, stats = run_sim(out, x, simulator="verilator")
-    assert np.array_equal(got, fi.load(str(case.path)).predict(x))
-    assert stats["cycles_per_inference"] == _expected_cycles(out, rep)
+    _check_rtl(nets, name, fold, tmp_path, "verilator", 50)
 
 
 @pytest.mark.parametrize("fold", list(FOLDINGS))

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from graphs import GraphBuilder, pm1
+from graphs import GraphBuilder, non_binary_hidden_net, pm1
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
 MLP = os.path.join(EXAMPLES, "digits_mlp.onnx")
@@ -103,16 +103,8 @@ def test_lstm_is_unsupported(tmp_path):
 
 
 def test_non_binary_hidden_layer(tmp_path):
-    rng = np.random.default_rng(1)
-    g = GraphBuilder((6,))
-    g.gemm(pm1(rng, 5, 6))
-    g.bn(np.ones(5), np.zeros(5), np.zeros(5), np.ones(5))
-    g.sign()
-    g.gemm(rng.normal(size=(5, 5)).astype(np.float32))
-    g.bn(np.ones(5), np.zeros(5), np.zeros(5), np.ones(5))
-    g.sign()
-    g.gemm(pm1(rng, 3, 5))
-    rc, _, err = run_cli("inspect", g.save(tmp_path / "nb.onnx"))
+    path = non_binary_hidden_net(tmp_path / "nb.onnx", np.random.default_rng(1))
+    rc, _, err = run_cli("inspect", path)
     assert_user_error(rc, err, "Gemm_", "binary weights")
 
 

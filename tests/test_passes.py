@@ -14,7 +14,7 @@ from fastinference.ir import BinaryDense, BinaryMaxPool
 from fastinference.passes import cleanup, thresholds
 from fastinference.passes.thresholds import closed_form_threshold
 
-from graphs import GraphBuilder, ort_run, pm1
+from graphs import GraphBuilder, non_binary_hidden_net, ort_run, pm1
 
 
 def _mlp(tmp_path, W1, bn, W2, sign="where", name="m.onnx", softmax=True):
@@ -255,15 +255,6 @@ def test_last_layer_with_float_bias_is_rejected(tmp_path):
 
 
 def test_non_binary_hidden_layer_is_rejected_with_node_name(tmp_path):
-    rng = np.random.default_rng(8)
-    g = GraphBuilder((6,))
-    g.gemm(pm1(rng, 4, 6))
-    g.bn(np.ones(4), np.zeros(4), np.zeros(4), np.ones(4))
-    g.sign()
-    g.gemm(rng.normal(size=(4, 4)).astype(np.float32))
-    g.bn(np.ones(4), np.zeros(4), np.zeros(4), np.ones(4))
-    g.sign()
-    g.gemm(pm1(rng, 3, 4))
-    path = g.save(tmp_path / "nb.onnx")
+    path = non_binary_hidden_net(tmp_path / "nb.onnx", np.random.default_rng(8), width=4)
     with pytest.raises(UnsupportedModelError, match=r"Gemm_\d+.*binary weights"):
         fi.load(path)

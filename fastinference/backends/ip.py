@@ -27,17 +27,14 @@ def clock_port(top_sv: str) -> str:
     raise BadOptionError("generated top has no recognizable clock port")
 
 
-def read_sources(rtl: Path) -> list[str]:
-    fl = (rtl / "filelist.f").read_text().splitlines()
-    return [l.strip() for l in fl if l.strip().endswith((".sv", ".v"))]
-
-
 def write_ip_files(rtl: Path, top: str, part: str, clock_ns: float) -> None:
     rtl = Path(rtl)
     if not re.fullmatch(r"[A-Za-z0-9-]+", part):
         raise BadOptionError(f"--part {part!r}: letters, digits and '-' only")
     clock = clock_port((rtl / f"{top}.sv").read_text())
-    sources = read_sources(rtl)
+    from ..synth import read_filelist
+
+    sources = read_filelist(rtl)
     memories = sorted(p.name for p in rtl.iterdir() if p.suffix in (".mem", ".hex", ".dat"))
     for f in sources + memories:
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", f):
