@@ -41,10 +41,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from fastinference.testing.graphs import GraphBuilder, pm1
 
-from graphs import GraphBuilder, pm1  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 TIME_LIMIT = 30.0      # seconds per case (load + predict + onnxruntime)
 MAX_RUN_ELEMS = 200_000  # skip the comparison for inputs larger than this (still counted)

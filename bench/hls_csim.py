@@ -23,15 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from fastinference import load, reference
+from fastinference.backends.hls import write_hls
+from fastinference.errors import BadOptionError
+from fastinference.folding import LayerFold, fold_for_target, layer_bound, pipeline_bound
+from fastinference.ir import BinaryConv, BinaryDense, BinaryLayer, Model
+from fastinference.verify.csim import build
 
-from fastinference import load, reference  # noqa: E402
-from fastinference.backends.hls import write_hls  # noqa: E402
-from fastinference.errors import BadOptionError  # noqa: E402
-from fastinference.folding import LayerFold, fold_for_target, layer_bound, pipeline_bound  # noqa: E402
-from fastinference.ir import BinaryConv, BinaryDense, BinaryLayer, Model  # noqa: E402
-from fastinference.verify.csim import build  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def single_layer(model: Model, layer: BinaryLayer) -> tuple[Model, dict]:

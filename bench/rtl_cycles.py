@@ -18,13 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "rtl"))
+from fastinference import folding, load, reference
+from fastinference.backends.rtl import write_rtl
+from fastinference.testing.rtl_models import random_inputs, random_mlp, write_vectors
+from fastinference.verify.rtl_sim import run_sim
 
-from fastinference import folding, load, reference  # noqa: E402
-from fastinference.backends.rtl import write_rtl  # noqa: E402
-from fastinference.verify.rtl_sim import run_sim  # noqa: E402
-from rtl_models import random_inputs, random_mlp, write_vectors  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def networks(n_vectors: int):

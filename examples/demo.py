@@ -15,13 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from fastinference import load
+from fastinference.errors import FastInferenceError
+from fastinference.project import compile_project, first_mismatch
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(ROOT))
-
-from fastinference import load  # noqa: E402
-from fastinference.errors import FastInferenceError  # noqa: E402
-from fastinference.project import compile_project, first_mismatch  # noqa: E402
 
 MODELS = [("digits_mlp", "digits_test_x.npy"), ("digits_cnn", "digits_test_x_img.npy")]
 

@@ -12,13 +12,11 @@ Writes into --out (default: the folder of this script):
 Both models use the legacy exporter (dynamo=False, opset 11, do_constant_folding=True, dynamic
 batch), as the original fastinference seed did. Training is deterministic (fixed seeds, one
 thread): running this twice gives byte-identical files on the same machine and torch version.
-The networks and the training recipe live in tests/nets.py (shared with the test suite).
+The networks and the training recipe live in fastinference/testing/nets.py (shared with the test suite).
 """
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,22 +25,13 @@ HERE = Path(__file__).resolve().parent
 N_VECTORS = 200
 
 
-def _load_nets():
-    path = HERE.parent / "tests" / "nets.py"
-    spec = importlib.util.spec_from_file_location("fastinference_test_nets", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
     ap.add_argument("--out", type=Path, default=HERE, help="output folder (default: %(default)s)")
     a = ap.parse_args(argv)
-    nets = _load_nets()
+    from fastinference.testing import nets  # needs torch: imported only when training
     import warnings
     warnings.filterwarnings("ignore")
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: the trained and exported test networks (see tests/nets.py).
+"""Shared fixtures: the trained and exported test networks (see fastinference/testing/nets.py).
 
 `nets` (session scope) gives `nets.get(name, exporter)` -> NetCase with the ONNX path, the test
 inputs in the model's input shape (`X_test` int64, `X_test_f32` float32, `X_flat` int64 (N, 64))
@@ -7,7 +7,7 @@ exports go to a folder shared by all pytest-xdist workers and a file lock makes 
 that needs a network train it while the others wait and then reuse the files.
 
 Set FI_NETS_CACHE=/some/dir to keep the exports across sessions (the folder is keyed by a hash
-of tests/nets.py and the torch version, so a change to the recipe retrains).
+of fastinference/testing/nets.py and the torch version, so a change to the recipe retrains).
 """
 from __future__ import annotations
 
@@ -23,9 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import nets as _nets  # noqa: E402
-from nets import CASES, EXPORTERS, NAMES, ort_pre_softmax  # noqa: E402,F401  (re-exported)
+from fastinference.testing import nets as _nets
+from fastinference.testing.nets import CASES, EXPORTERS, NAMES, ort_pre_softmax  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)

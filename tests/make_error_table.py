@@ -15,8 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+HERE = Path(__file__).resolve().parent  # python puts this folder on sys.path for the script
 
 OUT = HERE.parent / "docs" / "ERRORS.md"
 

@@ -1,4 +1,4 @@
-"""The networks trained in this session (tests/nets.py: MLPs, CNNs, negative BatchNorm scales,
+"""The networks trained in this session (fastinference/testing/nets.py: MLPs, CNNs, negative BatchNorm scales,
 exact ties), through every backend, compared with the reference bit for bit.
 
 * Both exporters of a net lower to the same binary hardware (weights, thresholds,
@@ -20,7 +20,7 @@ from fastinference.ir import BinaryLayer, BinaryMaxPool
 from fastinference.project import compile_project
 from fastinference.verify.csim import run_csim
 from fastinference.verify.rtl_sim import run_sim
-from nets import NAMES
+from fastinference.testing.nets import NAMES
 
 FOLDINGS = {"default": {}, "folded": {"target_cycles": 256}}
 

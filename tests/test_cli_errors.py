@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from graphs import GraphBuilder, non_binary_hidden_net, pm1
+from fastinference.testing.graphs import GraphBuilder, non_binary_hidden_net, pm1
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "examples")
 MLP = os.path.join(EXAMPLES, "digits_mlp.onnx")

@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 import pytest
 
-from nets import CASE_IDS, CASES, NAMES, TIES, op_types, ort_pre_softmax, ort_tensors
+from fastinference.testing.nets import CASE_IDS, CASES, NAMES, TIES, op_types, ort_pre_softmax, ort_tensors
 
 # Minimum test accuracy (onnxruntime, 450 test rows) per network: a floor well under what the
 # fixed-seed training gives, so a broken recipe or export is caught.
@@ -47,7 +47,7 @@ def test_exporters_agree(nets, name):
 
 
 def test_graph_shapes(nets):
-    """The op sequences that tests/nets.py's docstring documents for the frontend."""
+    """The op sequences that fastinference/testing/nets.py's docstring documents for the frontend."""
     seq = {k: " ".join(op_types(nets.get(*k).path)) for k in
            [("mlp_odd", "legacy"), ("mlp_odd", "dynamo"), ("cnn", "legacy"), ("cnn", "dynamo")]}
     sign_l = "Constant Greater Constant Constant Where"

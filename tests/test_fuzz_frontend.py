@@ -20,6 +20,7 @@ minute; ``-m slow`` runs many more.
 """
 from __future__ import annotations
 
+import importlib.util
 import random
 import sys
 from pathlib import Path
@@ -30,8 +31,18 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "bench"))
-import fuzz_frontend as fz  # noqa: E402
+
+
+def _load_fuzzer():
+    """bench/fuzz_frontend.py is a script, not a package module: load it from its file."""
+    spec = importlib.util.spec_from_file_location("fuzz_frontend", ROOT / "bench" / "fuzz_frontend.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses and pickling look the module up by name
+    spec.loader.exec_module(mod)
+    return mod
+
+
+fz = _load_fuzzer()
 
 SEEDS = fz.seed_models()
 NAMES = sorted(SEEDS)
@@ -162,7 +173,7 @@ def test_many_input_bits_compile_without_a_huge_table(bits):
 def test_extreme_constants_before_the_sign_compile_quietly_and_exactly(workdir, c1, c2):
     """float32 overflow/underflow before a sign: onnxruntime's inf/0 are mirrored, and no numpy
     RuntimeWarning reaches stderr (the check_model_bytes oracle fails on any warning)."""
-    from graphs import GraphBuilder, pm1
+    from fastinference.testing.graphs import GraphBuilder, pm1
     rng = np.random.default_rng(0)
     g = GraphBuilder((6,))
     g.gemm(pm1(rng, 5, 6))
@@ -178,7 +189,7 @@ def test_gemm_alpha_with_bias_is_a_fused_multiply_add(tmp_path):
     """onnxruntime computes Gemm's alpha * (A.B) + beta * C with one rounding (MLAS ends in an
     FMA). alpha = 0.1, C = -0.7: at A.B = 7 two roundings give exactly 0 (sign -1), the fused
     result is +2.2e-8 (sign +1). The threshold must follow the fused arithmetic."""
-    from graphs import GraphBuilder, ort_run
+    from fastinference.testing.graphs import GraphBuilder, ort_run
     import fastinference as fi
     rng = np.random.default_rng(5)
     for alpha, c in [(0.1, -0.7), (0.7, -2.1), (1 / 3, -2.0), (-0.3, 0.9)]:
@@ -211,7 +222,7 @@ def test_fma_f32_is_correctly_rounded():
 def test_weights_that_overflow_the_dot_product_are_rejected(tmp_path):
     """s * (+-1) rows with s = 3e38: onnxruntime's float32 sum overflows to inf; no integer
     threshold follows that, so the layer is refused (the fuzzer found it)."""
-    from graphs import GraphBuilder, pm1
+    from fastinference.testing.graphs import GraphBuilder, pm1
     import fastinference as fi
     from fastinference.errors import UnsupportedModelError
     rng = np.random.default_rng(0)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fastinference.project import compile_project
-from graphs import GraphBuilder, pm1
+from fastinference.testing.graphs import GraphBuilder, pm1
 
 STUBS = r"""
 set ::calls {}

@@ -20,8 +20,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from graphs import F32, GraphBuilder, ort_run, pm1  # noqa: E402
+from fastinference.testing.graphs import F32, GraphBuilder, ort_run, pm1
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastinference as fi
-import nets as _nets
+from fastinference.testing import nets as _nets
 from test_backends_on_nets import hardware_signature
 
 VARIANTS = [("legacy", 11), ("legacy", 13), ("legacy", 17), ("legacy", 20), ("dynamo", 18), ("dynamo", 20)]

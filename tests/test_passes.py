@@ -14,7 +14,7 @@ from fastinference.ir import BinaryDense, BinaryMaxPool
 from fastinference.passes import cleanup, thresholds
 from fastinference.passes.thresholds import closed_form_threshold
 
-from graphs import GraphBuilder, non_binary_hidden_net, ort_run, pm1
+from fastinference.testing.graphs import GraphBuilder, non_binary_hidden_net, ort_run, pm1
 
 
 def _mlp(tmp_path, W1, bn, W2, sign="where", name="m.onnx", softmax=True):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastinference
-from nets import CASE_IDS, CASES, ort_pre_softmax
+from fastinference.testing.nets import CASE_IDS, CASES, ort_pre_softmax
 
 
 @pytest.mark.parametrize("name,exporter", CASES, ids=CASE_IDS)

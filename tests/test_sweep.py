@@ -15,7 +15,7 @@ import pytest
 
 import fastinference as fi
 from fastinference.sweep import CSV_COLUMNS, sweep
-from graphs import GraphBuilder, pm1
+from fastinference.testing.graphs import GraphBuilder, pm1
 
 TIME_COLUMNS = {"compile_s", "sim_s", "synth_s"}
 

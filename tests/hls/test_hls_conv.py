@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from fastinference.folding import LayerFold
 from fastinference.ir import Model
-from hls_models import conv, dense, fold, maxpool, random_inputs
+from fastinference.testing.hls_models import conv, dense, fold, maxpool, random_inputs
 from test_hls_dense import csim_equals_reference
 
 

@@ -15,7 +15,7 @@ from fastinference.backends.hls import write_hls
 from fastinference.folding import LayerFold
 from fastinference.ir import Model
 from fastinference.verify.csim import run_csim
-from hls_models import dense, fold, random_inputs, write_report
+from fastinference.testing.hls_models import dense, fold, random_inputs, write_report
 
 
 def csim_equals_reference(model, folding, out_dir, x, top="fi_top", extra_flags=None):

@@ -1,4 +1,4 @@
-"""HLS backend on the trained test networks (tests/nets.py): the C simulation of the default
+"""HLS backend on the trained test networks (fastinference/testing/nets.py): the C simulation of the default
 folding equals the reference model on all test rows. The *_ties nets hit acc == T thousands of
 times (>= vs >, <= vs <), cnn_poolfirst has AND-pooled channels; mlp_ties also has negative BN scales."""
 from __future__ import annotations

@@ -17,7 +17,7 @@ from fastinference.backends.hls import render, write_hls
 from fastinference.errors import BadOptionError, ToolError, UnsupportedModelError, VerificationError
 from fastinference.ir import Model
 from fastinference.verify.csim import run_csim
-from hls_models import conv, dense, fold, maxpool, random_inputs, write_report
+from fastinference.testing.hls_models import conv, dense, fold, maxpool, random_inputs, write_report
 
 VENV_BIN = Path(sys.executable).parent
 

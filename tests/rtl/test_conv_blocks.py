@@ -20,11 +20,9 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:  # the cocotb runner passes sys.path on as PYTHONPATH
-    sys.path.insert(0, str(HERE))
+from fastinference.testing import conv_models
 
-import conv_models  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 ROOT = HERE.parents[1]
 RTL = ROOT / "rtl_templates"
@@ -171,7 +169,7 @@ def _run_block(sim: str, block: str, cid: str, p: dict, slow: bool, tmp_path: Pa
     result = tmp_path / "result.json"
     xml = get_runner(sim).test(
         hdl_toplevel=f"conv_blocks_{group}_tb", hdl_toplevel_lang="verilog",
-        test_module="conv_models",
+        test_module="fastinference.testing.conv_models",
         testcase=["random_traffic", "steady_state"], build_dir=d / "build", test_dir=tmp_path,
         waves=bool(os.environ.get("WAVES")),
         extra_env={"CONV_CFG": json.dumps(cfg), "CONV_RESULT": str(result)})

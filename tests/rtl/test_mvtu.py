@@ -19,7 +19,7 @@ import pytest
 from fastinference.backends.rtl import acc_width, thresh_words, weight_words, _hex_lines
 from fastinference.ir import BinaryDense
 from fastinference.reference import run_layer
-from rtl_helpers import SIMULATORS, TEMPLATES, run_cocotb
+from fastinference.testing.rtl_helpers import SIMULATORS, TEMPLATES, run_cocotb
 
 HERE = Path(__file__).resolve().parent
 

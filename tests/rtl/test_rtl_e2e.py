@@ -16,8 +16,8 @@ from fastinference.backends.rtl import write_rtl
 from fastinference.errors import UnsupportedModelError
 from fastinference.ir import BinaryDense, BinaryConv, BinaryMaxPool, Model
 from fastinference.verify.rtl_sim import run_sim
-from rtl_helpers import REPO, SIMULATORS, tool_env
-from rtl_models import random_inputs, random_mlp, write_vectors
+from fastinference.testing.rtl_helpers import REPO, SIMULATORS, tool_env
+from fastinference.testing.rtl_models import random_inputs, random_mlp, write_vectors
 
 
 def make_project(root: Path, model: Model, fold, n=24, seed=1, top="fi_top"):

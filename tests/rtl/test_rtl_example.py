@@ -7,7 +7,7 @@ import pytest
 
 from fastinference.project import compile_project
 from fastinference.verify.rtl_sim import run_sim
-from rtl_helpers import REPO, tool_env
+from fastinference.testing.rtl_helpers import REPO, tool_env
 
 EXAMPLE = REPO / "examples" / "digits_mlp.onnx"
 

