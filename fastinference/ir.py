@@ -5,7 +5,7 @@ Two levels live in one list type:
 * **float ops** (what the frontend reads from ONNX): ``Gemm``, ``Conv``, ``Affine``,
   ``SignAct``, ``Relu``, ``MaxPool``, ``Flatten``, ``Softmax``, ``Identity``.
 * **hardware ops** (what the passes lower to, and what the reference model and every
-  backend implement): ``BinaryDense``, ``BinaryConv``, ``BinaryMaxPool``.
+  backend implement): ``BinaryDense``, ``BinaryConv``, ``BinaryMaxPool``, ``IntMaxPool``.
 
 Shapes never include the batch dimension: ``(F,)`` for vectors, ``(C, H, W)`` for images.
 
@@ -220,7 +220,22 @@ class BinaryMaxPool(Layer):
     is_hardware = True
 
 
-HARDWARE_KINDS = (BinaryDense, BinaryConv, BinaryMaxPool)
+@dataclass
+class IntMaxPool(Layer):
+    """Max pooling of integers (a MaxPool on the network input): out = max over the window,
+    per channel. Input and output are ``bits``-bit integers, two's complement if ``signed``
+    (the network input's format, unchanged by a max). ``kernel`` (kh, kw) and ``stride``
+    (sh, sw) are any positive sizes; no padding (ONNX pads a MaxPool with -inf)."""
+
+    kernel: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (2, 2)
+    bits: int = 8
+    signed: bool = False
+    kind = "int_maxpool"
+    is_hardware = True
+
+
+HARDWARE_KINDS = (BinaryDense, BinaryConv, BinaryMaxPool, IntMaxPool)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import BadInputError, UnsupportedModelError
-from .ir import BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, Model
+from .ir import BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, IntMaxPool, Model
 
 WORD = 64
 
@@ -80,6 +80,15 @@ def _windows(layer: BinaryConv, x: np.ndarray) -> tuple[np.ndarray, int, int]:
     return v, OH, OW
 
 
+def _pool_windows(layer, x: np.ndarray) -> np.ndarray:
+    """x (N, C, H, W) -> (N, C, OH, OW, kh, kw): the window of every output pixel (floor mode)."""
+    kh, kw = layer.kernel
+    sh, sw = layer.stride
+    OH, OW = layer.out_shape[1:]
+    v = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
+    return v[:, :, ::sh, ::sw][:, :, :OH, :OW]
+
+
 def run_layer(layer, x: np.ndarray) -> np.ndarray:
     """One hardware layer. Binary activations are 0/1 uint8 arrays, shapes as in the IR."""
     N = x.shape[0]
@@ -94,13 +103,10 @@ def run_layer(layer, x: np.ndarray) -> np.ndarray:
         acc = _matvec(layer, patches.reshape(N * OH * OW, -1)).reshape(N, OH, OW, layer.M)
         out = _finish(layer, acc)
         return out.transpose(0, 3, 1, 2)  # back to N, M, OH, OW
+    if isinstance(layer, IntMaxPool):
+        return _pool_windows(layer, x).max(axis=(-2, -1))
     if isinstance(layer, BinaryMaxPool):
-        kh, kw = layer.kernel
-        sh, sw = layer.stride
-        C, H, W = layer.in_shape
-        OH, OW = layer.out_shape[1:]
-        v = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
-        v = v[:, :, ::sh, ::sw][:, :, :OH, :OW]
+        v = _pool_windows(layer, x)
         any_ = v.max(axis=(-2, -1))
         if layer.and_channels is None:
             return any_.astype(np.uint8)

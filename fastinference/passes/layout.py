@@ -1,24 +1,37 @@
-"""Passes on the data layout: MaxPool on +-1 activations becomes a binary OR pool, and Flatten
+"""Passes on the data layout: MaxPool on +-1 activations becomes a binary OR pool, MaxPool on
+the network input an integer max pool, and Flatten
 disappears into the dense layer after it (which keeps the (C, H, W) shape it reads, in ONNX
 NCHW order)."""
 from __future__ import annotations
 
 from ..errors import UnsupportedModelError
-from ..ir import BinaryDense, BinaryMaxPool, Flatten, MaxPool, Model
+from ..ir import BinaryDense, BinaryMaxPool, Flatten, IntMaxPool, MaxPool, Model
 from .base import replace_layers, where
 
 
 def maxpool_to_binary(model: Model) -> tuple[Model, bool]:
-    """Only valid on bits; run after ``merge_thresholds`` so that every remaining MaxPool
-    follows a sign (a MaxPool before the sign was moved behind the threshold there)."""
+    """Run after ``merge_thresholds``, so that every remaining MaxPool either follows a sign
+    (bits: an OR pool; a MaxPool before the sign was moved behind the threshold there) or
+    reads the network input (integers: nothing but other pools before it, as ``binarize``
+    tracks the domain), which becomes an ``IntMaxPool`` in the input's format."""
     layers, changed = [], False
+    on_input = True  # only pools so far: the network input's integers flow here
     for l in model.layers:
         if isinstance(l, MaxPool):
             if any(l.pads):
-                raise UnsupportedModelError(f"{where(l)}: MaxPool with padding is not supported; use padding=0")
-            l = BinaryMaxPool(name=l.name, source_nodes=l.source_nodes, in_shape=l.in_shape,
-                              out_shape=l.out_shape, kernel=tuple(l.kernel), stride=tuple(l.stride))
+                what = ("ONNX pads a MaxPool with -inf, which the integer input cannot hold"
+                        if on_input else "padding does not exist on +-1 activations")
+                raise UnsupportedModelError(
+                    f"{where(l)}: MaxPool with padding is not supported ({what}); use padding=0")
+            common = dict(name=l.name, source_nodes=l.source_nodes, in_shape=l.in_shape,
+                          out_shape=l.out_shape, kernel=tuple(int(v) for v in l.kernel),
+                          stride=tuple(int(v) for v in l.stride))
+            if on_input:
+                l = IntMaxPool(**common, bits=int(model.input_bits), signed=bool(model.input_signed))
+            else:
+                l = BinaryMaxPool(**common)
             changed = True
+        on_input = on_input and isinstance(l, (MaxPool, IntMaxPool))
         layers.append(l)
     return replace_layers(model, layers), changed
 
