@@ -8,10 +8,10 @@ from pathlib import Path
 
 import jinja2
 
-from .. import __version__
+from .. import __version__, resources
 from ..errors import BadOptionError
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "constraints"
+TEMPLATES = resources.constraints_dir()  # constraints/ (in the wheel: fastinference/_data/)
 CLOCK_CANDIDATES = ("ap_clk", "clk_i", "clk", "aclk")
 
 

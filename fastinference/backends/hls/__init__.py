@@ -31,12 +31,12 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
-from ... import names
+from ... import names, resources
 from ...errors import BadOptionError, UnsupportedModelError
 from ...folding import LayerFold, layer_bound, pipeline_bound
 from ...ir import BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, Model
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[3] / "hls_templates"
+TEMPLATE_DIR = resources.hls_templates()  # hls_templates/ (in the wheel: fastinference/_data/)
 DEFAULT_PART = "xc7z020clg400-1"
 DEFAULT_CLOCK_NS = 10.0
 CXXFLAGS = ("-std=c++17 -O2 -Wall -Werror -Wno-unknown-pragmas -Wno-uninitialized "

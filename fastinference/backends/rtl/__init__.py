@@ -21,14 +21,14 @@ from pathlib import Path
 import jinja2
 import numpy as np
 
+from ... import resources
 from ...errors import BadOptionError, UnsupportedModelError
 from ...folding import LayerFold, layer_bound, pipeline_bound
 from ...ir import BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, Model
 from ...names import safe_comment
 
-REPO = Path(__file__).resolve().parents[3]
-TEMPLATES = REPO / "rtl_templates"
-SIM_DIR = REPO / "sim"
+TEMPLATES = resources.rtl_templates()  # rtl_templates/ (in the wheel: fastinference/_data/)
+SIM_DIR = resources.sim_dir()
 
 #: testbench files copied from ``sim/``
 TB_FILES = ("fi_tb.py", "fi_runner.py")
