@@ -66,6 +66,29 @@ def safe_identifier(raw: str, used: set[str] | None = None, prefix: str = "n") -
     return name
 
 
+# Names the generated projects give their own files and modules: a top called like one of
+# them would overwrite it (tb.cpp, weights.h, mvtu.sv, ...).
+RESERVED_TOP_NAMES = frozenset("""
+tb weights fi_stream run_hls package_ip filelist fi_tb fi_runner x_in y_out
+adder_tree binary_maxpool mvtu pixel_collector pixel_serializer sliding_window stream_fifo
+""".split())
+
+
+def unique_top(raw: str, taken: set[str]) -> str:
+    """A top name from ``raw`` (the model's file name): ``safe_identifier(raw)`` unless that is
+    in ``taken`` (the layer names) or reserved, then with ``_top``, then ``_top_2``, ..."""
+    avoid = set(taken) | RESERVED_TOP_NAMES
+    name = safe_identifier(raw, prefix="net")
+    if name not in avoid:
+        return name
+    base, i = name[:40].rstrip("_") + "_top", 1
+    cand = base
+    while cand in avoid or cand in _KEYWORDS:
+        i += 1
+        cand = f"{base}_{i}"
+    return cand
+
+
 def safe_comment(text: str, limit: int = 120) -> str:
     """Printable ASCII only, no comment terminators, brackets, quotes, dollars or backslashes."""
     text = "".join(c if 32 <= ord(c) < 127 else "?" for c in str(text))

@@ -20,7 +20,7 @@ from .api import Network, load
 from .errors import BadOptionError
 from .folding import LayerFold, folding_report, pipeline_bound, resolve_folding
 from .ir import Model
-from .names import safe_identifier
+from .names import RESERVED_TOP_NAMES, safe_identifier, unique_top
 
 BACKENDS = ("hls", "rtl", "all")
 DEFAULT_PART = "xc7z020clg400-1"
@@ -49,12 +49,19 @@ def write_int_rows(path: Path, rows: np.ndarray) -> None:
 
 
 def top_name(net: Network, name: str | None) -> str:
+    """--name, checked; without it a name derived from the model's file name that differs from
+    every layer name and every file or module name the backends write."""
+    layers = {l.name for l in net.model.layers}
     if name is None:
-        return safe_identifier(net.name, prefix="net")
+        return unique_top(net.name, layers)
     clean = safe_identifier(name, prefix="net")
     if clean != name:
         raise BadOptionError(f"--name '{name}' is not a safe identifier in C++/SystemVerilog/Tcl; "
                              f"use for example '{clean}'")
+    if name in layers or name in RESERVED_TOP_NAMES:
+        what = "a layer's name" if name in layers else "the name of a generated file or module"
+        raise BadOptionError(f"--name '{name}' is also {what}; pick another top name, for example "
+                             f"'{unique_top(name, layers)}'")
     return name
 
 

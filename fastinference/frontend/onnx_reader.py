@@ -2,7 +2,8 @@
 
 The data path is the chain of nodes that starts at the single graph input. Everything that
 only computes on constants (initializers, Constant nodes, and the Shape/Gather/Unsqueeze/
-Concat/Cast noise exporters leave around a Flatten) is folded here with numpy. An op or
+Concat/Cast noise exporters leave around a Flatten) is folded here with ONNX's reference
+evaluator (``onnx.reference``), so constants get ONNX's semantics, not numpy's. An op or
 attribute outside the supported set is an ``UnsupportedModelError`` naming the node.
 """
 from __future__ import annotations
@@ -33,6 +34,35 @@ SUPPORTED_OPS = (
 
 def _node_label(node: onnx.NodeProto, index: int) -> str:
     return node.name or f"{node.op_type}_{index}"
+
+
+_FOLDABLE = frozenset(("Constant", "Identity", "Dropout", "Cast", "Gather", "Unsqueeze", "Squeeze",
+                       "Concat", "Reshape", "Slice", "Add", "Sub", "Mul", "Div"))
+_CONSTANT_VALUES = ("value", "value_float", "value_floats", "value_int", "value_ints")
+_EVALUATORS: dict[tuple[bytes, int], object] = {}  # (node without names, opset) -> evaluator
+
+
+def evaluate_node(node: onnx.NodeProto, inputs: list, opset: int) -> np.ndarray:
+    """The first output of ``node`` on constant ``inputs`` (None for an empty optional input),
+    computed by ``onnx.reference`` in ``opset``. Evaluators are cached per op, attributes and
+    opset: building one costs more than running it."""
+    from onnx.reference import ReferenceEvaluator
+    names = [f"i{k}" if t else "" for k, t in enumerate(node.input)]
+    outs = [f"o{k}" if t else "" for k, t in enumerate(node.output)]
+    plain = onnx.helper.make_node(node.op_type, names, outs, domain=node.domain)
+    plain.attribute.extend(node.attribute)
+    key = (plain.SerializeToString(deterministic=True), opset)
+    ev = _EVALUATORS.get(key)
+    if ev is None:
+        graph = onnx.helper.make_graph(
+            [plain], "fold", [onnx.helper.make_value_info(n, onnx.TypeProto()) for n in names if n],
+            [onnx.helper.make_value_info(outs[0], onnx.TypeProto())])
+        ev = ReferenceEvaluator(graph, opsets={"": opset})
+        if len(_EVALUATORS) > 4096:
+            _EVALUATORS.clear()
+        _EVALUATORS[key] = ev
+    feeds = {n: np.asarray(v) for n, v in zip(names, inputs) if n}
+    return np.asarray(ev.run(None, feeds)[0])
 
 
 _NUMERIC_INPUT = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16,
@@ -191,64 +221,27 @@ class _Reader:
 
     # ------------------------------------------------------- constant folding
     def fold_constant(self, node, idx):
-        a = self.attrs(node)
+        """Evaluate a node whose inputs are all constants with ONNX's reference evaluator
+        (``onnx.reference``): ONNX's own semantics, in the model's opset (an integer Div
+        truncates toward zero, a Reshape's 0 copies a dimension, ...)."""
         op = node.op_type
-        ins = [self.consts.get(t) if t else None for t in node.input]
         if any(t and t not in self.consts for t in node.input):
             missing = [t for t in node.input if t and t not in self.consts]
             raise self.err(node, idx, f"input '{missing[0]}' is neither a constant nor on the chain "
                                       "from the graph input")
+        if op not in _FOLDABLE:
+            raise self.err(node, idx, f"unsupported op on constants; supported: {SUPPORTED_OPS}")
+        if op == "Constant" and not any(a.name in _CONSTANT_VALUES for a in node.attribute):
+            raise self.err(node, idx, "Constant without a supported value attribute")
+        if op == "Div" and len(node.input) == 2 and all(node.input):
+            b = np.asarray(self.consts[node.input[1]])
+            if b.dtype.kind in "iu" and np.asarray(self.consts[node.input[0]]).dtype.kind in "iu" \
+                    and np.any(b == 0):
+                raise self.err(node, idx, "integer division by zero in constants (undefined in ONNX)")
         try:
-            if op == "Constant":
-                if "value" in a:
-                    val = numpy_helper.to_array(a["value"])
-                elif "value_float" in a:
-                    val = np.array(a["value_float"], dtype=np.float32)
-                elif "value_floats" in a:
-                    val = np.array(a["value_floats"], dtype=np.float32)
-                elif "value_int" in a:
-                    val = np.array(a["value_int"], dtype=np.int64)
-                elif "value_ints" in a:
-                    val = np.array(a["value_ints"], dtype=np.int64)
-                else:
-                    raise self.err(node, idx, "Constant without a supported value attribute")
-            elif op in ("Identity", "Dropout"):
-                val = ins[0]
-            elif op == "Cast":
-                val = ins[0].astype(onnx.helper.tensor_dtype_to_np_dtype(a["to"]))
-            elif op == "Gather":
-                val = np.take(ins[0], ins[1], axis=a.get("axis", 0))
-            elif op == "Unsqueeze":
-                axes = a.get("axes", None) if len(ins) < 2 else ins[1]
-                val = ins[0]
-                for ax in sorted(int(v) for v in np.atleast_1d(axes)):
-                    val = np.expand_dims(val, ax)
-            elif op == "Squeeze":
-                axes = a.get("axes", None) if len(ins) < 2 else ins[1]
-                val = np.squeeze(ins[0], axis=None if axes is None else tuple(int(v) for v in np.atleast_1d(axes)))
-            elif op == "Concat":
-                val = np.concatenate([np.atleast_1d(v) for v in ins], axis=a.get("axis", 0))
-            elif op == "Reshape":
-                val = ins[0].reshape(tuple(int(v) for v in ins[1]))
-            elif op == "Slice":
-                starts, ends = ins[1], ins[2]
-                axes = ins[3] if len(ins) > 3 and ins[3] is not None else range(len(starts))
-                steps = ins[4] if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
-                sl = [slice(None)] * ins[0].ndim
-                for s, e, ax, st in zip(starts, ends, axes, steps):
-                    sl[int(ax)] = slice(int(s), int(e), int(st))
-                val = ins[0][tuple(sl)]
-            elif op in ("Add", "Sub", "Mul", "Div"):
-                f = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide}[op]
-                val = f(ins[0], ins[1])
-                if ins[0].dtype.kind in "iu" and op == "Div":
-                    val = (ins[0] // ins[1]).astype(ins[0].dtype)
-            else:
-                raise self.err(node, idx, f"unsupported op on constants; supported: {SUPPORTED_OPS}")
-        except UnsupportedModelError:
-            raise
+            val = evaluate_node(node, [self.consts[t] if t else None for t in node.input], self.opset())
         except Exception as e:  # malformed constant arithmetic
-            raise self.err(node, idx, f"cannot evaluate on its constant inputs ({e})") from None
+            raise self.err(node, idx, f"cannot evaluate on its constant inputs ({_one_line(e, 160)})") from None
         self.consts[node.output[0]] = np.asarray(val)
 
     # ---------------------------------------------------------- data-path ops
