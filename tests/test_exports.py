@@ -89,6 +89,22 @@ def test_tie_nets_have_exact_ties(nets, name, exporter):
     assert zeros >= 20
 
 
+def test_example_mlp_equals_the_trained_test_net(nets):
+    """Reduced default version of the slow test below: the session's mlp_seed (same recipe and
+    seed as examples/train_digits_bnn.py, legacy exporter) is byte for byte the committed
+    examples/digits_mlp.onnx, and the committed test rows are load_data's first 200."""
+    from pathlib import Path
+
+    from fastinference.testing import nets as recipe
+    ex = Path(__file__).resolve().parent.parent / "examples"
+    assert nets.get("mlp_seed", "legacy").path.read_bytes() == (ex / "digits_mlp.onnx").read_bytes()
+    _, X_te, _, y_te = recipe.load_data()
+    x = np.load(ex / "digits_test_x.npy")
+    assert x.dtype == np.int64 and np.array_equal(x, X_te[:200])
+    assert np.array_equal(np.load(ex / "digits_test_x_img.npy"), x.reshape(-1, 1, 8, 8))
+    assert np.array_equal(np.load(ex / "digits_test_y.npy"), y_te[:200])
+
+
 @pytest.mark.slow
 def test_examples_regenerate_byte_identical(tmp_path):
     """examples/train_digits_bnn.py reproduces the committed example files byte for byte (same

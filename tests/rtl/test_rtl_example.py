@@ -16,12 +16,23 @@ def _fully_parallel(rep):
     return {l["name"]: {"pe": l["M"], "simd": l["K"]} for l in rep["layers"]}
 
 
+def test_digits_mlp_icarus_few_rows(tmp_path):
+    """Reduced default version of the test below: 5 rows, default folding, Icarus. (The same
+    network in Verilator is tests/test_backends_on_nets.py's mlp_seed: a Verilator build of
+    this MLP costs over a minute on the CI machine.)"""
+    _check(tmp_path, "icarus", "default", rows=5)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sim", ["verilator", "icarus"])
 @pytest.mark.parametrize("fold", ["default", "target8", "full"])
 def test_digits_mlp(tmp_path, sim, fold):
+    _check(tmp_path, sim, fold, rows=40)
+
+
+def _check(tmp_path, sim, fold, rows):
     tool_env()
-    x = np.load(REPO / "examples" / "digits_test_x.npy")[:40]
+    x = np.load(REPO / "examples" / "digits_test_x.npy")[:rows]
     kw = {}
     if fold == "target8":
         kw["target_cycles"] = 8
