@@ -1,5 +1,7 @@
 """Binarize: a Gemm/Conv whose every output row (channel) is ``s_j * (+-1)`` becomes a binary
-layer with +-1 weights followed by a per-channel ``mul s_j`` step (omitted when all s_j are 1).
+layer with +-1 weights followed by a per-channel ``dot s_j`` step (omitted when all s_j are 1):
+the exact product ``s_j * acc``, as the dot product's mathematical value (ONNX leaves the order
+of its float32 sums open), not a float32 multiplication (thresholds.fuse_dot)
 
 ``s_j`` is taken as a magnitude (FINN's FactorOutMulSignMagnitude): a row ``-0.3 * (+-1)``
 is ``0.3 * (-+1)``, so the sign goes into the weights and the scale is always >= 0. A row of
@@ -71,7 +73,7 @@ def binarize(model: Model) -> tuple[Model, bool]:
             if np.any(scale != 1):
                 layers.append(Affine(name=l.name + "_scale", source_nodes=l.source_nodes,
                                      in_shape=l.out_shape, out_shape=l.out_shape,
-                                     steps=[("mul", scale)]))
+                                     steps=[("dot", scale)]))  # exact: see thresholds.fuse_dot
             domain, changed = "acc", True
             continue
         if isinstance(l, BinaryLayer):  # already lowered (the driver runs passes to a fixed point)

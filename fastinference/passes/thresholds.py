@@ -26,22 +26,44 @@ from ..ir import Affine, BinaryLayer, BinaryMaxPool, MaxPool, Model, Relu, SignA
 from .base import replace_layers, where
 
 
-def fma_f32(y, a, b) -> np.ndarray:
-    """float32(y * a + b) with ONE rounding, as a fused multiply-add computes it (what
-    onnxruntime's Gemm does with alpha != 1 and a bias C: MLAS's kernel ends in
-    ``alpha * acc + C`` on FMA units). y, a, b float32 (broadcastable).
-
-    y * a is exact in float64 (24 + 24 bits); the float64 sum with b is made exact by TwoSum and
-    rounded to odd, so the final rounding to float32 is the single correct one."""
-    y64, a64, b64 = (np.asarray(v, dtype=np.float32).astype(np.float64) for v in (y, a, b))
-    p = y64 * a64
-    s = p + b64
+def _round_sum_f32(p: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """float32(p + b) with ONE rounding, for p and b float64 (p exact). The float64 sum is made
+    exact by TwoSum and rounded to odd, so the final rounding to float32 is the single correct
+    one (53 >= 24 + 2 bits)."""
+    s = p + b
     bb = s - p
-    t = (p - (s - bb)) + (b64 - bb)  # s + t == p + b exactly
+    t = (p - (s - bb)) + (b - bb)  # s + t == p + b exactly
     fix = np.isfinite(s) & (t != 0) & ((s.view(np.int64) & 1) == 0)
     if np.any(fix):
         s = np.where(fix, np.nextafter(s, np.where(t > 0, np.inf, -np.inf)), s)
     return s.astype(np.float32)
+
+
+def fma_f32(y, a, b) -> np.ndarray:
+    """float32(y * a + b) with ONE rounding, as a fused multiply-add computes it (what
+    onnxruntime's Gemm does with alpha != 1 and a bias C: MLAS's kernel ends in
+    ``alpha * acc + C`` on FMA units). y, a, b float32 (broadcastable); y * a is exact in
+    float64 (24 + 24 bits)."""
+    y64, a64, b64 = (np.asarray(v, dtype=np.float32).astype(np.float64) for v in (y, a, b))
+    return _round_sum_f32(y64 * a64, b64)
+
+
+EXACT_ACC_LIMIT = 1 << 29  # |acc| below this: acc * s (s float32) is exact in float64
+
+
+def exact_dot_f32(acc, a, b=None) -> np.ndarray:
+    """float32 of the EXACT value ``a * acc + b``, rounded once: the output of a Gemm/Conv whose
+    rows are ``a * (+-1)`` (BatchNorm folded in) on integer inputs, with its bias b. ONNX does
+    not fix the order in which an implementation sums the K products, so the reference takes
+    the mathematical value (``docs``: README, Exactness). acc: integers with |acc| <
+    EXACT_ACC_LIMIT; a, b float32 (broadcastable)."""
+    p = np.asarray(acc, dtype=np.int64).astype(np.float64) * np.asarray(a, dtype=np.float32).astype(np.float64)
+    if b is None:
+        return p.astype(np.float32)
+    return _round_sum_f32(p, np.asarray(b, dtype=np.float32).astype(np.float64))
+
+
+EXACT_OPS = ("dot", "dotadd")  # first steps only: they take the integer accumulator itself
 
 
 def apply_step(op, v, y: np.ndarray) -> np.ndarray:
@@ -54,9 +76,23 @@ def apply_step(op, v, y: np.ndarray) -> np.ndarray:
     return {"add": np.add, "mul": np.multiply, "div": np.divide}[op](y, v).astype(np.float32)
 
 
+def _start(steps, acc: np.ndarray, expand: bool):
+    """The float32 value the steps start from: float32(acc), or for a first ``dot``/``dotadd``
+    step the exactly rounded ``s * acc (+ b)``. Returns (value, remaining steps)."""
+    if steps and steps[0][0] in EXACT_OPS:
+        op, v = steps[0]
+        v = np.asarray(v, dtype=np.float32)
+        if expand:
+            v = v[..., None]
+        y = exact_dot_f32(acc, v) if op == "dot" else exact_dot_f32(acc, v[0], v[1])
+        return y, steps[1:]
+    return acc.astype(np.float32), steps
+
+
 def eval_steps(steps, acc: np.ndarray, M: int) -> np.ndarray:
     """float32 evaluation of per-channel steps, in order. acc: (R,) ints -> (M, R) float32."""
-    y = np.broadcast_to(acc.astype(np.float32)[None, :], (M, acc.size))
+    y, steps = _start(steps, acc[None, :], True)
+    y = np.broadcast_to(y, (M, acc.size))
     for op, v in steps:
         if op not in ("relu", "add", "mul", "div", "muladd"):  # pragma: no cover
             raise ValueError(op)
@@ -104,7 +140,7 @@ SAMPLES = 1 << 20           # spot checks per layer when the range is searched i
 def eval_per_channel(steps, acc: np.ndarray) -> np.ndarray:
     """float32 steps on one accumulator value per channel: acc (M,) ints -> (M,) float32, the
     same operations as ``eval_steps`` (column j of its table for acc[j])."""
-    y = acc.astype(np.float32)
+    y, steps = _start(steps, acc, False)
     for op, v in steps:
         y = apply_step(op, None if v is None else np.asarray(v, dtype=np.float32), y)
     return y
@@ -191,17 +227,55 @@ def _reachable(layer: BinaryLayer, acc: np.ndarray) -> np.ndarray:
     return np.ones(acc.shape, dtype=bool)
 
 
+def fuse_dot(steps, same, layer, lo: int, hi: int):
+    """A first ``("dot", s)`` step (binarize's scale of rows ``s * (+-1)``) takes the rest of
+    its own ONNX node with it (the Gemm's alpha and bias C, the Conv's bias): the node's
+    output is the exact ``alpha * s * acc + beta * C``, rounded once to float32. Ops of later
+    nodes stay float32 steps."""
+    if not steps or steps[0][0] != "dot":
+        return steps
+    if max(-lo, hi) >= EXACT_ACC_LIMIT:
+        raise UnsupportedModelError(
+            f"{where(layer)}: accumulators up to {max(-lo, hi)} (2^29 or more) with rows s*(+-1): the exact "
+            "value of the dot product is not evaluated that far; use fewer input bits or inputs")
+    a, b, k = np.asarray(steps[0][1], dtype=np.float32), None, 1
+
+    def times(alpha):
+        prod = a.astype(np.float64) * np.asarray(alpha, dtype=np.float32).astype(np.float64)
+        if np.any(prod.astype(np.float32).astype(np.float64) != prod):
+            raise UnsupportedModelError(
+                f"{where(layer)}: Gemm alpha != 1 on rows s*(+-1) (BatchNorm folded) gives scales "
+                "alpha*s that float32 cannot hold exactly; export with alpha=1")
+        return prod.astype(np.float32)
+
+    while k < len(steps) and same[k] and b is None:
+        op, v = steps[k]
+        if op == "mul":
+            a = times(v)
+        elif op == "add":
+            b = np.asarray(v, dtype=np.float32)
+        elif op == "muladd":
+            a, b = times(np.asarray(v)[0]), np.asarray(v, dtype=np.float32)[1]
+        else:
+            break
+        k += 1
+    first = ("dot", a) if b is None else ("dotadd", np.stack([a, b]))
+    return [first] + list(steps[k:])
+
+
 def merge_thresholds(model: Model) -> tuple[Model, bool]:
     layers = list(model.layers)
     for i, l in enumerate(layers):
         if not isinstance(l, BinaryLayer) or not l.emits_scores or l.bias is not None:
             continue
-        steps, pool, j = [], None, i + 1
+        steps, same, pool, j = [], [], None, i + 1
         while j < len(layers) and isinstance(layers[j], (Affine, Relu, MaxPool)):
             if isinstance(layers[j], Affine):
                 steps += layers[j].steps
+                same += [layers[j].source_nodes == l.source_nodes] * len(layers[j].steps)
             elif isinstance(layers[j], Relu):
                 steps.append(("relu", None))
+                same.append(False)
             else:
                 if pool is not None or any(layers[j].pads):
                     raise UnsupportedModelError(
@@ -212,6 +286,7 @@ def merge_thresholds(model: Model) -> tuple[Model, bool]:
             continue
         sign = layers[j]
         lo, hi = l.acc_range()
+        steps = fuse_dot(steps, same, l, lo, hi)
         if (hi - lo + 1) * l.M <= EXHAUSTIVE_LIMIT:
             acc, bits, y = bits_from_steps(steps, sign.mode, l.M, lo, hi)
             zero = None
