@@ -25,6 +25,8 @@ from typing import Optional
 
 import numpy as np
 
+from .quant import QuantSpec
+
 
 @dataclass
 class Layer:
@@ -49,6 +51,7 @@ class Gemm(Layer):
 
     weights: np.ndarray = None
     bias: Optional[np.ndarray] = None
+    wq: Optional[dict] = None  # quantized weights (QONNX): see ``Conv.wq``
     kind = "gemm"
 
 
@@ -60,6 +63,10 @@ class Conv(Layer):
     bias: Optional[np.ndarray] = None
     stride: tuple[int, int] = (1, 1)
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    # quantized weights (a QONNX Quant/BipolarQuant on the weight): {"q": int64 like weights,
+    # "row_scale": float32 (M,), "bits": signed bit width (1: bipolar +-1), "bipolar": bool};
+    # weights == q * row_scale exactly
+    wq: Optional[dict] = None
     kind = "conv"
 
 
@@ -84,7 +91,17 @@ class SignAct(Layer):
     reachable)."""
 
     mode: str = "gt"
+    scale: float = 1.0  # the +-1 output stands for +-scale (a QONNX BipolarQuant's scale)
     kind = "sign"
+
+
+@dataclass
+class QuantAct(Layer):
+    """A QONNX activation quantizer (``Quant`` on the data path): integers ``q`` in
+    ``spec.qmin..spec.qmax`` standing for ``q * spec.scale`` (per-tensor scale, zero point 0)."""
+
+    spec: Optional[QuantSpec] = None
+    kind = "quant"
 
 
 @dataclass
@@ -135,6 +152,13 @@ class BinaryLayer(Layer):
     ``input_bits`` bits, signed or not) or ``"binary"`` (bits, 1 = +1).
     With ``thresholds`` set the layer emits bits; without, it emits integer scores
     ``acc + bias`` (the last layer).
+
+    The general matrix-vector-activation unit (MVAU) is the same class: ``weight_bits`` > 1
+    means signed integer weights of that width (1: +-1), an ``"int"`` input of any bit width,
+    and ``thresholds`` of shape (M, N) for a multi-level output: channel j outputs
+    ``out_offset + #{i: acc >= T[j, i]}`` (direction +1) or ``#{i: acc <= T[j, i]}`` (-1), an
+    ``out_bits``-bit integer (two's complement if ``out_signed``); each row of T ascending
+    (+1) or descending (-1).
     """
 
     weights: np.ndarray = None
@@ -144,7 +168,23 @@ class BinaryLayer(Layer):
     thresholds: Optional[np.ndarray] = None  # int64 (M,)
     directions: Optional[np.ndarray] = None  # int8 (M,), +1: acc >= T, -1: acc <= T
     bias: Optional[np.ndarray] = None  # int64 (M,), only for score layers
+    weight_bits: int = 1
+    out_bits: int = 1
+    out_signed: bool = False
+    out_offset: int = 0
     is_hardware = True
+
+    @property
+    def output_kind(self) -> str:
+        """``scores`` (integers acc + bias), ``bits`` (+-1 as 1/0) or ``int`` (multi-threshold)."""
+        if self.thresholds is None:
+            return "scores"
+        return "bits" if np.ndim(self.thresholds) == 1 else "int"
+
+    @property
+    def is_binary(self) -> bool:
+        """+-1 weights and +-1 inputs: the XNOR-popcount unit."""
+        return self.weight_bits == 1 and self.input_kind == "binary"
 
     @property
     def M(self) -> int:
@@ -175,6 +215,11 @@ class BinaryLayer(Layer):
     def acc_range(self) -> tuple[int, int]:
         """Reachable accumulator range (before bias), over all inputs."""
         lo, hi = self.input_range()
+        if self.weight_bits > 1:  # exact per-row bounds of sum_k w_k x_k over the input box
+            w = self.weights.reshape(self.M, -1).astype(np.int64)
+            hi_r = np.maximum(w * lo, w * hi).sum(axis=1)
+            lo_r = np.minimum(w * lo, w * hi).sum(axis=1)
+            return int(lo_r.min()), int(hi_r.max())
         m = max(abs(lo), abs(hi))
         if self.input_kind == "binary" or self.input_signed:
             return -self.K * m, self.K * m
@@ -250,6 +295,10 @@ class Model:
     source_path: str = ""
     opset: int = 0
     producer: str = ""
+    # QONNX: the Quant on the graph input (the hardware takes its integers; predict quantizes
+    # float inputs with it), and the float value of one score unit per class
+    input_quant: Optional[QuantSpec] = None
+    output_scale: Optional[np.ndarray] = None
 
     def copy(self) -> "Model":
         return dataclasses.replace(self, layers=[dataclasses.replace(l) for l in self.layers])

@@ -50,18 +50,45 @@ def _threshold(layer: BinaryLayer, acc: np.ndarray) -> np.ndarray:
     return np.where(layer.directions > 0, ge, le).astype(np.uint8)
 
 
+def _multi_threshold(layer: BinaryLayer, acc: np.ndarray) -> np.ndarray:
+    """acc (..., M) -> out_offset + the number of thresholds passed, per channel (int64)."""
+    T = np.asarray(layer.thresholds, dtype=np.int64)
+    out = np.empty(acc.shape, dtype=np.int64)
+    for j in range(layer.M):
+        a = acc[..., j]
+        if layer.directions[j] > 0:  # T[j] ascending: #{i: acc >= T[j, i]}
+            out[..., j] = np.searchsorted(T[j], a, side="right")
+        else:  # T[j] descending: #{i: acc <= T[j, i]}
+            out[..., j] = T.shape[1] - np.searchsorted(T[j][::-1], a, side="left")
+    return out + layer.out_offset
+
+
+EXACT_F64 = 1 << 53  # every integer of smaller magnitude is a float64, so BLAS sums are exact
+
+
 def _matvec(layer: BinaryLayer, x: np.ndarray) -> np.ndarray:
-    """x: (N, K) inputs (0/1 bits for binary layers, integers for int layers) -> acc (N, M)."""
+    """x: (N, K) inputs (0/1 bits for binary inputs, integers for int inputs) -> acc (N, M).
+
+    Integer products through BLAS in float64: exact while every partial sum stays below 2^53
+    in magnitude (K * max|w| * max|x|, checked), which holds for every layer the hardware
+    takes; int64 matmul otherwise."""
     w = layer.weights.reshape(layer.M, -1)
     if layer.input_kind == "binary":
-        return xnor_popcount_acc(x, (w > 0).astype(np.uint8), layer.K)
-    return x.astype(np.int64) @ w.T.astype(np.int64)
+        x = 2 * np.asarray(x, dtype=np.int64) - 1  # bit 1 = +1, bit 0 = -1
+    lo, hi = layer.input_range()
+    bound = layer.K * int(np.abs(w).max(initial=0)) * max(abs(lo), abs(hi))
+    if bound < EXACT_F64:
+        return (np.asarray(x, dtype=np.float64) @ w.T.astype(np.float64)).astype(np.int64)
+    return np.asarray(x, dtype=np.int64) @ w.T.astype(np.int64)
 
 
 def _finish(layer: BinaryLayer, acc: np.ndarray) -> np.ndarray:
-    if layer.emits_scores:
+    kind = layer.output_kind
+    if kind == "scores":
         bias = layer.bias if layer.bias is not None else 0
         return acc + bias
+    if kind == "int":
+        return _multi_threshold(layer, acc)
     return _threshold(layer, acc)
 
 
@@ -131,6 +158,14 @@ def check_input(model: Model, x: np.ndarray) -> np.ndarray:
                 f"input has shape {x.shape}; the model takes (N, {', '.join(map(str, shape))})")
     if x.ndim < 2:
         raise BadInputError(f"input has shape {x.shape}; the model takes (N, {', '.join(map(str, shape))})")
+    if model.input_quant is not None:  # QONNX: the input Quant makes the hardware's integers
+        if x.dtype.kind not in "iubf":
+            raise BadInputError(f"input dtype {x.dtype} is not numeric")
+        bad = ~np.isfinite(x.astype(np.float64))
+        if bad.any():
+            idx = np.argwhere(bad.reshape(x.shape[0], -1))[0]
+            raise BadInputError(f"input row {idx[0]}, column {idx[1]}: value is not finite")
+        return model.input_quant.to_int(x.astype(np.float32))
     if x.dtype.kind not in "iub":
         if x.dtype.kind != "f":
             raise BadInputError(f"input dtype {x.dtype} is not numeric")

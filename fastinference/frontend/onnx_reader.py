@@ -20,6 +20,7 @@ from ..errors import UnsupportedModelError
 from ..ir import (Affine, AvgPool, Conv, Flatten, Gemm, Identity, Layer, MaxPool, Model, Relu,
                   SignAct, Softmax)
 from ..names import safe_identifier
+from .qonnx_ops import QONNX_DOMAINS, QONNX_OPS, QonnxOps, clean_qonnx, is_qonnx
 
 MIN_OPSET, MAX_OPSET = 7, 23
 INVALID = "the model is not valid ONNX: re-export it"
@@ -127,7 +128,7 @@ def _data_input(g: onnx.GraphProto) -> tuple[onnx.ValueInfoProto, tuple[int, ...
     return inp, in_shape
 
 
-class _Reader:
+class _Reader(QonnxOps):
     def __init__(self, model: onnx.ModelProto, path: str):
         self.model = model
         self.path = path
@@ -139,8 +140,14 @@ class _Reader:
         self.consumers: dict[str, list[int]] = {}
         self.skip: set[int] = set()
         self.current: str = ""  # name of the data tensor at the end of the chain
+        self.graph_input: str = ""
+        self.quantized: dict[str, tuple] = {}  # constant -> its integers (QONNX weight quantizers)
+        self.input_quant = None  # QONNX: the Quant on the graph input
 
     # ------------------------------------------------------------------ helpers
+    def label(self, node, index) -> str:
+        return _node_label(node, index)
+
     def err(self, node, index, msg) -> UnsupportedModelError:
         return UnsupportedModelError(f"node '{_node_label(node, index)}' ({node.op_type}): {msg}")
 
@@ -167,7 +174,7 @@ class _Reader:
             self.consts[init.name] = _init_array(init)
         inp, in_shape = _data_input(g)
         self.data_shape[inp.name] = in_shape
-        self.current = inp.name
+        self.current = self.graph_input = inp.name
 
         for idx, node in enumerate(g.node):
             for t in node.input:
@@ -193,6 +200,7 @@ class _Reader:
                                  prefix="net"),
             layers=self.layers, input_shape=in_shape, source_path=self.path, opset=opset,
             producer=f"{self.model.producer_name} {self.model.producer_version}".strip(),
+            input_quant=self.input_quant,
         )
 
     def visit(self, node, idx):
@@ -229,6 +237,8 @@ class _Reader:
             missing = [t for t in node.input if t and t not in self.consts]
             raise self.err(node, idx, f"input '{missing[0]}' is neither a constant nor on the chain "
                                       "from the graph input")
+        if op in QONNX_OPS and node.domain not in ("", "ai.onnx"):
+            return self.fold_qonnx(node, idx)
         if op not in _FOLDABLE:
             raise self.err(node, idx, f"unsupported op on constants; supported: {SUPPORTED_OPS}")
         if op == "Constant" and not any(a.name in _CONSTANT_VALUES for a in node.attribute):
@@ -306,7 +316,8 @@ class _Reader:
                 raise self.err(node, idx, f"bias shape {C.shape} does not broadcast to ({M},)") from None
             bias = (np.float32(beta) * C).astype(np.float32)
         label = _node_label(node, idx)
-        self.add(Gemm, [label], shape, (M,), weights=W, bias=None)
+        wq = self.weight_quant(node, idx, node.input[1], (lambda a: a) if tb else (lambda a: a.T))
+        self.add(Gemm, [label], shape, (M,), weights=W, bias=None, wq=wq)
         if steps and bias is not None:
             # onnxruntime: Y = beta*C, then MLAS adds alpha*(A.B) with a fused multiply-add
             self.add(Affine, [label], (M,), (M,),
@@ -329,7 +340,8 @@ class _Reader:
         W = np.ascontiguousarray(B.T)
         if W.shape[0] == 0:
             raise self.err(node, idx, f"weight of shape {B.shape} gives 0 outputs; a layer needs at least one")
-        self.add(Gemm, [_node_label(node, idx)], shape, (W.shape[0],), weights=W, bias=None)
+        wq = self.weight_quant(node, idx, node.input[1], lambda a: a.T)
+        self.add(Gemm, [_node_label(node, idx)], shape, (W.shape[0],), weights=W, bias=None, wq=wq)
         return node.output[0], (W.shape[0],)
 
     def _channel_vector(self, node, idx, c, shape):
@@ -401,7 +413,8 @@ class _Reader:
             raise self.err(node, idx, f"kernel {kh}x{kw} does not fit the {H}x{Wd} input")
         M = W.shape[0]
         label = _node_label(node, idx)
-        self.add(Conv, [label], shape, (M, OH, OW), weights=W, bias=None, stride=(sh, sw), pads=pads)
+        wq = self.weight_quant(node, idx, node.input[1], lambda a: a)
+        self.add(Conv, [label], shape, (M, OH, OW), weights=W, bias=None, stride=(sh, sw), pads=pads, wq=wq)
         if len(node.input) > 2 and node.input[2]:
             b = self._check_float(node, idx, self.const(node.input[2], node, idx), "bias").astype(np.float32)
             if b.shape != (M,):
@@ -640,14 +653,18 @@ def load_onnx(path: str) -> onnx.ModelProto:
         raise UnsupportedModelError(
             f"{path}: IR version {model.ir_version} is newer than the onnx package reads (up to "
             f"{onnx.IR_VERSION}); re-export with an older exporter or update onnx")
+    if is_qonnx(model):
+        model = clean_qonnx(model)
     for i, n in enumerate(model.graph.node):
+        if n.domain in QONNX_DOMAINS and n.op_type in QONNX_OPS:
+            continue
         if n.domain not in ("", "ai.onnx"):
             raise UnsupportedModelError(f"node '{_node_label(n, i)}' ({n.op_type}): domain '{n.domain}' "
                                         "is not supported (only standard ONNX ops)")
     opset = None
     for o in model.opset_import:
         if o.domain not in ("", "ai.onnx"):
-            if any(n.domain == o.domain for n in model.graph.node):
+            if o.domain not in QONNX_DOMAINS and any(n.domain == o.domain for n in model.graph.node):
                 raise UnsupportedModelError(f"{path}: ops from domain '{o.domain}' are not supported")
             continue
         if not MIN_OPSET <= o.version <= MAX_OPSET:
@@ -721,7 +738,8 @@ def check_structure(g: onnx.GraphProto, opset: int) -> None:
                 later.setdefault(o, (idx, n))
     for idx, n in enumerate(g.node):
         label = f"node '{_node_label(n, idx)}' ({n.op_type})"
-        _check_schema(n, label, opset)
+        if n.domain not in QONNX_DOMAINS:  # QONNX ops: checked by their handlers
+            _check_schema(n, label, opset)
         for t in n.input:
             if not t or t in where:
                 continue
