@@ -1,5 +1,6 @@
 """The ``fastinference`` command line. Every error becomes one ``error:`` line and an exit
-code here, in one place: 2 user error, 1 verification failure, 3 tool failure."""
+code here, in one place: 2 user error, 1 verification failure, 3 tool failure, 4 internal
+error (a bug: the traceback goes to a file in the system's temporary folder)."""
 from __future__ import annotations
 
 import argparse
@@ -293,10 +294,31 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         return 130
-    except Exception as e:  # never a traceback for a user: say what broke, ask for a report
-        sys.stderr.write(f"error: internal error ({type(e).__name__}: {str(e)[:200]}); "
-                         "please report it with the model\n")
-        return 3
+    except Exception as e:  # a bug: one line for the user, the traceback in a file
+        what = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+        sys.stderr.write(f"error: internal error (a bug in fastinference): {what}; "
+                         f"{_crash_report(sys.argv if argv is None else argv)}\n")
+        return 4
+
+
+def _crash_report(argv) -> str:
+    """Write the current exception's traceback to a new file in the temporary folder; say
+    where (or why not)."""
+    import platform
+    import tempfile
+    import traceback
+
+    text = (f"fastinference {__version__}, Python {platform.python_version()} "
+            f"({sys.executable}), {platform.platform()}\n"
+            f"command: {' '.join(str(a) for a in argv)}\n\n{traceback.format_exc()}")
+    try:
+        fd, path = tempfile.mkstemp(prefix=f"fastinference-crash-{time.strftime('%Y%m%d-%H%M%S')}-",
+                                    suffix=".txt")
+        with open(fd, "w") as f:
+            f.write(text)
+    except OSError as e:
+        return f"the traceback could not be written to the temporary folder ({e.strerror})"
+    return f"full traceback in {path}"
 
 
 if __name__ == "__main__":
