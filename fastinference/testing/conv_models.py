@@ -30,6 +30,8 @@ def sw_out_shape(p: dict) -> tuple[int, int]:
 
 
 def pool_out_shape(p: dict) -> tuple[int, int]:
+    if "KH" in p:  # maxpool: any kernel and stride
+        return (p["H"] - p["KH"]) // p["StrideH"] + 1, (p["W"] - p["KW"]) // p["StrideW"] + 1
     return p["H"] // p["K"], p["W"] // p["K"]
 
 
@@ -40,6 +42,9 @@ def steady_cycles(block: str, p: dict) -> int:
         return max(p["H"] * p["W"], oh * ow)
     if block == "binary_maxpool":
         return p["H"] * p["W"]
+    if block == "maxpool":
+        oh, ow = pool_out_shape(p)
+        return max(p["H"] * p["W"], oh * ow)
     if block == "pixel_collector":
         return p["N"]
     raise ValueError(block)
@@ -53,6 +58,8 @@ def first_output_after(block: str, p: dict) -> int:
         return (hi0 + 1) * p["W"] - 1
     if block == "binary_maxpool":
         return (p["K"] - 1) * p["W"] + p["K"] - 1
+    if block == "maxpool":  # as its sliding_window; the output comes one cycle later
+        return p["KH"] * p["W"] - 1
     if block == "pixel_collector":
         return p["N"] - 1
     raise ValueError(block)
@@ -70,7 +77,7 @@ def beats_per_image(block: str, p: dict) -> tuple[int, int]:
     if block == "sliding_window":
         oh, ow = sw_out_shape(p)
         return p["H"] * p["W"], oh * ow
-    if block == "binary_maxpool":
+    if block in ("binary_maxpool", "maxpool"):
         oh, ow = pool_out_shape(p)
         return p["H"] * p["W"], oh * ow
     if block == "pixel_collector":
@@ -114,6 +121,22 @@ def maxpool_model(bits: np.ndarray, p: dict) -> np.ndarray:
     return np.where(mask[None, None, None, :], all_, any_).astype(bits.dtype)
 
 
+def general_maxpool_model(raw: np.ndarray, p: dict) -> np.ndarray:
+    """raw (N, H, W, C) Bits-bit words -> (N, OH, OW, C) words: per channel the max over the
+    KHxKW window (stride StrideH x StrideW, floor mode) of the values (two's complement if
+    Signed), the min where AndMask bit c is set."""
+    bits, c = p["Bits"], raw.shape[3]
+    v = raw.astype(np.int64)
+    if p["Signed"]:
+        v = np.where(v >= 1 << (bits - 1), v - (1 << bits), v)
+    oh, ow = pool_out_shape(p)
+    w = np.lib.stride_tricks.sliding_window_view(v, (p["KH"], p["KW"]), axis=(1, 2))
+    w = w[:, ::p["StrideH"], ::p["StrideW"]][:, :oh, :ow]  # N, OH, OW, C, KH, KW
+    mask = np.array([(p["AndMask"] >> i) & 1 for i in range(c)], dtype=bool)
+    out = np.where(mask[None, None, None, :], w.min(axis=(-2, -1)), w.max(axis=(-2, -1)))
+    return out & ((1 << bits) - 1)
+
+
 def make_case(block: str, p: dict, n_images: int, rng: np.random.Generator):
     """Random images -> (input beats, expected output beats) as Python ints."""
     if block == "sliding_window":
@@ -133,6 +156,15 @@ def make_case(block: str, p: dict, n_images: int, rng: np.random.Generator):
         pooled = maxpool_model(bits, p)
         ins = [pack(px, 1) for px in bits.reshape(-1, p["C"])]
         outs = [pack(px, 1) for px in pooled.reshape(-1, p["C"])]
+        return ins, outs
+    if block == "maxpool":
+        raw = rng.integers(0, 1 << p["Bits"], size=(n_images, p["H"], p["W"], p["C"]))
+        if p["Bits"] == 1:  # bias images towards all-ones / all-zeros, as for binary_maxpool
+            raw[1::3] |= (rng.random(raw[1::3].shape) < 0.7).astype(raw.dtype)
+            raw[2::3] &= (rng.random(raw[2::3].shape) < 0.3).astype(raw.dtype)
+        pooled = general_maxpool_model(raw, p)
+        ins = [pack(px, p["Bits"]) for px in raw.reshape(-1, p["C"])]
+        outs = [pack(px, p["Bits"]) for px in pooled.reshape(-1, p["C"])]
         return ins, outs
     if block == "pixel_collector":
         pix = rng.integers(0, 1 << p["BITS"], size=(n_images, p["N"], p["C"]))
@@ -185,6 +217,8 @@ def wrapper_source(top: str, cases: list[tuple[str, str, dict]]) -> str:
             w_out = p["KH"] * p["KW"] * w_in
         elif block == "binary_maxpool":
             w_in = w_out = p["C"]
+        elif block == "maxpool":
+            w_in = w_out = p["C"] * p["Bits"]
         else:
             w_in = p["C"] * p["BITS"]
             w_out = p["N"] * w_in
@@ -297,6 +331,8 @@ def _widths(block: str, p: dict) -> int:
         return p["C"] * p["BITS"]
     if block == "binary_maxpool":
         return p["C"]
+    if block == "maxpool":
+        return p["C"] * p["Bits"]
     return p["C"] * p["BITS"]
 
 

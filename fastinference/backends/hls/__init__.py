@@ -34,7 +34,7 @@ import numpy as np
 from ... import names, resources
 from ...errors import BadOptionError, UnsupportedModelError
 from ...folding import LayerFold, layer_bound, pipeline_bound
-from ...ir import BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, Model
+from ...ir import BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, IntMaxPool, Model
 
 TEMPLATE_DIR = resources.hls_templates()  # hls_templates/ (in the wheel: fastinference/_data/)
 DEFAULT_PART = "xc7z020clg400-1"
@@ -221,11 +221,11 @@ def plan(model: Model, folding: dict[str, LayerFold]) -> Plan:
     # cannot collide with layer names (lower case)
     cur = ("vector", p.in_values, p.in_bits)
     first_compute = True
-    for layer in model.layers:
+    for li, layer in enumerate(model.layers):
         nodes = ", ".join(_comment(n) for n in layer.source_nodes) or "-"
         if isinstance(layer, BinaryLayer):
             if layer.input_kind == "int":
-                if not first_compute or layer is not model.layers[0]:
+                if not first_compute or not all(isinstance(l, IntMaxPool) for l in model.layers[:li]):
                     raise UnsupportedModelError(
                         f"layer '{layer.name}': integer inputs are only supported in the first layer")
                 if int(layer.input_bits) != p.in_bits or bool(layer.input_signed) != p.in_signed:
@@ -243,14 +243,17 @@ def plan(model: Model, folding: dict[str, LayerFold]) -> Plan:
         if isinstance(layer, BinaryDense):
             perm = None
             if cur[0] == "pixels":
-                _, C, H, W, _b = cur
+                _, C, H, W, pb = cur
                 HW = H * W
                 fn = f"{layer.name}_FLATTEN"
+                # a pixel of C values of pb bits is one C*pb-bit word: gathering words in
+                # pixel order gives the (H, W, C) order for any pb
                 p.stages.append(Stage(fn, "flatten.cpp.j2", {
-                    "fn": fn, "C": C, "HW": HW,
+                    "fn": fn, "C": C * pb, "HW": HW,
                     "comment": [f"layer {layer.name}, ONNX node(s): {nodes}: gathers {HW} pixel(s) "
-                                f"of {C} bit(s) into one {C * HW}-bit vector in (H, W, C) order"]},
-                    C, C * HW))
+                                f"of {C} x {pb} bit(s) into one {C * pb * HW}-bit vector in "
+                                "(H, W, C) order"]},
+                    C * pb, C * HW * pb))
                 # column (h*W + w)*C + c of the hardware vector is ONNX column c*HW + h*W + w
                 perm = np.arange(C * HW).reshape(C, HW).T.reshape(-1)
                 if layer.K != C * HW:
@@ -262,7 +265,7 @@ def plan(model: Model, folding: dict[str, LayerFold]) -> Plan:
             st = _mvtu_stage(layer, folding[layer.name], perm, B, score_bits)
             p.stages.append(st)
             cur = ("vector", layer.M, st.ctx["E"])
-        elif isinstance(layer, (BinaryConv, BinaryMaxPool)):
+        elif isinstance(layer, (BinaryConv, BinaryMaxPool, IntMaxPool)):
             if len(layer.in_shape) != 3:
                 raise UnsupportedModelError(
                     f"layer '{layer.name}': expected a (C, H, W) input, got {layer.in_shape}")
@@ -315,33 +318,49 @@ def plan(model: Model, folding: dict[str, LayerFold]) -> Plan:
                 p.stages.append(st)
                 cur = ("pixels", layer.M, OH, OW, st.ctx["E"])
             else:
-                if cur[4] != 1:
-                    raise UnsupportedModelError(f"layer '{layer.name}': max pooling needs bits")
+                B = 1
+                if isinstance(layer, IntMaxPool):
+                    B = int(layer.bits)
+                    if not all(isinstance(l, IntMaxPool) for l in model.layers[:li]) \
+                            or B != p.in_bits or bool(layer.signed) != p.in_signed:
+                        raise UnsupportedModelError(
+                            f"layer '{layer.name}': integer max pooling is only supported on the "
+                            f"network input ({p.in_bits}-bit, signed={p.in_signed})")
+                if cur[4] != B:
+                    raise UnsupportedModelError(
+                        f"layer '{layer.name}': max pooling of {B}-bit values, but its input "
+                        f"has {cur[4]}-bit values")
                 kh, kw = (int(v) for v in layer.kernel)
                 sh, sw = (int(v) for v in layer.stride)
                 if (H - kh) // sh + 1 != OH or (W - kw) // sw + 1 != OW:
                     raise UnsupportedModelError(
                         f"layer '{layer.name}': output shape {layer.out_shape} does not match "
                         f"kernel/stride")
-                andc = layer.and_channels
+                andc = getattr(layer, "and_channels", None)
                 and_mask = None
                 if andc is not None and np.asarray(andc).any():
                     v = sum(1 << c for c in range(C) if bool(andc[c]))
                     and_mask = _hex_word(v, C)
                 fn = layer.name
+                signed = bool(getattr(layer, "signed", False))
+                if isinstance(layer, IntMaxPool):
+                    what = (f": max over the window of {B}-bit "
+                            f"{'signed' if signed else 'unsigned'} integers per channel")
+                else:
+                    what = (": OR over the window" + (", AND for the channels in "
+                            f"{layer.name}_AND" if and_mask else ""))
                 pctx = {"fn": fn, "arr": layer.name, "C": C, "H": H, "W": W, "KH": kh, "KW": kw,
                         "SH": sh, "SW": sw, "OH": OH, "OW": OW, "and_mask": and_mask,
-                        "NS": kh + sh,
+                        "NS": kh + sh, "B": B, "signed": signed,
                         "comment": [f"layer {layer.name} ({layer.kind}), ONNX node(s): {nodes}",
                                     f"input {C}x{H}x{W} pixels, kernel {kh}x{kw}, stride {sh}x{sw}"
-                                    f": OR over the window" + (", AND for the channels in "
-                                    f"{layer.name}_AND" if and_mask else "")]}
+                                    + what]}
                 wctx = None
                 if and_mask:
                     wctx = {"kind": "and", "arr": layer.name, "C": C, "and_mask": and_mask,
                             "comment": [f"layer {layer.name}: channels pooled with AND (bit c)"]}
-                p.stages.append(Stage(fn, "maxpool.cpp.j2", pctx, C, C, wctx))
-                cur = ("pixels", C, OH, OW, 1)
+                p.stages.append(Stage(fn, "maxpool.cpp.j2", pctx, C * B, C * B, wctx))
+                cur = ("pixels", C, OH, OW, B)
         else:
             raise UnsupportedModelError(
                 f"layer '{layer.name}' ({layer.kind}) has no HLS implementation")

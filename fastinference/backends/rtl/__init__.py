@@ -24,7 +24,7 @@ import numpy as np
 from ... import resources
 from ...errors import BadOptionError, UnsupportedModelError
 from ...folding import LayerFold, layer_bound, pipeline_bound
-from ...ir import BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, Model
+from ...ir import BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, IntMaxPool, Model
 from ...names import safe_comment
 
 TEMPLATES = resources.rtl_templates()  # rtl_templates/ (in the wheel: fastinference/_data/)
@@ -216,11 +216,13 @@ def build_stages(model: Model, folding: dict[str, LayerFold]) -> tuple[list[Stag
     """The chain of blocks, and per compute layer its ROM description and hardware weights.
 
     A conv net streams pixels (one beat = one pixel) between pixel_serializer, sliding_window,
-    the conv's mvtu (one window in, one output pixel out) and binary_maxpool; a
-    pixel_collector gathers the last image into the vector a dense layer takes."""
+    the conv's mvtu (one window in, one output pixel out) and the pools (binary_maxpool for
+    square bit pools with stride = kernel, maxpool for any other kernel, stride or integer
+    values); a pixel_collector gathers the last image into the vector a dense layer takes."""
     stages: list[Stage] = []
     roms = []
     pixels = False  # does a pixel stream flow at this point?
+    pix_bits = 1  # bits per value of that stream
     for i, l in enumerate(model.layers):
         nodes = safe_comment(", ".join(l.source_nodes) or "(none)")
         if isinstance(l, BinaryConv):
@@ -249,32 +251,58 @@ def build_stages(model: Model, folding: dict[str, LayerFold]) -> tuple[list[Stag
             r = _mvtu_info(l, folding[l.name])
             stages.append(_mvtu_stage(r))
             roms.append((l, r, hardware_weights(l, True)))
-            pixels = not l.emits_scores
-        elif isinstance(l, BinaryMaxPool):
+            pixels, pix_bits = not l.emits_scores, 1
+        elif isinstance(l, (BinaryMaxPool, IntMaxPool)):
             C, H, W = l.in_shape
-            k, st = l.kernel, l.stride
-            if k[0] != k[1] or st != k:
-                raise UnsupportedModelError(
-                    f"layer '{l.name}': the RTL pool supports square kernels with stride = kernel "
-                    f"(got kernel {k}, stride {st})")
+            OH, OW = l.out_shape[1:]
+            k = tuple(int(v) for v in l.kernel)
+            st = tuple(int(v) for v in l.stride)
+            if isinstance(l, IntMaxPool):
+                if not all(isinstance(p, IntMaxPool) for p in model.layers[:i]):
+                    raise UnsupportedModelError(
+                        f"layer '{l.name}': integer max pooling is only supported on the network input")
+                bits, signed = int(l.bits), bool(l.signed)
+            else:
+                bits, signed = 1, False
+            if not pixels:
+                stages.append(Stage(
+                    name=f"{l.name}_ser", module="pixel_serializer",
+                    params=[("N", str(H * W)), ("PixW", str(C * bits))],
+                    in_width=H * W * C * bits, out_width=C * bits, image_cycles=H * W,
+                    comments=[f"image vector -> {H * W} pixels of {C} x {bits} bits"]))
             mask = 0
-            if l.and_channels is not None:
+            if getattr(l, "and_channels", None) is not None:
                 for c, a in enumerate(l.and_channels):
                     mask |= int(bool(a)) << c
-            stages.append(Stage(
-                name=l.name, module="binary_maxpool",
-                params=[("C", str(C)), ("H", str(H)), ("W", str(W)), ("K", str(k[0])),
-                        ("Stride", str(st[0])), ("AndMask", f"{C}'h{mask:x}")],
-                in_width=C, out_width=C, image_cycles=H * W,
-                comments=[f"binary max pool {k[0]}x{k[1]} of {C}x{H}x{W} from ONNX node(s): {nodes}",
-                          "OR over the window; AND for channels set in AndMask (pool before a decreasing threshold)"]))
+            what = (f"max over the window of {bits}-bit {'signed' if signed else 'unsigned'} integers"
+                    if isinstance(l, IntMaxPool) else
+                    "OR over the window; AND for channels set in AndMask (pool before a decreasing threshold)")
+            head = (f"{'integer' if isinstance(l, IntMaxPool) else 'binary'} max pool {k[0]}x{k[1]}, "
+                    f"stride {st[0]}x{st[1]} of {C}x{H}x{W} from ONNX node(s): {nodes}")
+            if bits == 1 and k[0] == k[1] and st == k:
+                # the common case: a cheaper block (OW x C flops instead of a line buffer)
+                stages.append(Stage(
+                    name=l.name, module="binary_maxpool",
+                    params=[("C", str(C)), ("H", str(H)), ("W", str(W)), ("K", str(k[0])),
+                            ("Stride", str(st[0])), ("AndMask", f"{C}'h{mask:x}")],
+                    in_width=C, out_width=C, image_cycles=H * W, comments=[head, what]))
+            else:
+                stages.append(Stage(
+                    name=l.name, module="maxpool",
+                    params=[("C", str(C)), ("H", str(H)), ("W", str(W)), ("Bits", str(bits)),
+                            ("Signed", f"1'b{int(signed)}"), ("KH", str(k[0])), ("KW", str(k[1])),
+                            ("StrideH", str(st[0])), ("StrideW", str(st[1])),
+                            ("AndMask", f"{C}'h{mask:x}")],
+                    in_width=C * bits, out_width=C * bits, image_cycles=max(H * W, OH * OW),
+                    comments=[head, what]))
+            pixels, pix_bits = True, bits
         elif isinstance(l, BinaryDense):
             if pixels:
                 C, H, W = l.in_shape
                 stages.append(Stage(
                     name=f"{l.name}_col", module="pixel_collector",
-                    params=[("C", str(C)), ("N", str(H * W)), ("BITS", "1")],
-                    in_width=C, out_width=H * W * C, image_cycles=H * W,
+                    params=[("C", str(C)), ("N", str(H * W)), ("BITS", str(pix_bits))],
+                    in_width=C * pix_bits, out_width=H * W * C * pix_bits, image_cycles=H * W,
                     comments=[f"{H * W} pixels -> one vector (HWC order) for {l.name}"]))
             r = _mvtu_info(l, folding[l.name])
             stages.append(_mvtu_stage(r))
@@ -322,8 +350,11 @@ def write_rtl(model: Model, folding: dict[str, LayerFold], out_dir, top: str = "
         _write(out / rl.thresh_file, _hex_lines(words, bits))
 
     first_layer = model.layers[0]
-    in_bits = 1 if first_layer.input_kind == "binary" else int(first_layer.input_bits)
-    in_signed = bool(first_layer.input_signed) and first_layer.input_kind != "binary"
+    if isinstance(first_layer, IntMaxPool):
+        in_bits, in_signed = int(first_layer.bits), bool(first_layer.signed)
+    else:
+        in_bits = 1 if first_layer.input_kind == "binary" else int(first_layer.input_bits)
+        in_signed = bool(first_layer.input_signed) and first_layer.input_kind != "binary"
     in_elems = int(np.prod(model.input_shape))
     image_input = stages[0].module == "pixel_serializer"
     last = roms[-1][1]
@@ -339,8 +370,10 @@ def write_rtl(model: Model, folding: dict[str, LayerFold], out_dir, top: str = "
         pixels=int(np.prod(model.input_shape[1:])) if image_input else 0)
     _write(out / f"{top}.sv", _env().get_template("top.sv.j2").render(**ctx))
 
-    modules = ["stream_fifo.sv", "adder_tree.sv", "mvtu.sv"] + sorted(
-        {f"{s.module}.sv" for s in stages} - {"mvtu.sv"})
+    used = {f"{s.module}.sv" for s in stages}
+    if "maxpool.sv" in used:  # maxpool instantiates a sliding_window
+        used.add("sliding_window.sv")
+    modules = ["stream_fifo.sv", "adder_tree.sv", "mvtu.sv"] + sorted(used - {"mvtu.sv"})
     for m in modules:
         shutil.copyfile(TEMPLATES / m, out / m)
     for f in TB_FILES:
