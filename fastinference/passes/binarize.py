@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import UnsupportedModelError
 from ..ir import (Affine, AvgPool, BinaryConv, BinaryDense, BinaryLayer, Conv, Flatten, Gemm, MaxPool, Model,
-                  Relu, SignAct)
+                  QuantAct, Relu, SignAct)
 from .base import replace_layers, where
 
 
@@ -37,31 +37,47 @@ def split_sign_magnitude(layer) -> tuple[np.ndarray, np.ndarray]:
     return signs, scale
 
 
+def _weights(l, scale_in: float):
+    """(integer weights, weight bits, per-row scale of the accumulator as float64 or None when
+    it is 1) of a Gemm/Conv: QONNX integer weights as quantized, else +-1 signs and magnitudes."""
+    if l.wq is not None:
+        q, bits = l.wq["q"], int(l.wq["bits"])
+        scale = l.wq["row_scale"].astype(np.float64) * np.float64(np.float32(scale_in))
+        return q.astype(np.int8 if bits <= 8 else np.int64), bits, scale
+    signs, scale = split_sign_magnitude(l)
+    scale = scale.astype(np.float64) * np.float64(np.float32(scale_in))
+    return signs, 1, (None if np.all(scale == 1) else scale)
+
+
 def binarize(model: Model) -> tuple[Model, bool]:
+    """Gemm/Conv -> MVAU (``BinaryDense``/``BinaryConv``) plus an exact ``dot`` step for the
+    per-row scale of its accumulator (weight scale times the scale of its input). Tracks what
+    flows: ``int`` (integers of ``bits``, ``signed``: the network input, or a QONNX activation
+    quantizer's output), ``binary`` (+-1), ``acc`` (an accumulator), ``float``; and the float
+    value of one integer unit of the ``int``/``binary`` data (``scale``: 1 for plain exports)."""
     layers, changed = [], False
-    domain = "int"  # what flows at this point: int (network input), binary, acc (integers), float
+    domain, bits, signed = "int", model.input_bits, model.input_signed
+    scale = float(model.input_quant.scale) if model.input_quant is not None else 1.0
     for l in model.layers:
         if isinstance(l, (Gemm, Conv)):
             if domain not in ("int", "binary"):
                 raise UnsupportedModelError(
-                    f"{where(l)}: its input is not binary (no sign activation before it) and not the "
-                    "network input; hardware layers take the integer input or +-1 activations")
-            signs, scale = split_sign_magnitude(l)
-            if domain == "int":
-                bits, signed = model.input_bits, model.input_signed
-                xmax = (1 << (bits - 1)) if signed else (1 << bits) - 1
-            else:
-                xmax = 1
+                    f"{where(l)}: its input is not binary (no sign activation before it), not quantized "
+                    "(no QONNX Quant before it) and not the network input; hardware layers take integers "
+                    "or +-1 activations")
+            weights, wbits, row_scale = _weights(l, scale)
+            xmax = 1 if domain == "binary" else ((1 << (bits - 1)) if signed else (1 << bits) - 1)
             K = int(np.prod(l.weights.shape[1:]))
-            if float(scale.max(initial=0)) * K * xmax >= float(np.finfo(np.float32).max):
+            wmax = float(np.abs(l.weights).max(initial=0))
+            if wmax * K * xmax * scale >= float(np.finfo(np.float32).max):
                 raise UnsupportedModelError(
-                    f"{where(l)}: weights of magnitude {float(scale.max()):g} over {K} inputs of up to "
+                    f"{where(l)}: weights of magnitude {wmax:g} over {K} inputs of up to "
                     f"{xmax} overflow float32 in the dot product (the ONNX model computes inf there); "
                     "rescale the weights")
             common = dict(name=l.name, source_nodes=l.source_nodes, in_shape=l.in_shape,
-                          out_shape=l.out_shape, weights=signs, input_kind=domain,
-                          input_bits=model.input_bits if domain == "int" else 1,
-                          input_signed=model.input_signed if domain == "int" else False)
+                          out_shape=l.out_shape, weights=weights, input_kind=domain,
+                          input_bits=bits if domain == "int" else 1,
+                          input_signed=signed if domain == "int" else False, weight_bits=wbits)
             if isinstance(l, Conv):
                 if domain == "binary" and any(l.pads):
                     raise UnsupportedModelError(
@@ -70,10 +86,10 @@ def binarize(model: Model) -> tuple[Model, bool]:
                 layers.append(BinaryConv(**common, stride=tuple(l.stride), pads=tuple(l.pads)))
             else:
                 layers.append(BinaryDense(**common))
-            if np.any(scale != 1):
+            if row_scale is not None:
                 layers.append(Affine(name=l.name + "_scale", source_nodes=l.source_nodes,
                                      in_shape=l.out_shape, out_shape=l.out_shape,
-                                     steps=[("dot", scale)]))  # exact: see thresholds.fuse_dot
+                                     steps=[("dot", row_scale)]))  # exact: see thresholds.fuse_dot
             domain, changed = "acc", True
             continue
         if isinstance(l, BinaryLayer):  # already lowered (the driver runs passes to a fixed point)
@@ -81,7 +97,18 @@ def binarize(model: Model) -> tuple[Model, bool]:
         elif isinstance(l, SignAct):
             if domain == "int":
                 raise UnsupportedModelError(f"{where(l)}: a sign directly on the network input is not supported")
-            domain = "binary"
+            domain, scale = "binary", float(l.scale)
+        elif isinstance(l, QuantAct):
+            if domain in ("int", "binary"):
+                raise UnsupportedModelError(
+                    f"{where(l)}: a quantizer on integers or +-1 activations (not after a Gemm/MatMul/Conv) "
+                    "is not supported")
+            domain, bits, signed, scale = "int", l.spec.bits, l.spec.signed, float(l.spec.scale)
+        elif isinstance(l, AvgPool):
+            raise UnsupportedModelError(
+                f"{where(l)}: AveragePool is not lowered to hardware; use MaxPool, or fold the "
+                "average into the next layer (a window sum is a Conv with ones as weights) and "
+                "re-export")
         elif isinstance(l, (Affine, Relu, AvgPool)):
             if domain in ("int", "binary"):
                 raise UnsupportedModelError(

@@ -24,20 +24,23 @@ def canonical_thresholds(model: Model) -> tuple[Model, bool]:
         if not isinstance(l, BinaryLayer) or l.thresholds is None:
             layers.append(l)
             continue
-        W = l.weights.reshape(l.M, -1).astype(np.int8)
         T = l.thresholds.astype(np.int64).copy()
         D = l.directions.astype(np.int8)
-        neg = D < 0
-        W = np.where(neg[:, None], -W, W).astype(np.int8)
-        T = np.where(neg, -T, T)
+        # multi-bit weights keep their direction: negating a row of two's complement weights
+        # can overflow (-(-8) in 4 bits), and both exporters give the same QONNX graph anyway
+        neg = (D < 0) if l.weight_bits == 1 else np.zeros(l.M, dtype=bool)
+        W = l.weights.reshape(l.M, -1)
+        W = np.where(neg[:, None], -W, W).astype(l.weights.dtype)
+        negT = neg[:, None] if T.ndim == 2 else neg
+        T = np.where(negT, -T, T)
         new = l.copy()
         new.weights = W.reshape(l.weights.shape)
         lo, hi = new.acc_range()
-        if new.input_kind == "binary":
+        if new.is_binary:
             T = T + ((T - new.K) % 2)  # next value of K's parity (acc = 2*popcount - K)
-        T = np.clip(T, lo, hi + 1)
+        T = np.clip(T, lo, hi + 1) if T.ndim == 1 else np.clip(T, lo - 1, hi + 1)
         new.thresholds = T.astype(np.int64)
-        new.directions = np.ones(l.M, dtype=np.int8)
+        new.directions = np.where(neg, 1, D).astype(np.int8)
         if neg.any() or not np.array_equal(new.thresholds, l.thresholds):
             changed = True
             layers.append(new)

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from ..errors import UnsupportedModelError
-from ..ir import Affine, BinaryLayer, BinaryMaxPool, MaxPool, Model, Relu, SignAct
+from ..ir import Affine, BinaryLayer, BinaryMaxPool, IntMaxPool, MaxPool, Model, QuantAct, Relu, SignAct
 from .base import replace_layers, where
 
 
@@ -57,10 +57,21 @@ def exact_dot_f32(acc, a, b=None) -> np.ndarray:
     not fix the order in which an implementation sums the K products, so the reference takes
     the mathematical value (``docs``: README, Exactness). acc: integers with |acc| <
     EXACT_ACC_LIMIT; a, b float32 (broadcastable)."""
-    p = np.asarray(acc, dtype=np.int64).astype(np.float64) * np.asarray(a, dtype=np.float32).astype(np.float64)
+    acc64 = np.asarray(acc, dtype=np.int64).astype(np.float64)
+    a = np.asarray(a, dtype=np.float64)
+    a_hi = a.astype(np.float32).astype(np.float64)
+    if np.array_equal(a_hi, a):
+        p = acc64 * a
+        if b is None:
+            return p.astype(np.float32)
+        return _round_sum_f32(p, np.asarray(b, dtype=np.float32).astype(np.float64))
+    # a QONNX scale: the float64 product of two float32 scales (48 bits), split into two float32
+    # halves so that both partial products are exact; the dot product is rounded once, a bias
+    # is then added in float32 (a MatMul followed by an Add, as ONNX runs it)
+    p = _round_sum_f32(acc64 * a_hi, acc64 * (a - a_hi))
     if b is None:
-        return p.astype(np.float32)
-    return _round_sum_f32(p, np.asarray(b, dtype=np.float32).astype(np.float64))
+        return p
+    return (p + np.asarray(b, dtype=np.float32)).astype(np.float32)
 
 
 EXACT_OPS = ("dot", "dotadd")  # first steps only: they take the integer accumulator itself
@@ -81,7 +92,7 @@ def _start(steps, acc: np.ndarray, expand: bool):
     step the exactly rounded ``s * acc (+ b)``. Returns (value, remaining steps)."""
     if steps and steps[0][0] in EXACT_OPS:
         op, v = steps[0]
-        v = np.asarray(v, dtype=np.float32)
+        v = np.asarray(v, dtype=np.float64)  # float32 values, or float64 QONNX scale products
         if expand:
             v = v[..., None]
         y = exact_dot_f32(acc, v) if op == "dot" else exact_dot_f32(acc, v[0], v[1])
@@ -238,9 +249,11 @@ def fuse_dot(steps, same, layer, lo: int, hi: int):
         raise UnsupportedModelError(
             f"{where(layer)}: accumulators up to {max(-lo, hi)} (2^29 or more) with rows s*(+-1): the exact "
             "value of the dot product is not evaluated that far; use fewer input bits or inputs")
-    a, b, k = np.asarray(steps[0][1], dtype=np.float32), None, 1
+    a, b, k = np.asarray(steps[0][1], dtype=np.float64), None, 1
 
     def times(alpha):
+        if np.all(np.asarray(alpha) == 1):
+            return a
         prod = a.astype(np.float64) * np.asarray(alpha, dtype=np.float32).astype(np.float64)
         if np.any(prod.astype(np.float32).astype(np.float64) != prod):
             raise UnsupportedModelError(
@@ -282,11 +295,14 @@ def merge_thresholds(model: Model) -> tuple[Model, bool]:
                         f"{where(layers[j])}: only one unpadded MaxPool between a layer and its sign is supported")
                 pool = layers[j]
             j += 1
-        if j >= len(layers) or not isinstance(layers[j], SignAct):
+        if j >= len(layers) or not isinstance(layers[j], (SignAct, QuantAct)):
             continue
         sign = layers[j]
         lo, hi = l.acc_range()
         steps = fuse_dot(steps, same, l, lo, hi)
+        if isinstance(sign, QuantAct):
+            layers[i:j + 1] = _merge_quant(l, steps, sign, pool, layers[i + 1:j + 1], lo, hi)
+            return replace_layers(model, layers), True
         if (hi - lo + 1) * l.M <= EXHAUSTIVE_LIMIT:
             acc, bits, y = bits_from_steps(steps, sign.mode, l.M, lo, hi)
             zero = None
@@ -320,6 +336,58 @@ def merge_thresholds(model: Model) -> tuple[Model, bool]:
     return model, False
 
 
+def _merge_quant(l: BinaryLayer, steps, quant: QuantAct, pool, merged, lo: int, hi: int) -> list:
+    """The layer with N-level thresholds for ``Quant(steps(acc))``, and a MaxPool that sat
+    between them moved behind the quantizer as an integer pool (max commutes with a
+    non-decreasing staircase)."""
+    from .multithreshold import multi_thresholds
+    spec = quant.spec
+    T, D, offset = multi_thresholds(steps, spec, l, lo, hi)
+    new = l.copy()
+    new.thresholds, new.directions, new.out_offset = T, D, int(offset)
+    new.out_bits, new.out_signed = int(spec.bits), bool(spec.signed)
+    new.source_nodes = list(dict.fromkeys(l.source_nodes + [n for t in merged for n in t.source_nodes]))
+    out = [new]
+    if pool is not None:
+        if np.any(D < 0):
+            raise UnsupportedModelError(
+                f"{where(pool)}: a MaxPool before a quantizer whose input decreases with the accumulator "
+                "(negative BatchNorm scale) is not supported; put the MaxPool after the activation")
+        out.append(IntMaxPool(name=pool.name, source_nodes=pool.source_nodes, in_shape=pool.in_shape,
+                              out_shape=pool.out_shape, kernel=tuple(pool.kernel), stride=tuple(pool.stride),
+                              bits=int(spec.bits), signed=bool(spec.signed)))
+    return out
+
+
+def _score_scale(model: Model, l: BinaryLayer, steps):
+    """A QONNX last layer: a first exact ``dot`` step (weight scale times input scale) is the
+    float value of one score unit (``output_scale``); a following bias must be a whole number
+    of units (Brevitas' Int32Bias). Returns (scale (M,) float64 or None, remaining steps)."""
+    if not steps or steps[0][0] not in ("dot", "dotadd") or not _is_qonnx(model):
+        return None, steps
+    op, v = steps[0]
+    v = np.asarray(v, dtype=np.float64)
+    a = v if op == "dot" else v[0]
+    rest = list(steps[1:])
+    if op == "dotadd":
+        rest = [("add", v[1])] + rest
+    if rest and rest[0][0] == "add":
+        b = np.asarray(rest[0][1], dtype=np.float64)
+        units = np.round(b / a)
+        if not np.all(np.abs(units * a - b) <= 1e-6 * np.maximum(np.abs(b), a)):
+            raise UnsupportedModelError(
+                f"{where(l)}: the last layer's bias is not a whole number of score units (weight scale x "
+                "input scale); quantize it with Brevitas' Int32Bias, or train the last layer with bias=False")
+        rest = [("add", units)] + rest[1:]
+    return a, rest
+
+
+def _is_qonnx(model: Model) -> bool:
+    return model.input_quant is not None or any(
+        isinstance(l, BinaryLayer) and l.weight_bits > 1 for l in model.layers) or model.output_scale is not None \
+        or getattr(model, "qonnx", False)
+
+
 def finalize_scores(model: Model) -> tuple[Model, bool]:
     """The last binary layer's trailing float ops must keep the scores integer: adds of
     integer constants (an integer bias) and multiplications by 1."""
@@ -330,10 +398,15 @@ def finalize_scores(model: Model) -> tuple[Model, bool]:
     l = layers[idx]
     bias = np.zeros(l.M, dtype=np.float64)
     lo, hi = l.acc_range()
+    steps = []
     for t in layers[idx + 1:]:
         if not isinstance(t, Affine):
             raise UnsupportedModelError(f"{where(t)}: {t.kind} after the last layer is not supported")
-        for op, v in t.steps:
+        steps += t.steps
+    out_scale, steps = _score_scale(model, l, steps)
+    t = layers[idx + 1] if idx + 1 < len(layers) else l  # names the trailing ops in errors
+    if True:
+        for op, v in steps:
             v = np.asarray(v, dtype=np.float64)
             if op == "muladd" and np.all(v[0] == 1):  # alpha 1: a plain add of the bias
                 op, v = "add", v[1]
@@ -359,4 +432,7 @@ def finalize_scores(model: Model) -> tuple[Model, bool]:
     if np.abs(new.bias).max(initial=0) > 2**31 - 1 - l.K * 2**16:
         raise UnsupportedModelError(f"{where(l)}: the bias does not fit 32-bit scores")
     new.source_nodes = list(dict.fromkeys(l.source_nodes + [n for t in layers[idx + 1:] for n in t.source_nodes]))
-    return replace_layers(model, layers[:idx] + [new]), True
+    model = replace_layers(model, layers[:idx] + [new])
+    if out_scale is not None:
+        model.output_scale = np.asarray(out_scale, dtype=np.float64)
+    return model, True
