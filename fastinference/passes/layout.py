@@ -5,7 +5,7 @@ NCHW order)."""
 from __future__ import annotations
 
 from ..errors import UnsupportedModelError
-from ..ir import BinaryDense, BinaryMaxPool, Flatten, IntMaxPool, MaxPool, Model
+from ..ir import BinaryDense, BinaryLayer, BinaryMaxPool, Flatten, IntMaxPool, MaxPool, Model
 from .base import replace_layers, where
 
 
@@ -16,10 +16,11 @@ def maxpool_to_binary(model: Model) -> tuple[Model, bool]:
     tracks the domain), which becomes an ``IntMaxPool`` in the input's format."""
     layers, changed = [], False
     on_input = True  # only pools so far: the network input's integers flow here
+    multibit = None  # the last compute layer, if it emits integers of more than one bit
     for l in model.layers:
         if isinstance(l, MaxPool):
             if any(l.pads):
-                what = ("ONNX pads a MaxPool with -inf, which the integer input cannot hold"
+                what = ("ONNX pads a MaxPool with -inf, a value the integer hardware does not have"
                         if on_input else "padding does not exist on +-1 activations")
                 raise UnsupportedModelError(
                     f"{where(l)}: MaxPool with padding is not supported ({what}); use padding=0")
@@ -28,10 +29,17 @@ def maxpool_to_binary(model: Model) -> tuple[Model, bool]:
                           stride=tuple(int(v) for v in l.stride))
             if on_input:
                 l = IntMaxPool(**common, bits=int(model.input_bits), signed=bool(model.input_signed))
+            elif multibit is not None:
+                raise UnsupportedModelError(
+                    f"{where(l)}: MaxPool on the {multibit.out_bits}-bit integer outputs of layer "
+                    f"'{multibit.name}' is not supported (only on the network input or on +-1 "
+                    "activations); move the pool before the quantizer")
             else:
                 l = BinaryMaxPool(**common)
             changed = True
         on_input = on_input and isinstance(l, (MaxPool, IntMaxPool))
+        if isinstance(l, BinaryLayer):  # multi-bit integer outputs (quantized activations)?
+            multibit = l if l.thresholds is not None and int(getattr(l, "out_bits", 1)) > 1 else None
         layers.append(l)
     return replace_layers(model, layers), changed
 
