@@ -44,4 +44,6 @@ def load(path: str, input_bits: int = 8, input_signed: bool = False) -> Network:
         raise BadOptionError("--input-signed needs --input-bits of at least 2")
     source = read_model(str(path))
     source.input_bits, source.input_signed = input_bits, bool(input_signed)
+    if source.input_quant is not None:  # QONNX: the Quant on the input sets the hardware's format
+        source.input_bits, source.input_signed = source.input_quant.bits, source.input_quant.signed
     return Network(lower(source.copy()), source)

@@ -56,15 +56,16 @@ def _layer_rows(net) -> list[dict]:
         kind = l.kind
         if hasattr(l, "weights"):
             ops = l.K * l.M * l.V
-            wbits, abits = 1, l.input_bits if l.input_kind == "int" else 1
+            wbits, abits = int(l.weight_bits), l.input_bits if l.input_kind == "int" else 1
         else:
             ops = int(np.prod(l.out_shape)) * l.kernel[0] * l.kernel[1]
-            wbits, abits = 0, 1
+            wbits, abits = 0, int(getattr(l, "bits", 1))
         row = {"index": i, "name": l.name, "kind": kind, "input_shape": list(l.in_shape),
                "output_shape": list(l.out_shape), "weight_bits": wbits, "activation_bits": abits,
                "operations": int(ops), "source_nodes": list(l.source_nodes)}
         if hasattr(l, "weights"):
-            row.update(K=l.K, M=l.M, V=l.V, output="scores" if l.emits_scores else "bits")
+            from .folding import layer_bits
+            row.update(K=l.K, M=l.M, V=l.V, **layer_bits(l))
         rows.append(row)
     return rows
 
@@ -118,6 +119,8 @@ def cmd_compile(a) -> int:
                           name=a.name, force=a.force, vectors=vectors, progress=_progress)
     print(f"wrote {a.out} (top '{rep['top']}', backend {rep['backend']}, pipeline bound "
           f"{rep['bound_cycles']} cycles/inference, {time.time() - t0:.1f} s)")
+    if rep.get("rtl_skipped"):
+        sys.stderr.write(f"note: no RTL written: {rep['rtl_skipped']}\n")
     for l in rep["layers"]:
         print(f"  {l['name']:<24} K={l['K']:<5} M={l['M']:<4} V={l['V']:<3} PE={l['PE']:<4} "
               f"SIMD={l['SIMD']:<5} bound={l['bound_cycles']}")

@@ -134,6 +134,32 @@ def folding_report(model: Model, folding: dict[str, LayerFold]) -> list[dict]:
         rows.append({
             "name": l.name, "kind": l.kind, "source_nodes": list(l.source_nodes),
             "K": l.K, "M": l.M, "V": l.V, "PE": f.pe, "SIMD": f.simd,
-            "bound_cycles": layer_bound(l, f.pe, f.simd), "weight_bits": 1,
+            "bound_cycles": layer_bound(l, f.pe, f.simd), **layer_bits(l),
         })
     return rows
+
+
+def signed_bits(lo: int, hi: int) -> int:
+    """Bits of the narrowest two's complement integer holding lo..hi."""
+    w = 1
+    while not (-(1 << (w - 1)) <= lo and hi <= (1 << (w - 1)) - 1):
+        w += 1
+    return w
+
+
+def layer_bits(l) -> dict:
+    """The bit widths of a compute layer, as report.json and inspect state them: weights (1 =
+    +-1), inputs (1 = +-1 bits), outputs (1 = bits; scores: the accumulator plus bias) and the
+    accumulator (exact reachable range)."""
+    lo, hi = l.acc_range()
+    acc_bits = signed_bits(lo, hi)
+    kind = l.output_kind
+    if kind == "scores":
+        b = l.bias if l.bias is not None else [0]
+        out_bits = signed_bits(lo + int(min(b)), hi + int(max(b)))
+    else:
+        out_bits = int(l.out_bits) if kind == "int" else 1
+    return {"weight_bits": int(l.weight_bits),
+            "input_bits": int(l.input_bits) if l.input_kind == "int" else 1,
+            "input_signed": bool(l.input_signed) if l.input_kind == "int" else True,
+            "output_bits": out_bits, "output": kind, "acc_bits": acc_bits}

@@ -125,13 +125,17 @@ def build_report(net: Network, folding: dict[str, LayerFold], top: str, backend:
         "model": source_file,
         "top": top,
         "backend": backend,
-        "input": {"bits": m.input_bits, "signed": m.input_signed, "shape": list(m.input_shape)},
+        "input": {"bits": m.input_bits, "signed": m.input_signed, "shape": list(m.input_shape),
+                  **({} if m.input_quant is None else {"scale": float(m.input_quant.scale),
+                                                        "rounding": m.input_quant.rounding})},
         "classes": m.num_classes,
         "bound_cycles": pipeline_bound(m, folding),
         "folding": folding_origin,
         "part": part,
         "clock_ns": clock_ns,
         "layers": folding_report(m, folding),
+        "output_scale": (None if m.output_scale is None else
+                         [float(v) for v in np.broadcast_to(m.output_scale, (m.num_classes,))]),
         "version": __version__,
     }
 
@@ -157,9 +161,14 @@ def compile_project(model_path: str, out: str | Path, backend: str = "all", fold
               f"target-cycles {target_cycles}" if target_cycles is not None else "default")
     x = net.check_input(vectors) if vectors is not None else random_vectors(net.model)
     scores = net.predict(x)
+    from .backends.rtl import multibit_reason
+    # 'all' on a quantized network: the HLS project, and one line saying why no RTL
+    skip_rtl = multibit_reason(net.model) if backend == "all" else None
     with AtomicFolder(out, force) as tmp:
         source_file = copy_source(str(model_path), tmp / "source")
         report = build_report(net, folding, top, backend, part, float(clock_ns), source_file, origin)
+        if skip_rtl:
+            report["rtl_skipped"] = skip_rtl
         with open(tmp / "report.json", "w") as f:
             json.dump(report, f, indent=2)
             f.write("\n")
@@ -168,7 +177,7 @@ def compile_project(model_path: str, out: str | Path, backend: str = "all", fold
             say("writing HLS C++")
             from .backends.hls import write_hls
             write_hls(net.model, folding, tmp / "hls", top, part, float(clock_ns))
-        if backend in ("rtl", "all"):
+        if backend in ("rtl", "all") and not skip_rtl:
             say("writing SystemVerilog")
             from .backends.rtl import write_rtl
             write_rtl(net.model, folding, tmp / "rtl", top, part, float(clock_ns))

@@ -134,9 +134,24 @@ def thresh_words(layer: BinaryLayer, pe: int, accw: int) -> tuple[list[int], int
     return words, pe * thr_w
 
 
+def multibit_reason(model: Model) -> str | None:
+    """Why the RTL backend cannot build this model yet (multi-bit weights or activations), or
+    None. The multi-bit RTL datapath is its own piece of work; until then such models compile
+    to HLS only."""
+    for l in model.compute_layers():
+        if l.weight_bits > 1 or l.output_kind == "int":
+            what = (f"{l.weight_bits}-bit weights" if l.weight_bits > 1 else f"{l.out_bits}-bit activations")
+            return (f"layer '{l.name}' has {what}: the RTL backend supports binarized layers only so far; "
+                    "use --backend hls for quantized networks")
+    return None
+
+
 def check_supported(model: Model) -> None:
     if not model.layers:
         raise UnsupportedModelError("the model has no layers; nothing to compile to RTL")
+    reason = multibit_reason(model)
+    if reason:
+        raise UnsupportedModelError(reason)
     compute = model.compute_layers()
     for i, l in enumerate(compute):
         if i > 0 and l.input_kind != "binary":
