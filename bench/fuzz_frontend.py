@@ -7,10 +7,13 @@ examples/digits_*.onnx), applies 1-3 random mutations (bytes of the serialized f
 truncated, inserted or deleted; attributes changed or removed; the input's shape; initializer
 values, dims and dtypes; Constant values; node order; op types; nodes deleted, bypassed or
 inserted; node inputs dropped, added or swapped; the opset; the graph output) and loads the
-result with ``fastinference.load``. The outcome must be one of
+result with ``fastinference.load`` for an input format drawn per case from ``FORMATS``
+(unsigned 8-bit, as ``--input-bits``/``--input-signed`` default, and signed, 4-bit and 12-bit
+ones). The outcome must be one of
 
 * ``compiled+equal``: it compiled, and ``predict`` equals onnxruntime's pre-softmax output
-  exactly (the output must be integer) on random integer inputs;
+  exactly (the output must be integer) on random integers of that format (the first two rows
+  the format's minimum and maximum);
 * ``compiled, onnxruntime rejects``: it compiled but onnxruntime refuses the model (no
   reference to compare with; reported, not a failure);
 * ``error: ...``: a ``FastInferenceError`` with exit code 2 and a one-line message;
@@ -48,6 +51,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TIME_LIMIT = 30.0      # seconds per case (load + predict + onnxruntime)
 MAX_RUN_ELEMS = 200_000  # skip the comparison for inputs larger than this (still counted)
 N_ROWS = 24            # random input rows compared per compiled case
+#: input formats (bits, signed) a case is loaded with, as --input-bits / --input-signed
+FORMATS = ((8, False), (8, False), (8, True), (12, False), (12, True), (4, True), (1, False))
 
 
 # ------------------------------------------------------------------------- seed models
@@ -116,6 +121,32 @@ def _seed_gemm_bias(rng) -> onnx.ModelProto:
     return g.model()
 
 
+def _seed_int_pool(rng) -> onnx.ModelProto:
+    """MaxPool on the integer input (a max over integers), non-square with stride > kernel in
+    one direction, then a conv, a negative-scale BatchNorm and the sign."""
+    g = GraphBuilder((2, 7, 8))
+    g.node("MaxPool", [g.cur], kernel_shape=[3, 2], strides=[2, 3])  # -> 2x3x3
+    g.conv(pm1(rng, 3, 2, 2, 2))
+    g.bn(np.array([1.2, -0.8, 0.5]), rng.normal(0, 2, 3), rng.normal(0, 20, 3), rng.uniform(0.5, 2, 3))
+    g.sign()
+    g.flatten()
+    g.gemm(pm1(rng, 4, 12))
+    g.logsoftmax()
+    return g.model()
+
+
+def _seed_int_pool_dense(rng) -> onnx.ModelProto:
+    """An overlapping 3x3 stride-2 MaxPool on the input, then Flatten -> Gemm."""
+    g = GraphBuilder((1, 7, 7))
+    g.node("MaxPool", [g.cur], kernel_shape=[3, 3], strides=[2, 2])  # -> 1x3x3
+    g.flatten()
+    g.gemm(pm1(rng, 5, 9))
+    g.bn(rng.uniform(-2, 2, 5), rng.normal(0, 1, 5), rng.normal(0, 10, 5), rng.uniform(0.5, 2, 5))
+    g.sign()
+    g.gemm(pm1(rng, 3, 5))
+    return g.model()
+
+
 def seed_models() -> dict[str, bytes]:
     rng = np.random.default_rng(2024)
     seeds = {
@@ -124,6 +155,8 @@ def seed_models() -> dict[str, bytes]:
         "cnn": _seed_cnn(rng),
         "cnn_poolfirst": _seed_cnn_poolfirst(rng),
         "gemm_bias": _seed_gemm_bias(rng),
+        "int_pool": _seed_int_pool(rng),
+        "int_pool_dense": _seed_int_pool_dense(rng),
     }
     out = {k: m.SerializeToString() for k, m in seeds.items()}
     for name in ("digits_mlp", "digits_cnn"):
@@ -740,11 +773,15 @@ def _ort_run(s, inp, x, tensor):
     return s.run([tensor], {inp.name: x.astype(dt)})[0]
 
 
-def check_model_bytes(data: bytes, workdir: str, rng_seed: int = 0, time_limit: float = TIME_LIMIT) -> Outcome:
-    """Load ``data`` with fastinference and judge the outcome (see the module docstring)."""
+def check_model_bytes(data: bytes, workdir: str, rng_seed: int = 0, time_limit: float = TIME_LIMIT,
+                      input_format: tuple[int, bool] = (8, False)) -> Outcome:
+    """Load ``data`` with fastinference for ``input_format`` = (input bits, signed) and judge
+    the outcome (see the module docstring)."""
     import fastinference as fi
     from fastinference.errors import FastInferenceError
 
+    bits, signed = input_format
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
     path = os.path.join(workdir, "fuzz.onnx")
     with open(path, "wb") as f:
         f.write(data)
@@ -758,7 +795,7 @@ def check_model_bytes(data: bytes, workdir: str, rng_seed: int = 0, time_limit: 
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                net, failure = fi.load(path), None
+                net, failure = fi.load(path, input_bits=bits, input_signed=signed), None
             except FastInferenceError as e:
                 net, failure = None, e
         if caught:  # the command line would print it: more than the one error line on stderr
@@ -778,9 +815,9 @@ def check_model_bytes(data: bytes, workdir: str, rng_seed: int = 0, time_limit: 
             if int(np.prod(shape)) * N_ROWS > MAX_RUN_ELEMS:
                 return Outcome("too-big", f"input {shape}", "too-big")
             rng = np.random.default_rng(rng_seed)
-            x = rng.integers(0, 256, (N_ROWS,) + shape)
-            x[0] = 0
-            x[1] = 255
+            x = rng.integers(lo, hi + 1, (N_ROWS,) + shape)
+            x[0] = lo
+            x[1] = hi
             got = net.predict(x)
         except FastInferenceError as e:  # valid inputs: the model compiled, so this is a bug
             return Outcome("predict-error", f"{type(e).__name__}: {e}", "predict-error")
@@ -827,8 +864,10 @@ def run_case(seeds: dict[str, bytes], seed: int, index: int, workdir: str, seman
     name = rnd.choice(sorted(seeds))
     n = rnd.choice([1, 1, 2, 2, 3])
     data, log = mutate(seeds[name], rnd, n, semantic)
-    out = check_model_bytes(data, workdir, rng_seed=index)
-    return name, log, out
+    # the format from its own stream: the mutations of a (seed, index) stay what they were
+    bits, signed = random.Random(f"{seed}:{index}:format").choice(FORMATS)
+    out = check_model_bytes(data, workdir, rng_seed=index, input_format=(bits, signed))
+    return name, log + [f"input {bits}-bit {'signed' if signed else 'unsigned'}"], out
 
 
 # --------------------------------------------------------------------------------- main

@@ -59,8 +59,9 @@ def workdir(tmp_path_factory):
 
 def _check(workdir, name, rnd, n, semantic=False):
     data, log = fz.mutate(SEEDS[name], rnd, n, semantic)
-    out = fz.check_model_bytes(data, workdir, rng_seed=n, time_limit=TIME_LIMIT)
-    assert out.ok, f"{name} + {log}: {out.kind}: {out.detail}"
+    fmt = rnd.choice(fz.FORMATS)  # --input-bits / --input-signed of the case
+    out = fz.check_model_bytes(data, workdir, rng_seed=n, time_limit=TIME_LIMIT, input_format=fmt)
+    assert out.ok, f"{name} + {log} + input {fmt}: {out.kind}: {out.detail}"
     event(out.kind)
     return out
 
@@ -70,6 +71,35 @@ def test_seed_models_compile_and_equal_onnxruntime(workdir, name):
     """The oracle's starting point: every unmutated seed compiles and matches exactly."""
     out = fz.check_model_bytes(SEEDS[name], workdir, time_limit=TIME_LIMIT)
     assert out.kind == "equal", out.detail
+
+
+@pytest.mark.parametrize("fmt", sorted(set(fz.FORMATS)))
+@pytest.mark.parametrize("name", ["int_pool", "int_pool_dense", "cnn", "mlp"])
+def test_seed_models_equal_onnxruntime_for_every_input_format(workdir, name, fmt):
+    """Signed and wide inputs too: the integer max pool on the input is a max over integers
+    (a pool of bits was right only by accident for unsigned 8-bit inputs)."""
+    out = fz.check_model_bytes(SEEDS[name], workdir, time_limit=TIME_LIMIT, input_format=fmt)
+    assert out.kind == "equal", out.detail
+
+
+def test_oracle_catches_a_bit_pool_on_integers(workdir, monkeypatch):
+    """The oracle notices the old lowering (MaxPool on the input as a pool of bits)."""
+    import fastinference.passes.layout as layout
+    from fastinference.ir import BinaryMaxPool, IntMaxPool
+
+    real = layout.maxpool_to_binary
+
+    def bit_pool(model):
+        model, changed = real(model)
+        model.layers = [BinaryMaxPool(name=l.name, source_nodes=l.source_nodes, in_shape=l.in_shape,
+                                      out_shape=l.out_shape, kernel=l.kernel, stride=l.stride)
+                        if isinstance(l, IntMaxPool) else l for l in model.layers]
+        return model, changed
+
+    import fastinference.passes as passes
+    monkeypatch.setattr(passes, "PIPELINE", tuple(bit_pool if p is real else p for p in passes.PIPELINE))
+    out = fz.check_model_bytes(SEEDS["int_pool"], workdir, time_limit=TIME_LIMIT, input_format=(8, True))
+    assert out.kind == "mismatch", out.detail
 
 
 def test_oracle_catches_a_wrong_score(workdir, monkeypatch):
