@@ -107,3 +107,15 @@ def _cache_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def nets(tmp_path_factory) -> NetStore:
     return NetStore(_cache_root(tmp_path_factory))
+
+
+@pytest.fixture(scope="session")
+def qnet_dir(tmp_path_factory):
+    """Where the Brevitas test nets (fastinference.testing.brevitas_nets.make_qnn) are cached:
+    one folder for all pytest-xdist workers (make_qnn writes atomically)."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    d = root / "qnets"
+    d.mkdir(exist_ok=True)
+    return d

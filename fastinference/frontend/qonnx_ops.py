@@ -33,11 +33,25 @@ def is_qonnx(model: onnx.ModelProto) -> bool:
 
 
 def clean_qonnx(model: onnx.ModelProto) -> onnx.ModelProto:
-    """qonnx's cleanup (the same as the ``qonnx-cleanup`` command), in memory."""
+    """qonnx's cleanup (``qonnx.util.cleanup.cleanup_model``, what ``qonnx-cleanup`` runs), in
+    memory, without its renaming steps: errors and reports name the nodes as the file does."""
     from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.util.cleanup import cleanup_model
+    from qonnx.transformation.fold_constants import FoldConstants
+    from qonnx.transformation.general import (GiveUniqueParameterTensors, RemoveStaticGraphInputs,
+                                              RemoveUnusedTensors)
+    from qonnx.transformation.infer_shapes import InferShapes
+    from qonnx.transformation.quant_constant_folding import FoldTransposeIntoQuantInit
+    for n in model.graph.node:  # as cleanup_model: the quantizers' domain, spelled one way
+        if n.op_type in ("Quant", "Trunc", "BipolarQuant") and n.domain in QONNX_DOMAINS:
+            n.domain = "qonnx.custom_op.general"
+    steps = [InferShapes(), GiveUniqueParameterTensors(),
+             FoldConstants(exclude_op_types=["Quant", "BipolarQuant", "QuantizeLinear", "DequantizeLinear"]),
+             FoldTransposeIntoQuantInit(), RemoveUnusedTensors(), RemoveStaticGraphInputs()]
     try:
-        return cleanup_model(ModelWrapper(model)).model
+        w = ModelWrapper(model)
+        for t in steps:
+            w = w.transform(t)
+        return w.model
     except Exception as e:  # a graph qonnx cannot even clean is not one we can read
         text = " ".join(str(e).split())[:160] or type(e).__name__
         raise UnsupportedModelError(f"qonnx cannot clean up this QONNX graph ({text}); export it again with "

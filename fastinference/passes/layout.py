@@ -10,36 +10,27 @@ from .base import replace_layers, where
 
 
 def maxpool_to_binary(model: Model) -> tuple[Model, bool]:
-    """Run after ``merge_thresholds``, so that every remaining MaxPool either follows a sign
-    (bits: an OR pool; a MaxPool before the sign was moved behind the threshold there) or
-    reads the network input (integers: nothing but other pools before it, as ``binarize``
-    tracks the domain), which becomes an ``IntMaxPool`` in the input's format."""
+    """Run after ``merge_thresholds``, so that every remaining MaxPool reads bits (after a sign:
+    an OR pool; a MaxPool before the sign was moved behind the threshold there) or integers
+    (the network input, or a layer's multi-level quantized outputs): an ``IntMaxPool`` in the
+    format of those integers."""
     layers, changed = [], False
-    on_input = True  # only pools so far: the network input's integers flow here
-    multibit = None  # the last compute layer, if it emits integers of more than one bit
+    fmt = (int(model.input_bits), bool(model.input_signed))  # integers flowing here, or None: bits
     for l in model.layers:
         if isinstance(l, MaxPool):
             if any(l.pads):
                 what = ("ONNX pads a MaxPool with -inf, a value the integer hardware does not have"
-                        if on_input else "padding does not exist on +-1 activations")
+                        if fmt is not None else "padding does not exist on +-1 activations")
                 raise UnsupportedModelError(
                     f"{where(l)}: MaxPool with padding is not supported ({what}); use padding=0")
             common = dict(name=l.name, source_nodes=l.source_nodes, in_shape=l.in_shape,
                           out_shape=l.out_shape, kernel=tuple(int(v) for v in l.kernel),
                           stride=tuple(int(v) for v in l.stride))
-            if on_input:
-                l = IntMaxPool(**common, bits=int(model.input_bits), signed=bool(model.input_signed))
-            elif multibit is not None:
-                raise UnsupportedModelError(
-                    f"{where(l)}: MaxPool on the {multibit.out_bits}-bit integer outputs of layer "
-                    f"'{multibit.name}' is not supported (only on the network input or on +-1 "
-                    "activations); move the pool before the quantizer")
-            else:
-                l = BinaryMaxPool(**common)
+            l = IntMaxPool(**common, bits=fmt[0], signed=fmt[1]) if fmt is not None else BinaryMaxPool(**common)
             changed = True
-        on_input = on_input and isinstance(l, (MaxPool, IntMaxPool))
-        if isinstance(l, BinaryLayer):  # multi-bit integer outputs (quantized activations)?
-            multibit = l if l.thresholds is not None and int(getattr(l, "out_bits", 1)) > 1 else None
+        if isinstance(l, BinaryLayer):
+            kind = l.output_kind
+            fmt = (int(l.out_bits), bool(l.out_signed)) if kind == "int" else None
         layers.append(l)
     return replace_layers(model, layers), changed
 
