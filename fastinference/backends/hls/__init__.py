@@ -67,16 +67,6 @@ def _hex_word(value: int, width: int) -> str:
     return f'ap_uint<{width}>("{text}", 16)'
 
 
-def _pack_rows(bits: np.ndarray, simd: int) -> list[list[int]]:
-    """(R, SF*SIMD) of 0/1 -> per row, SF ints, bit i of word s = bits[r, s*SIMD + i]."""
-    R, total = bits.shape
-    SF = total // simd
-    b = bits.reshape(R, SF, simd).astype(object)
-    weights = [1 << i for i in range(simd)]
-    return [[int(sum(int(v) * wt for v, wt in zip(b[r, s], weights) if v)) for s in range(SF)]
-            for r in range(R)]
-
-
 def _comment(text) -> str:
     return names.safe_comment(text, limit=200)
 
@@ -92,6 +82,7 @@ class Stage:
     in_w: int
     out_w: int
     weights: dict | None = None  # context for weights.h, if the stage has constants
+    out_fmt: tuple | None = None  # a compute stage's output values: (bits, signed)
 
 
 @dataclass
@@ -108,9 +99,8 @@ class Plan:
 
 def _score_bits(layer: BinaryLayer) -> int:
     lo, hi = layer.acc_range()
-    m = max(abs(lo), abs(hi))
     bias = layer.bias if layer.bias is not None else np.zeros(layer.M, dtype=np.int64)
-    need = _signed_bits(-m + int(bias.min()), m + int(bias.max()))
+    need = _signed_bits(lo + int(bias.min()), hi + int(bias.max()))
     if need <= 32:
         return 32
     if need <= 64:
@@ -119,79 +109,148 @@ def _score_bits(layer: BinaryLayer) -> int:
         f"layer '{layer.name}': scores need {need} bits; at most 64 are supported")
 
 
+def _fmt(bits: int, signed: bool) -> str:
+    """A stream value format in words: '4-bit unsigned integers'."""
+    return f"{bits}-bit {'signed' if signed else 'unsigned'} integers"
+
+
+def _pack_lanes(vals: np.ndarray, simd: int, wb: int) -> list[list[int]]:
+    """(R, SF*SIMD) of wb-bit two's complement values -> per row, SF words of simd*wb bits,
+    lane i at bits [i*wb, i*wb+wb)."""
+    R, total = vals.shape
+    SF = total // simd
+    mask = (1 << wb) - 1
+    v = (vals.astype(np.int64) & mask).reshape(R, SF, simd)
+    return [[int(sum(int(v[r, s, i]) << (i * wb) for i in range(simd) if v[r, s, i]))
+             for s in range(SF)] for r in range(R)]
+
+
 def _mvtu_stage(layer: BinaryLayer, fold: LayerFold, in_perm: np.ndarray | None,
-                in_bits: int, score_bits: int) -> Stage:
+                score_bits: int) -> Stage:
+    """A BinaryDense/BinaryConv layer as one MVAU function (``mvtu.cpp.j2``) and its
+    constants (``weights.h``). ``mode`` picks the datapath: ``xnor`` (+-1 weights, bits in:
+    XNOR-popcount), ``pm_x`` (+-1 weights, integers in: +-x), ``w_pm`` (integer weights, bits
+    in: +-w), ``mul`` (integer weights times integer inputs)."""
     K, M, V = layer.K, layer.M, layer.V
     PE, SIMD = fold.pe, fold.simd
     if not (1 <= PE <= M and 1 <= SIMD <= K):
         raise BadOptionError(
             f"layer '{layer.name}': PE={PE}, SIMD={SIMD} out of range (PE 1..{M}, SIMD 1..{K})")
     NF, SF = math.ceil(M / PE), math.ceil(K / SIMD)
+    WB = int(layer.weight_bits)
+    if not 1 <= WB <= 32:
+        raise UnsupportedModelError(
+            f"layer '{layer.name}': {WB}-bit weights; use a weight bit width of 1..32")
     binary = layer.input_kind == "binary"
-    B = 1 if binary else in_bits
+    B = 1 if binary else int(layer.input_bits)
     signed = bool(layer.input_signed) and not binary
-    scores = layer.emits_scores
-    E = score_bits if scores else 1
+    mode = ("xnor" if binary else "pm_x") if WB == 1 else ("w_pm" if binary else "mul")
+    kind = layer.output_kind
+    scores = kind == "scores"
 
-    # accumulator: the symmetric reachable range (covers padded neurons too), plus one on
-    # either side for clamped thresholds
-    lo_in, hi_in = layer.input_range()
-    m = K * max(abs(lo_in), abs(hi_in))
-    acc_w = _signed_bits(-m - 1, m + 1)
-
-    w = np.asarray(layer.weights).reshape(M, K)
+    w = np.asarray(layer.weights).reshape(M, K).astype(np.int64)
+    if WB == 1:
+        if not np.isin(w, (-1, 1)).all():
+            raise UnsupportedModelError(f"layer '{layer.name}': 1-bit weights must be +-1")
+    elif w.min(initial=0) < -(1 << (WB - 1)) or w.max(initial=0) > (1 << (WB - 1)) - 1:
+        raise UnsupportedModelError(
+            f"layer '{layer.name}': weights do not fit {WB}-bit two's complement")
     if in_perm is not None:
         w = w[:, in_perm]
-    bits = np.zeros((NF * PE, SF * SIMD), dtype=np.uint8)
-    bits[:M, :K] = (w > 0)
-    words = _pack_rows(bits, SIMD)
+
+    # accumulator: the exact reachable range (partial sums stay inside it: every product's
+    # range holds 0); thresholds clamped to one past it on either side keep every outcome
+    lo, hi = layer.acc_range()
+    acc_w = _signed_bits(lo, hi)
+    thr_w = _signed_bits(lo - 1, hi + 1)
+
+    # weights: +-1 as bit 1 = +1 (pad lanes 0, masked or times a 0 input); integers as WB-bit
+    # two's complement lanes (pad lanes and PE padding 0)
+    vals = np.zeros((NF * PE, SF * SIMD), dtype=np.int64)
+    vals[:M, :K] = (w > 0) if WB == 1 else w
+    words = _pack_lanes(vals, SIMD, WB)
     W = []
     for p in range(PE):
         rows = []
         for nf in range(NF):
             j = nf * PE + p
-            rows.append({"words": ", ".join(_hex_word(v, SIMD) for v in words[j]),
+            rows.append({"words": ", ".join(_hex_word(v, SIMD * WB) for v in words[j]),
                          "neuron": j, "pad": j >= M})
         W.append(rows)
 
     def per_pe(values: list[int]) -> list[str]:
         return [", ".join(str(values[nf * PE + p]) for nf in range(NF)) for p in range(PE)]
 
-    wctx = {"kind": "mvtu", "arr": layer.name, "SIMD": SIMD, "PE": PE, "NF": NF, "SF": SF,
-            "W": W, "scores": scores, "E": E, "acc_w": acc_w}
+    wctx = {"kind": "mvtu", "arr": layer.name, "SIMD": SIMD, "WB": WB, "PE": PE, "NF": NF,
+            "SF": SF, "W": W, "scores": scores, "acc_w": acc_w, "thr_w": thr_w}
+    N, E, out_signed, offset, val_w = 0, score_bits, True, 0, 1
     if scores:
         bias = layer.bias if layer.bias is not None else np.zeros(M, dtype=np.int64)
         wctx["BIAS"] = per_pe([int(b) for b in bias] + [0] * (NF * PE - M))
+        wctx["E"] = E
     else:
-        # clamping to [-m-1, m+1] keeps every comparison's outcome over reachable acc
-        T = np.clip(np.asarray(layer.thresholds, dtype=object), -m - 1, m + 1)
-        D = [1 if int(d) > 0 else 0 for d in layer.directions]
-        if any(int(d) not in (1, -1) for d in layer.directions):
-            raise UnsupportedModelError(f"layer '{layer.name}': directions must be +1 or -1")
-        wctx["T"] = per_pe([int(t) for t in T] + [0] * (NF * PE - M))
-        wctx["D"] = per_pe(D + [1] * (NF * PE - M))
+        D = np.asarray(layer.directions).reshape(-1)
+        if D.shape != (M,) or any(int(d) not in (1, -1) for d in D):
+            raise UnsupportedModelError(
+                f"layer '{layer.name}': directions must be +1 or -1, one per channel")
+        T = np.asarray(layer.thresholds, dtype=np.int64)
+        if kind == "bits":  # one threshold per channel: a 1-bit unsigned count
+            T = T.reshape(M, 1)
+            E, out_signed, offset = 1, False, 0
+        else:
+            E, out_signed, offset = int(layer.out_bits), bool(layer.out_signed), int(layer.out_offset)
+        N = int(T.shape[1])
+        if T.shape[0] != M or N < 1:
+            raise UnsupportedModelError(
+                f"layer '{layer.name}': thresholds of shape {T.shape}; expected ({M}, N >= 1)")
+        o_lo, o_hi = ((-(1 << (E - 1)), (1 << (E - 1)) - 1) if out_signed else (0, (1 << E) - 1))
+        if not (1 <= E <= 32 and o_lo <= offset and offset + N <= o_hi):
+            raise UnsupportedModelError(
+                f"layer '{layer.name}': outputs {offset}..{offset + N} do not fit "
+                f"{_fmt(E, out_signed)}")
+        val_w = _signed_bits(min(offset, 0), max(N, offset + N))
+        Tc = np.clip(T, lo - 1, hi + 1)
+        rows_t = [[int(t) for t in Tc[j]] if j < M else [0] * N for j in range(NF * PE)]
+        wctx["T"] = [[{"vals": ", ".join(map(str, rows_t[nf * PE + p])), "neuron": nf * PE + p,
+                       "pad": nf * PE + p >= M} for nf in range(NF)] for p in range(PE)]
+        wctx["N"] = N
+        wctx["D"] = per_pe([1 if int(d) > 0 else 0 for d in D] + [1] * (NF * PE - M))
 
     bound = layer_bound(layer, PE, SIMD)
     nodes = ", ".join(_comment(n) for n in layer.source_nodes) or "-"
     what = "conv" if isinstance(layer, BinaryConv) else "dense"
+    wdesc = ("+-1 weights (bit 1 = +1)" if WB == 1 else
+             f"{WB}-bit two's complement weights")
+    datapath = {"xnor": "XNOR-popcount", "pm_x": "+-x per lane", "w_pm": "+-w per lane",
+                "mul": f"{WB}x{B + (0 if signed else 1)}-bit signed products"}[mode]
+    if scores:
+        out_desc = f"{M} scores acc + bias of {E} bits"
+    elif kind == "bits":
+        out_desc = f"{M} bits, bit j = acc_j >= T_j (D_j = 1) or acc_j <= T_j (D_j = 0)"
+    else:
+        out_desc = (f"{M} {_fmt(E, out_signed)}, value j = {offset} + #{{i < {N}: acc_j >= "
+                    f"T[j][i]}} (D_j = 1; acc_j <= T[j][i] if D_j = 0)")
     comment = [
         f"layer {layer.name} ({layer.kind}), ONNX node(s): {nodes}",
         f"K={K} M={M} V={V} PE={PE} SIMD={SIMD}: NF={NF} neuron fold(s) x SF={SF} input fold(s)"
         + (f" x V={V} pixels" if V > 1 else "") + f", bound {bound} cycles per inference",
-        f"input: {'bits' if binary else f'{B}-bit ' + ('signed' if signed else 'unsigned') + ' integers'}"
+        f"input: {'bits (1 = +1)' if binary else _fmt(B, signed)}"
         + (f" (window of {what}, one per output pixel)" if V > 1 or what == "conv" else "")
         + ("; columns in (H, W, C) order" if in_perm is not None else ""),
-        "output: " + (f"{M} scores acc + bias of {E} bits" if scores else
-                      f"{M} bits, bit j = acc_j >= T_j (D_j = 1) or acc_j <= T_j (D_j = 0)"),
+        f"weights: {wdesc}; {datapath}; accumulator {acc_w} bits (reachable {lo}..{hi})",
+        "output: " + out_desc,
     ]
-    wctx["comment"] = [comment[0], comment[1]]
+    wctx["comment"] = [comment[0], comment[1], comment[3]]
     ctx = {"fn": layer.name, "arr": layer.name, "comment": comment, "K": K, "M": M, "V": V,
-           "PE": PE, "SIMD": SIMD, "NF": NF, "SF": SF, "B": B, "binary": binary,
-           "signed": signed, "scores": scores, "E": E, "acc_w": acc_w,
-           "cnt_w": SIMD.bit_length() + 1, "in_w": K * B, "out_w": M * E,
-           "lane_w": SIMD * B, "tail": K - (SF - 1) * SIMD,
-           "rom_impl": "lutram" if NF * SF * SIMD <= 1024 else "bram"}
-    return Stage(layer.name, "mvtu.cpp.j2", ctx, K * B, M * E, wctx)
+           "PE": PE, "SIMD": SIMD, "NF": NF, "SF": SF, "B": B, "WB": WB, "mode": mode,
+           "signed": signed, "scores": scores, "E": E, "N": N, "offset": offset,
+           "out_signed": out_signed,
+           "val_w": val_w, "cnt_w": SIMD.bit_length() + 1, "nc_w": max(1, N.bit_length()),
+           "acc_w": acc_w, "in_w": K * B, "out_w": M * E, "lane_w": SIMD * max(B, WB),
+           "tail": K - (SF - 1) * SIMD,
+           "rom_impl": "lutram" if NF * SF * SIMD * WB <= 1024 else "bram"}
+    return Stage(layer.name, "mvtu.cpp.j2", ctx, K * B, M * E, wctx,
+                 (E, True if scores else out_signed))
 
 
 def plan(model: Model, folding: dict[str, LayerFold]) -> Plan:
@@ -216,34 +275,38 @@ def plan(model: Model, folding: dict[str, LayerFold]) -> Plan:
     score_bits = _score_bits(last)
     p.out_bits = score_bits
     p.out_values = int(np.prod(last.out_shape))
-    # the stream between stages: ("vector", values, bits per value) or
-    # ("pixels", C, H, W, bits per value); helper functions have upper-case suffixes, so they
-    # cannot collide with layer names (lower case)
-    cur = ("vector", p.in_values, p.in_bits)
-    first_compute = True
-    for li, layer in enumerate(model.layers):
+    # the stream between stages: ("vector", values, bits, signed) or
+    # ("pixels", C, H, W, bits, signed): every value is a `bits`-bit integer (two's complement
+    # if signed; a 1-bit unsigned value is also a +-1 bit, 1 = +1); helper functions have
+    # upper-case suffixes, so they cannot collide with layer names (lower case)
+    cur = ("vector", p.in_values, p.in_bits, p.in_signed)
+    src = "the network input"
+
+    def check_format(layer, need: tuple[int, bool], what: str):
+        if tuple(cur[-2:]) != need:
+            got = "bits" if cur[-2:] == (1, False) else _fmt(*cur[-2:])
+            raise UnsupportedModelError(
+                f"layer '{layer.name}' takes {what}, but {src} gives {got}")
+
+    for layer in model.layers:
         nodes = ", ".join(_comment(n) for n in layer.source_nodes) or "-"
         if isinstance(layer, BinaryLayer):
             if layer.input_kind == "int":
-                if not first_compute or not all(isinstance(l, IntMaxPool) for l in model.layers[:li]):
+                B, sg = int(layer.input_bits), bool(layer.input_signed)
+                if not 1 <= B <= 32:
                     raise UnsupportedModelError(
-                        f"layer '{layer.name}': integer inputs are only supported in the first layer")
-                if int(layer.input_bits) != p.in_bits or bool(layer.input_signed) != p.in_signed:
-                    raise UnsupportedModelError(
-                        f"layer '{layer.name}': input format ({layer.input_bits} bits, "
-                        f"signed={layer.input_signed}) differs from the model's "
-                        f"({model.input_bits} bits, signed={model.input_signed})")
-                B = p.in_bits
-            else:
-                if layer is model.layers[0] and p.in_bits != 1:
-                    raise UnsupportedModelError(
-                        f"layer '{layer.name}' takes bits but the model input has {p.in_bits} bits")
+                        f"layer '{layer.name}': {B}-bit inputs; use an input bit width of 1..32")
+                check_format(layer, (B, sg), _fmt(B, sg))
+            elif layer.input_kind == "binary":
                 B = 1
-            first_compute = False
+                check_format(layer, (1, False), "bits (+-1)")
+            else:
+                raise UnsupportedModelError(
+                    f"layer '{layer.name}': input kind {layer.input_kind!r} (expected int or binary)")
         if isinstance(layer, BinaryDense):
             perm = None
             if cur[0] == "pixels":
-                _, C, H, W, pb = cur
+                _, C, H, W, pb, psg = cur
                 HW = H * W
                 fn = f"{layer.name}_FLATTEN"
                 # a pixel of C values of pb bits is one C*pb-bit word: gathering words in
@@ -262,9 +325,9 @@ def plan(model: Model, folding: dict[str, LayerFold]) -> Plan:
             elif layer.K != cur[1]:
                 raise UnsupportedModelError(
                     f"layer '{layer.name}': K={layer.K} but its input has {cur[1]} values")
-            st = _mvtu_stage(layer, folding[layer.name], perm, B, score_bits)
+            st = _mvtu_stage(layer, folding[layer.name], perm, score_bits)
             p.stages.append(st)
-            cur = ("vector", layer.M, st.ctx["E"])
+            cur = ("vector", layer.M) + st.out_fmt
         elif isinstance(layer, (BinaryConv, BinaryMaxPool, IntMaxPool)):
             if len(layer.in_shape) != 3:
                 raise UnsupportedModelError(
@@ -280,9 +343,10 @@ def plan(model: Model, folding: dict[str, LayerFold]) -> Plan:
                 p.stages.append(Stage(fn, "unflatten.cpp.j2", {
                     "fn": fn, "C": C, "HW": H * W, "B": vb,
                     "comment": [f"layer {layer.name}, ONNX node(s): {nodes}: splits the "
-                                f"{C}x{H}x{W} input vector into {H * W} pixel(s) of {C} value(s)"]},
+                                f"{C}x{H}x{W} input vector into {H * W} pixel(s) of {C} value(s) "
+                                f"of {vb} bit(s)"]},
                     C * H * W * vb, C * vb))
-                cur = ("pixels", C, H, W, vb)
+                cur = ("pixels", C, H, W) + tuple(cur[2:])
             elif cur[1:4] != (C, H, W):
                 raise UnsupportedModelError(
                     f"layer '{layer.name}': input {C}x{H}x{W} but the previous stage gives "
@@ -305,31 +369,30 @@ def plan(model: Model, folding: dict[str, LayerFold]) -> Plan:
                         f"kernel/stride/pads")
                 K = C * kh * kw
                 fn = f"{layer.name}_WINDOWS"
+                vdesc = "bits" if layer.input_kind == "binary" else _fmt(B, bool(layer.input_signed))
                 p.stages.append(Stage(fn, "swg.cpp.j2", {
                     "fn": fn, "C": C, "H": H, "W": W, "B": B, "K": K, "KH": kh, "KW": kw,
                     "SH": sh, "SW": sw, "PT": pt, "PL": pl, "OH": OH, "OW": OW,
                     "NS": kh + sh, "NEED0": max(0, min(kh - pt, H)),
                     "comment": [f"layer {layer.name}, ONNX node(s): {nodes}: sliding window",
-                                f"input {C}x{H}x{W} pixels, kernel {kh}x{kw}, stride {sh}x{sw}, "
-                                f"pads (top, left, bottom, right) = ({pt}, {pl}, {pb}, {pr}); "
-                                f"{OH * OW} window(s) of K={K} values in (c, kh, kw) order"]},
+                                f"input {C}x{H}x{W} pixels of {vdesc}, kernel {kh}x{kw}, "
+                                f"stride {sh}x{sw}, pads (top, left, bottom, right) = "
+                                f"({pt}, {pl}, {pb}, {pr}); {OH * OW} window(s) of K={K} values "
+                                "in (c, kh, kw) order"]},
                     C * B, K * B))
-                st = _mvtu_stage(layer, folding[layer.name], None, B, score_bits)
+                st = _mvtu_stage(layer, folding[layer.name], None, score_bits)
                 p.stages.append(st)
-                cur = ("pixels", layer.M, OH, OW, st.ctx["E"])
+                cur = ("pixels", layer.M, OH, OW) + st.out_fmt
             else:
-                B = 1
                 if isinstance(layer, IntMaxPool):
-                    B = int(layer.bits)
-                    if not all(isinstance(l, IntMaxPool) for l in model.layers[:li]) \
-                            or B != p.in_bits or bool(layer.signed) != p.in_signed:
+                    B, signed = int(layer.bits), bool(layer.signed)
+                    if not 1 <= B <= 64:
                         raise UnsupportedModelError(
-                            f"layer '{layer.name}': integer max pooling is only supported on the "
-                            f"network input ({p.in_bits}-bit, signed={p.in_signed})")
-                if cur[4] != B:
-                    raise UnsupportedModelError(
-                        f"layer '{layer.name}': max pooling of {B}-bit values, but its input "
-                        f"has {cur[4]}-bit values")
+                            f"layer '{layer.name}': {B}-bit values; use 1..64 bits")
+                    check_format(layer, (B, signed), _fmt(B, signed))
+                else:
+                    B, signed = 1, False
+                    check_format(layer, (1, False), "bits (+-1)")
                 kh, kw = (int(v) for v in layer.kernel)
                 sh, sw = (int(v) for v in layer.stride)
                 if (H - kh) // sh + 1 != OH or (W - kw) // sw + 1 != OW:
@@ -342,16 +405,15 @@ def plan(model: Model, folding: dict[str, LayerFold]) -> Plan:
                     v = sum(1 << c for c in range(C) if bool(andc[c]))
                     and_mask = _hex_word(v, C)
                 fn = layer.name
-                signed = bool(getattr(layer, "signed", False))
-                if isinstance(layer, IntMaxPool):
-                    what = (f": max over the window of {B}-bit "
-                            f"{'signed' if signed else 'unsigned'} integers per channel")
+                integer = isinstance(layer, IntMaxPool)
+                if integer:
+                    what = f": max over the window of {_fmt(B, signed)} per channel"
                 else:
                     what = (": OR over the window" + (", AND for the channels in "
                             f"{layer.name}_AND" if and_mask else ""))
                 pctx = {"fn": fn, "arr": layer.name, "C": C, "H": H, "W": W, "KH": kh, "KW": kw,
                         "SH": sh, "SW": sw, "OH": OH, "OW": OW, "and_mask": and_mask,
-                        "NS": kh + sh, "B": B, "signed": signed,
+                        "NS": kh + sh, "B": B, "signed": signed, "integer": integer,
                         "comment": [f"layer {layer.name} ({layer.kind}), ONNX node(s): {nodes}",
                                     f"input {C}x{H}x{W} pixels, kernel {kh}x{kw}, stride {sh}x{sw}"
                                     + what]}
@@ -360,13 +422,14 @@ def plan(model: Model, folding: dict[str, LayerFold]) -> Plan:
                     wctx = {"kind": "and", "arr": layer.name, "C": C, "and_mask": and_mask,
                             "comment": [f"layer {layer.name}: channels pooled with AND (bit c)"]}
                 p.stages.append(Stage(fn, "maxpool.cpp.j2", pctx, C * B, C * B, wctx))
-                cur = ("pixels", C, OH, OW, B)
+                cur = ("pixels", C, OH, OW, B, signed)
         else:
             raise UnsupportedModelError(
                 f"layer '{layer.name}' ({layer.kind}) has no HLS implementation")
+        src = f"layer '{layer.name}'"
 
     if cur[0] == "pixels":
-        _, C, H, W, E = cur
+        _, C, H, W, E, _sg = cur
         fn = f"{last.name}_COLLECT"
         nodes = ", ".join(_comment(n) for n in last.source_nodes) or "-"
         p.stages.append(Stage(fn, "collect.cpp.j2", {
