@@ -1,7 +1,7 @@
 """Fuzzing the ONNX frontend (GitHub issue 7, item 5).
 
 Hypothesis picks a seed BNN (GraphBuilder MLPs and CNNs, examples/digits_*.onnx) and 1-3
-mutations from ``bench/fuzz_frontend.py`` (bytes flipped/truncated/inserted/deleted,
+mutations from ``fastinference.testing.fuzz`` (``bench/fuzz_frontend.py``) (bytes flipped/truncated/inserted/deleted,
 attributes, the input's shape, initializer values/dims/dtypes, Constant values, node order,
 op types, nodes deleted/bypassed/inserted, node inputs, opset, graph output). Every outcome
 must be either
@@ -20,9 +20,7 @@ minute; ``-m slow`` runs many more.
 """
 from __future__ import annotations
 
-import importlib.util
 import random
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -33,16 +31,7 @@ from hypothesis import strategies as st
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load_fuzzer():
-    """bench/fuzz_frontend.py is a script, not a package module: load it from its file."""
-    spec = importlib.util.spec_from_file_location("fuzz_frontend", ROOT / "bench" / "fuzz_frontend.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses and pickling look the module up by name
-    spec.loader.exec_module(mod)
-    return mod
-
-
-fz = _load_fuzzer()
+from fastinference.testing import fuzz as fz  # noqa: E402
 
 SEEDS = fz.seed_models()
 NAMES = sorted(SEEDS)
