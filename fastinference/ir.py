@@ -97,10 +97,11 @@ class SignAct(Layer):
 
 @dataclass
 class QuantAct(Layer):
-    """A QONNX activation quantizer (``Quant`` on the data path): integers ``q`` in
-    ``spec.qmin..spec.qmax`` standing for ``q * spec.scale`` (per-tensor scale, zero point 0)."""
+    """A QONNX activation quantizer (``Quant`` on the data path, or a ``MultiThreshold``):
+    integers ``q`` in ``spec.qmin..spec.qmax`` standing for ``q * spec.scale`` (per-tensor
+    scale, zero point 0). ``spec.to_int(y)`` is the quantizer's integer for float y."""
 
-    spec: Optional[QuantSpec] = None
+    spec: Optional[object] = None  # quant.QuantSpec or quant.ThresholdSpec
     kind = "quant"
 
 

@@ -97,3 +97,29 @@ def is_power_of_two(s) -> bool:
         return False
     m, _ = np.frexp(s)
     return bool(np.all(m == 0.5))
+
+
+@dataclass(frozen=True)
+class ThresholdSpec:
+    """A FINN/QONNX ``MultiThreshold``: ``out_scale * #{i: x >= T[c, i]} + out_bias``, as the
+    same integers ``q = qmin + count`` times ``scale`` as a ``QuantSpec`` (``qmin`` =
+    out_bias / out_scale, a whole number). ``thresholds`` (C, N) float32, rows ascending."""
+
+    thresholds: np.ndarray
+    scale: float
+    qmin: int
+    bits: int
+    signed: bool
+    rounding: str = "THRESHOLDS"
+
+    @property
+    def qmax(self) -> int:
+        return self.qmin + int(self.thresholds.shape[1])
+
+    def to_int(self, y: np.ndarray) -> np.ndarray:
+        """y with channels on axis 0 ((C,) or (C, R)) -> qmin + count of thresholds passed."""
+        y = np.asarray(y, dtype=np.float32)
+        out = np.empty(y.shape, dtype=np.int64)
+        for c in range(y.shape[0]):
+            out[c] = np.searchsorted(self.thresholds[c], y[c], side="right")
+        return out + self.qmin

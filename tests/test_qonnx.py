@@ -164,3 +164,32 @@ def test_rtl_backend_refuses_multibit_in_one_line(tmp_path, capsys):
     rc = cli_main(["compile", str(path), "--out", str(tmp_path / "o"), "--backend", "rtl"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "RTL backend" in err and "--backend hls" in err
+
+
+@pytest.mark.parametrize("out_dtype,out_scale,out_bias", [("UINT2", 1.0, 0.0), ("INT3", 0.5, -1.0)])
+def test_multithreshold_node(tmp_path, out_dtype, out_scale, out_bias):
+    """A FINN MultiThreshold between two layers: its count becomes the next layer's integers."""
+    rng = np.random.default_rng(3)
+    inits = []
+    W1 = rng.integers(-7, 8, size=(6, 5)).astype(np.float32)
+    W2 = rng.integers(-7, 8, size=(5, 3)).astype(np.float32)
+    T = np.sort(rng.integers(-60, 60, size=(5, 3)).astype(np.float32) + 0.5 * rng.integers(0, 2, size=(5, 3)), axis=1)
+    T[1] = T[1, ::-1].copy()  # unsorted rows count the same
+    inits += [numpy_helper.from_array(W1, "W1"), numpy_helper.from_array(W2, "W2"), numpy_helper.from_array(T, "T")]
+    nodes = [quant("xq", "x", 1.0, 4, signed=0, inits=inits),
+             quant("w1q", "W1", 1.0, 4, narrow=1, inits=inits),
+             helper.make_node("MatMul", ["xq", "w1q"], ["h1"], name="mm1"),
+             helper.make_node("MultiThreshold", ["h1", "T"], ["a"], name="mt", domain="qonnx.custom_op.general",
+                              out_dtype=out_dtype, out_scale=out_scale, out_bias=out_bias),
+             quant("w2q", "W2", 1.0, 4, narrow=1, inits=inits),
+             helper.make_node("MatMul", ["a", "w2q"], ["y"], name="mm2")]
+    g = helper.make_graph(nodes, "mt", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13),
+                                            helper.make_opsetid("qonnx.custom_op.general", 1)])
+    path = tmp_path / "mt.onnx"
+    onnx.save(m, str(path))
+    x = rng.integers(0, 16, size=(300, 6)).astype(np.float32)
+    net, _ = check_exact(path, x)
+    first = net.model.compute_layers()[0]
+    assert first.output_kind == "int" and first.out_signed == out_dtype.startswith("INT")

@@ -16,11 +16,13 @@ same. The reader (``onnx_reader._Reader``) mixes in ``QonnxOps``:
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import onnx
 
 from ..errors import UnsupportedModelError
-from ..quant import ROUNDING_MODES, QuantSpec, bipolar
+from ..quant import ROUNDING_MODES, QuantSpec, ThresholdSpec, bipolar
 
 QONNX_DOMAINS = ("qonnx.custom_op.general", "finn.custom_op.general", "onnx.brevitas", "finn")
 QONNX_OPS = ("Quant", "IntQuant", "BipolarQuant", "Trunc", "MultiThreshold")
@@ -172,5 +174,35 @@ class QonnxOps:
                                   "network")
 
     def op_MultiThreshold(self, node, idx, x, shape):
-        raise self.err(node, idx, "MultiThreshold (a FINN-streamlined graph) is not supported yet; give the "
-                                  "QONNX export from Brevitas before streamlining")
+        """``out_scale * #{i: x >= T[c, i]} + out_bias`` per channel (axis 0 of the data):
+        an activation quantizer whose integers are the count plus out_bias / out_scale."""
+        from ..ir import QuantAct
+        a = self.attrs(node)
+        if len(node.input) != 2 or not all(node.input):
+            raise self.err(node, idx, "MultiThreshold needs 2 inputs (x, thresholds)")
+        layout = a.get("data_layout", b"")
+        layout = layout.decode() if isinstance(layout, bytes) else str(layout)
+        if layout not in ("", "NCHW", "NC"):
+            raise self.err(node, idx, f"data_layout '{layout}' is not supported (only NCHW / NC)")
+        T = np.asarray(self.const(node.input[1], node, idx), dtype=np.float32)
+        C = shape[0]
+        if T.ndim != 2 or T.shape[0] not in (1, C) or T.shape[1] < 1 or not np.all(np.isfinite(T)):
+            raise self.err(node, idx, f"thresholds of shape {T.shape}: (C={C} or 1, N) finite values expected")
+        T = np.sort(np.broadcast_to(T, (C, T.shape[1])), axis=1)
+        scale, bias = float(a.get("out_scale", 1.0)), float(a.get("out_bias", 0.0))
+        dt = a.get("out_dtype", b"")
+        dt = (dt.decode() if isinstance(dt, bytes) else str(dt)).upper()
+        m = re.fullmatch(r"(U?)INT(\d+)", dt)
+        if not m or not scale > 0 or bias / scale != round(bias / scale):
+            raise self.err(node, idx, f"out_dtype '{dt}', out_scale {scale:g}, out_bias {bias:g}: supported "
+                                      "are UINTn/INTn outputs with out_scale > 0 and out_bias a whole "
+                                      "multiple of out_scale")
+        bits, signed, qmin = int(m.group(2)), not m.group(1), int(round(bias / scale))
+        if bits > MAX_BITS:
+            raise self.err(node, idx, f"activations of {bits} bits: use an activation bit width <= {MAX_BITS}")
+        lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+        if not (lo <= qmin and qmin + T.shape[1] <= hi):
+            raise self.err(node, idx, f"{T.shape[1]} thresholds from {qmin} do not fit out_dtype {dt}")
+        spec = ThresholdSpec(thresholds=np.ascontiguousarray(T), scale=scale, qmin=qmin, bits=bits, signed=signed)
+        self.add(QuantAct, [self.label(node, idx)], shape, shape, spec=spec)
+        return node.output[0], shape
