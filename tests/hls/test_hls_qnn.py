@@ -260,3 +260,16 @@ def test_qonnx_mlp_project_csim_equals_predict(qnet_dir, tmp_path, wbits, abits)
     assert len(np.unique(want, axis=0)) > 10
     got = run_csim(out, x, expected=want)
     assert np.array_equal(got, want)
+
+
+def test_render_is_byte_identical_and_readable():
+    """The same quantized model renders to the same bytes twice (no g++); the comments name
+    the layer, its ONNX nodes, the weight format and the threshold meaning."""
+    chain = (5, [30, 7, 4], [4, 1], ("int", 5, True), [(3, 7), (2, 7)])
+    a = render(*build_chain(*chain)[:2])
+    b = render(*build_chain(*chain)[:2])
+    assert a == b
+    cpp, wh = a["fi_top.cpp"], a["weights.h"]
+    assert "// layer dense_0 (binary_dense), ONNX node(s): /dense_0/MatMul, /dense_0/MultiThreshold" in cpp
+    assert "4-bit two's complement weights; 4x5-bit signed products" in cpp
+    assert "static const ap_uint<28> dense_0_W[3][15]" in wh  # SIMD*WB = 7*4 bits, NF*SF = 3*5

@@ -14,7 +14,13 @@ Streams. The top input carries one beat per inference: the ``F`` inputs of ``B``
 inference: the scores as ``E``-bit two's complement (``E`` = 32, or 64 when 32 does not hold
 the score range), score ``j`` at bits ``[j*E, j*E+E)``. Inside, a dense layer takes and gives
 one vector per inference; convolutions and pools take and give one pixel (all channels) per
-beat in raster order. A dense layer after a conv/pool gets the pixels gathered in (H, W, C)
+beat in raster order. Every value inside is a ``B``-bit integer, two's complement if signed
+(a 1-bit unsigned value doubles as a +-1 bit, 1 = +1): a compute layer's multi-threshold output
+packs ``out_bits`` per value and the next layer must take exactly that format (checked).
+
+Compute layers (MVAU, ``mvtu.cpp.j2``): W-bit weights (1: +-1) times A-bit inputs (or +-1
+bits), folded by PE and SIMD, one flat ``PIPELINE II=1`` loop; the accumulator is as wide as
+the exact reachable range (``acc_range()``), thresholds one bit wider where clamping needs it. A dense layer after a conv/pool gets the pixels gathered in (H, W, C)
 order, so its weight columns are permuted from ONNX's (C, H, W) order.
 
 All C++ lives in the Jinja templates in ``hls_templates/``; this module decides what goes in
