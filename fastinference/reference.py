@@ -45,14 +45,15 @@ def xnor_popcount_acc(x_bits: np.ndarray, w_bits: np.ndarray, K: int) -> np.ndar
 
 def _threshold(layer: BinaryLayer, acc: np.ndarray) -> np.ndarray:
     """acc (..., M) with channels on the last axis -> 0/1 bits."""
-    ge = acc >= layer.thresholds
-    le = acc <= layer.thresholds
-    return np.where(layer.directions > 0, ge, le).astype(np.uint8)
+    T = np.asarray(layer.thresholds).astype(acc.dtype)  # exact: |T| <= the accumulator bound + 1
+    if np.all(layer.directions > 0):  # canonical binary layers: one comparison
+        return (acc >= T).view(np.uint8)
+    return np.where(layer.directions > 0, acc >= T, acc <= T).view(np.uint8)
 
 
 def _multi_threshold(layer: BinaryLayer, acc: np.ndarray) -> np.ndarray:
     """acc (..., M) -> out_offset + the number of thresholds passed, per channel (int64)."""
-    T = np.asarray(layer.thresholds, dtype=np.int64)
+    T = np.asarray(layer.thresholds).astype(acc.dtype)
     out = np.empty(acc.shape, dtype=np.int64)
     for j in range(layer.M):
         a = acc[..., j]
@@ -63,30 +64,33 @@ def _multi_threshold(layer: BinaryLayer, acc: np.ndarray) -> np.ndarray:
     return out + layer.out_offset
 
 
-EXACT_F64 = 1 << 53  # every integer of smaller magnitude is a float64, so BLAS sums are exact
+EXACT_F32 = 1 << 24  # every integer below this in magnitude is a float32, so sums stay exact
+EXACT_F64 = 1 << 53  # ... and a float64
 
 
 def _matvec(layer: BinaryLayer, x: np.ndarray) -> np.ndarray:
     """x: (N, K) inputs (0/1 bits for binary inputs, integers for int inputs) -> acc (N, M).
 
-    Integer products through BLAS in float64: exact while every partial sum stays below 2^53
-    in magnitude (K * max|w| * max|x|, checked), which holds for every layer the hardware
-    takes; int64 matmul otherwise."""
+    Integer products through BLAS in floating point: exact while every partial sum stays an
+    integer the format holds (|sum| <= K * max|w| * max|x|, checked): float32 below 2^24
+    (every layer of the examples), float64 below 2^53, int64 matmul beyond."""
     w = layer.weights.reshape(layer.M, -1)
     if layer.input_kind == "binary":
-        x = 2 * np.asarray(x, dtype=np.int64) - 1  # bit 1 = +1, bit 0 = -1
+        x = 2 * np.asarray(x, dtype=np.int8) - 1  # bit 1 = +1, bit 0 = -1
     lo, hi = layer.input_range()
     bound = layer.K * int(np.abs(w).max(initial=0)) * max(abs(lo), abs(hi))
-    if bound < EXACT_F64:
-        return (np.asarray(x, dtype=np.float64) @ w.T.astype(np.float64)).astype(np.int64)
-    return np.asarray(x, dtype=np.int64) @ w.T.astype(np.int64)
+    dtype = np.float32 if bound < EXACT_F32 else np.float64 if bound < EXACT_F64 else None
+    if dtype is None:
+        return np.asarray(x, dtype=np.int64) @ w.T.astype(np.int64)
+    # w.T as a column-major copy: BLAS then reads the weights in their natural row order
+    return np.asarray(x, dtype=dtype) @ w.T.astype(dtype)  # exact integers, as floats
 
 
 def _finish(layer: BinaryLayer, acc: np.ndarray) -> np.ndarray:
     kind = layer.output_kind
     if kind == "scores":
         bias = layer.bias if layer.bias is not None else 0
-        return acc + bias
+        return acc.astype(np.int64) + bias
     if kind == "int":
         return _multi_threshold(layer, acc)
     return _threshold(layer, acc)
