@@ -1,6 +1,8 @@
-"""`make demo`: the bundled digits BNNs from ONNX to verified hardware.
+"""`make demo`: the bundled digits networks from ONNX to verified hardware.
 
-For each bundled model: reference accuracy (and bit-exactness against onnxruntime), compile
+The BNNs (plain PyTorch exports) and the quantized networks (Brevitas QONNX exports: a W4A4
+MLP and a W2A2 ConvNet). For each bundled model: reference accuracy (and bit-exactness against
+onnxruntime, or qonnx's executor for QONNX files), compile
 to HLS and RTL, g++ C-simulation, Verilator and Icarus simulation, each compared bit for bit
 with the reference, cycles per inference against the folding bound. Exits non-zero if any
 engine is not bit-exact.
@@ -22,7 +24,18 @@ from fastinference.project import compile_project, first_mismatch
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-MODELS = [("digits_mlp", "digits_test_x.npy"), ("digits_cnn", "digits_test_x_img.npy")]
+MODELS = [("digits_mlp", "digits_test_x.npy"), ("digits_cnn", "digits_test_x_img.npy"),
+          ("digits_qmlp_w4a4", "digits_q_test_x.npy"), ("digits_qcnn_w2a2", "digits_q_test_x.npy")]
+
+
+def qonnx_scores(path: Path, net, x: np.ndarray):
+    """qonnx's executor on the rows, in score units (None when qonnx is not installed)."""
+    try:
+        from fastinference.testing.brevitas_nets import qonnx_execute
+    except ImportError:
+        return None
+    out = qonnx_execute(path, np.asarray(x, dtype=np.float32).reshape((len(x),) + tuple(net.model.input_shape)))
+    return out / np.broadcast_to(net.model.output_scale, (out.shape[1],))
 
 
 def ort_scores(path: Path, x: np.ndarray) -> np.ndarray | None:
@@ -62,8 +75,13 @@ def demo_model(name: str, xfile: str, out_root: Path, n_icarus: int) -> bool:
           + ", ".join(f"{l.name} {l.kind}" for l in net.layers))
     print(f"  reference accuracy     {acc:.3f} on {len(y)} test digits")
     ok = True
-    ref = ort_scores(onnx_path, x)
-    if ref is not None:
+    qonnx = net.model.output_scale is not None
+    ref = qonnx_scores(onnx_path, net, x) if qonnx else ort_scores(onnx_path, x)
+    if ref is not None and qonnx:
+        same = np.array_equal(np.round(ref).astype(np.int64), scores)
+        ok &= same
+        print(line("qonnx executor", same, " (outputs / output_scale)"))
+    elif ref is not None:
         same = np.array_equal(ref.astype(np.int64), scores) and np.all(ref == np.round(ref))
         ok &= same
         print(line("onnxruntime", same, " (scores before LogSoftmax)"))
@@ -71,7 +89,11 @@ def demo_model(name: str, xfile: str, out_root: Path, n_icarus: int) -> bool:
     t0 = time.time()
     rep = compile_project(str(onnx_path), out, backend="all", force=True, vectors=x)
     print(f"  compiled to            {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} "
-          f"in {time.time() - t0:.1f} s (HLS: {out.name}/hls, RTL: {out.name}/rtl)")
+          f"in {time.time() - t0:.1f} s (HLS: {out.name}/hls"
+          + ("" if rep.get("rtl_skipped") else f", RTL: {out.name}/rtl") + ")")
+    print("  bits                   " + ", ".join(
+        f"{l['name']} W{l['weight_bits']}A{l['input_bits']}->{l['output_bits'] if l['output'] != 'scores' else 'scores'}"
+        for l in rep["layers"]))
     print("  folding                " + ", ".join(f"{l['name']} PE={l['PE']} SIMD={l['SIMD']}" for l in rep["layers"]))
 
     t0 = time.time()
@@ -79,6 +101,9 @@ def demo_model(name: str, xfile: str, out_root: Path, n_icarus: int) -> bool:
     bad = first_mismatch(got, scores)
     ok &= bad is None
     print(line("g++ C-sim", bad is None, f" ({len(x)} vectors, {time.time() - t0:.1f} s)") + (f": {bad}" if bad else ""))
+    if rep.get("rtl_skipped"):
+        print(f"  RTL                    not written: {rep['rtl_skipped']}")
+        return ok
     for sim, n in (("verilator", len(x)), ("icarus", n_icarus)):
         t0 = time.time()
         got, stats = run_sim(out, x[:n], simulator=sim)
