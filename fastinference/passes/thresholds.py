@@ -389,8 +389,9 @@ def _is_qonnx(model: Model) -> bool:
 
 
 def finalize_scores(model: Model) -> tuple[Model, bool]:
-    """The last binary layer's trailing float ops must keep the scores integer: adds of
-    integer constants (an integer bias) and multiplications by 1."""
+    """The last layer's trailing float ops must keep the scores integer: adds of integer
+    constants (an integer bias) and multiplications by 1; for a QONNX network, a scale (the
+    float value of one score unit, ``output_scale``) and a bias in whole units."""
     layers = list(model.layers)
     idx = max((i for i, l in enumerate(layers) if isinstance(l, BinaryLayer)), default=None)
     if idx is None or not layers[idx].emits_scores or layers[idx].bias is not None:
@@ -405,28 +406,27 @@ def finalize_scores(model: Model) -> tuple[Model, bool]:
         steps += t.steps
     out_scale, steps = _score_scale(model, l, steps)
     t = layers[idx + 1] if idx + 1 < len(layers) else l  # names the trailing ops in errors
-    if True:
-        for op, v in steps:
-            v = np.asarray(v, dtype=np.float64)
-            if op == "muladd" and np.all(v[0] == 1):  # alpha 1: a plain add of the bias
-                op, v = "add", v[1]
-            if op == "add" and np.all(v == np.round(v)):
-                bias += v
-                # onnxruntime adds in float32: exact only while every partial sum is an
-                # integer float32 holds exactly (|value| <= 2^24)
-                if np.abs(v).max(initial=0) > 2 ** 24 or \
-                        np.maximum(np.abs(lo + bias), np.abs(hi + bias)).max(initial=0) > 2 ** 24:
-                    raise UnsupportedModelError(
-                        f"{where(t)}: the last layer's bias (up to {np.abs(v).max():g}) makes scores beyond "
-                        "2^24, where float32 (what the ONNX model computes) cannot hold every integer; "
-                        "the scores would not be exact")
-            elif op in ("mul", "div") and np.all(v == 1):
-                pass
-            else:
+    for op, v in steps:
+        v = np.asarray(v, dtype=np.float64)
+        if op == "muladd" and np.all(v[0] == 1):  # alpha 1: a plain add of the bias
+            op, v = "add", v[1]
+        if op == "add" and np.all(v == np.round(v)):
+            bias += v
+            # onnxruntime adds in float32: exact only while every partial sum is an
+            # integer float32 holds exactly (|value| <= 2^24)
+            if np.abs(v).max(initial=0) > 2 ** 24 or \
+                    np.maximum(np.abs(lo + bias), np.abs(hi + bias)).max(initial=0) > 2 ** 24:
                 raise UnsupportedModelError(
-                    f"{where(t)}: the last layer's output is scaled or has a non-integer bias, so its "
-                    "scores are not integers; train the last layer with bias=False and no BatchNorm "
-                    "after it")
+                    f"{where(t)}: the last layer's bias (up to {np.abs(v).max():g}) makes scores beyond "
+                    "2^24, where float32 (what the ONNX model computes) cannot hold every integer; "
+                    "the scores would not be exact")
+        elif op in ("mul", "div") and np.all(v == 1):
+            pass
+        else:
+            raise UnsupportedModelError(
+                f"{where(t)}: the last layer's output is scaled or has a non-integer bias, so its "
+                "scores are not integers; train the last layer with bias=False and no BatchNorm "
+                "after it")
     new = l.copy()
     new.bias = bias.astype(np.int64)
     if np.abs(new.bias).max(initial=0) > 2**31 - 1 - l.K * 2**16:
