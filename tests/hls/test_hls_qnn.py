@@ -240,15 +240,18 @@ def test_stream_format_mismatch_is_refused():
 
 
 # ------------------------------------------------------------------------ QONNX via project
-@pytest.mark.parametrize("wbits,abits", [(4, 4), (2, 2), (8, 8), (1, 2)])
-def test_qonnx_mlp_project_csim_equals_predict(qnet_dir, tmp_path, wbits, abits):
+@pytest.mark.parametrize("arch,wbits,abits", [("mlp", 4, 4), ("mlp", 2, 2), ("mlp", 8, 8),
+                                               ("mlp", 1, 2), ("cnn", 2, 2)])
+def test_qonnx_project_csim_equals_predict(qnet_dir, tmp_path, arch, wbits, abits):
+    """Brevitas QONNX nets compiled with --backend hls: csim == predict on 50 test rows (the
+    CNN: quantized conv, MaxPool after a quantized activation, conv, dense)."""
     from fastinference import load
     from fastinference.project import compile_project
     from fastinference.testing import nets
     from fastinference.testing.brevitas_nets import QSpec, make_qnn, qnn_input
     from fastinference.verify.csim import run_csim
 
-    spec = QSpec(arch="mlp", wbits=wbits, abits=abits)
+    spec = QSpec(arch=arch, wbits=wbits, abits=abits)
     path = make_qnn(spec, qnet_dir)
     _, X_te, _, _ = nets.load_data()
     xf = qnn_input(spec, X_te[:50])
