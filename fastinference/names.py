@@ -70,7 +70,7 @@ def safe_identifier(raw: str, used: set[str] | None = None, prefix: str = "n") -
 # them would overwrite it (tb.cpp, weights.h, mvtu.sv, ...).
 RESERVED_TOP_NAMES = frozenset("""
 tb weights fi_stream run_hls package_ip filelist fi_tb fi_runner x_in y_out
-adder_tree binary_maxpool maxpool mvtu pixel_collector pixel_serializer sliding_window stream_fifo
+adder_tree binary_maxpool maxpool mvau mvau_act mvau_tree mvtu pixel_collector pixel_serializer sliding_window stream_fifo
 """.split())
 
 

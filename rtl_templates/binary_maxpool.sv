@@ -18,6 +18,7 @@
 // Throughput: one input pixel per cycle; steady state (input always valid, output always
 //   ready): H*W cycles per image.
 // Latency: a pooled pixel is valid the cycle after the last pixel of its window is accepted.
+// Reset: synchronous, active low (rst_ni held low for at least one clock edge).
 module binary_maxpool #(
   parameter int         C       = 1,
   parameter int         H       = 4,
@@ -129,7 +130,7 @@ module binary_maxpool #(
     end
   end
 
-  always_ff @(posedge clk_i or negedge rst_ni) begin
+  always_ff @(posedge clk_i) begin
     if (!rst_ni) begin
       col_q       <= '0;
       row_q       <= '0;

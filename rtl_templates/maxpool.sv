@@ -22,6 +22,7 @@
 //   always valid, output always ready): max(H*W, OH*OW) cycles per image.
 // Latency: one cycle more than sliding_window: a pooled pixel is valid two cycles after input
 //   row min(H-1, (oy*StrideH)+KH-1) of its window has been accepted (the first row: KH-1).
+// Reset: synchronous, active low (rst_ni held low for at least one clock edge).
 module maxpool #(
   parameter int           C       = 1,
   parameter int           H       = 4,
@@ -108,7 +109,7 @@ module maxpool #(
     end
   end
 
-  always_ff @(posedge clk_i or negedge rst_ni) begin
+  always_ff @(posedge clk_i) begin
     if (!rst_ni) begin
       out_valid_q <= 1'b0;
     end else if (win_ready) begin

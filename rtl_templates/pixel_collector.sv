@@ -16,6 +16,7 @@
 //   N cycles per image. The input never stalls as long as each vector is taken within N-1
 //   cycles after it appears.
 // Latency: the vector is valid the cycle after its last pixel is accepted.
+// Reset: synchronous, active low (rst_ni held low for at least one clock edge).
 module pixel_collector #(
   parameter int C    = 1,
   parameter int N    = 4,
@@ -86,7 +87,7 @@ module pixel_collector #(
     end
   end
 
-  always_ff @(posedge clk_i or negedge rst_ni) begin
+  always_ff @(posedge clk_i) begin
     if (!rst_ni) begin
       cnt_q       <= '0;
       out_valid_q <= 1'b0;

@@ -8,6 +8,7 @@
 //   pixel of the current one leaves.
 // Back-pressure: accepted on the output; in_ready_o depends combinationally on out_ready_i
 //   during the last pixel only.
+// Reset: synchronous, active low (rst_ni held low for at least one clock edge).
 module pixel_serializer #(
   parameter int N    = 4,  // pixels per image
   parameter int PixW = 8   // bits per pixel (channels x bits)
@@ -36,7 +37,7 @@ module pixel_serializer #(
   assign in_ready_o  = ~busy_q | (send & last);
   assign take        = in_valid_i & in_ready_o;
 
-  always_ff @(posedge clk_i or negedge rst_ni) begin
+  always_ff @(posedge clk_i) begin
     if (!rst_ni) begin
       busy_q  <= 1'b0;
       count_q <= '0;

@@ -23,6 +23,7 @@
 //     max(H*W, OH*OW)   exactly (asserted by tests/rtl/test_conv_blocks.py).
 // Latency: the first window of an image is valid the cycle after input row
 //   min(H-1, KH-1-PadT) of that image has been accepted.
+// Reset: synchronous, active low (rst_ni held low for at least one clock edge).
 module sliding_window #(
   parameter int C       = 1,
   parameter int H       = 8,
@@ -199,7 +200,7 @@ module sliding_window #(
     end
   end
 
-  always_ff @(posedge clk_i or negedge rst_ni) begin
+  always_ff @(posedge clk_i) begin
     if (!rst_ni) begin
       wr_col_q  <= '0;
       wr_slot_q <= '0;

@@ -6,6 +6,7 @@
 // Throughput: one beat per cycle when Depth >= 2 (a push and a pop may happen in the same
 //   cycle); Depth = 1 gives one beat every 2 cycles (no push while full).
 // Back-pressure: accepted on the output (out_ready_i); applied on the input when full.
+// Reset: synchronous, active low (rst_ni held low for at least one clock edge).
 module stream_fifo #(
   parameter int Width = 8,
   parameter int Depth = 2
@@ -47,7 +48,7 @@ module stream_fifo #(
     end
   end
 
-  always_ff @(posedge clk_i or negedge rst_ni) begin
+  always_ff @(posedge clk_i) begin
     if (!rst_ni) begin
       wr_ptr_q <= '0;
       rd_ptr_q <= '0;

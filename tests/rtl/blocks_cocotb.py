@@ -1,4 +1,4 @@
-"""cocotb test of the wrapper `blocks_tb` (see test_mvtu.py): every instance at once.
+"""cocotb test of the wrapper `blocks_tb` (see test_mvau.py): every instance at once.
 
 FI_BLOCKS (JSON): per instance name, in_words, expected out_words (packed integers),
 interval (cycles per vector in steady state) and latency (input handshake to output

@@ -30,7 +30,7 @@ def _yosys():
 
 @pytest.mark.parametrize("name", SV_FILES)
 def test_verilator_lint_module(name):
-    # no --top-module: Verilator 5.048 mis-lints a recursive module (adder_tree) named as top;
+    # no --top-module: Verilator 5.048 mis-lints a recursive module (mvau_tree) named as top;
     # each file holds one module, which is the top when linted alone
     _run(["verilator", "--lint-only", "-Wall", "-y", str(TEMPLATES), str(TEMPLATES / name)])
 

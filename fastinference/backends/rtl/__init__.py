@@ -1,7 +1,8 @@
 """RTL backend: a lowered dense BNN to a SystemVerilog project (``DIR/rtl``).
 
-The generated top chains one hand-written ``mvtu`` (matrix-vector-threshold unit) per dense
-layer with ``stream_fifo`` s between them, behind an AXI4-Stream slave (one beat = one input
+The generated top chains one hand-written ``mvau`` (matrix-vector-activation unit: any mix
+of +-1 / W-bit weights on bits / integers, with binary, multi-threshold or score outputs) per
+compute layer with ``stream_fifo`` s between them, behind an AXI4-Stream slave (one beat = one input
 vector) and master (one beat = all class scores). Weights and thresholds go to
 ``$readmemh`` files next to the top (relative names: run simulators and Yosys from the
 folder). The writer also copies the hand-written modules, the cocotb testbench and writes
@@ -36,6 +37,10 @@ FIFO_DEPTH = 2
 SCORE_BITS = 32
 
 
+#: adder levels between registers in the mvau's tree (mvau_tree RegEvery)
+REG_EVERY = 2
+
+
 @dataclass
 class RtlLayer:
     """What the top template needs about one layer (all plain values)."""
@@ -48,11 +53,17 @@ class RtlLayer:
     PE: int
     SIMD: int
     bound: int
-    binary: bool
+    w_bits: int
+    bin_in: bool
     in_bits: int
     in_signed: bool
     scores: bool
+    n_thr: int
+    out_bits: int
+    out_offset: int
+    out_signed: bool
     acc_width: int
+    latency: int
     weight_file: str
     thresh_file: str
     input_desc: str
@@ -62,8 +73,12 @@ class RtlLayer:
         return self.K * self.in_bits
 
     @property
+    def elem_bits(self) -> int:
+        return SCORE_BITS if self.scores else self.out_bits
+
+    @property
     def out_width(self) -> int:
-        return self.M * (SCORE_BITS if self.scores else 1)
+        return self.M * self.elem_bits
 
 
 def _signed_width(lo: int, hi: int) -> int:
@@ -79,70 +94,142 @@ def _hex_lines(words: list[int], bits: int) -> str:
     return "".join(f"{w:0{digits}x}\n" for w in words)
 
 
-def acc_bound(layer: BinaryLayer) -> int:
-    """Largest |acc| any input can reach (symmetric bound used for widths and clamping)."""
+def mvau_mode(layer: BinaryLayer) -> str:
+    """Which sum the mvau accumulates (see rtl_templates/mvau.sv): ``xnor`` (+-1 x bits),
+    ``pm1_int`` (+-1 x integers), ``w_bin`` (W-bit x bits), ``w_int`` (W-bit x integers)."""
+    if layer.weight_bits == 1:
+        return "xnor" if layer.input_kind == "binary" else "pm1_int"
+    return "w_bin" if layer.input_kind == "binary" else "w_int"
+
+
+def _w2d(layer: BinaryLayer) -> np.ndarray:
+    return np.asarray(layer.weights, dtype=np.int64).reshape(layer.M, -1)
+
+
+def s_affine(layer: BinaryLayer) -> tuple[int, np.ndarray]:
+    """(a, c): acc_j = a * S_j + c_j, S the sum the mvau accumulates."""
+    w = _w2d(layer)
+    mode = mvau_mode(layer)
+    if mode == "xnor":
+        return 2, np.full(layer.M, -layer.K, dtype=np.int64)
+    if mode == "pm1_int":
+        return 1, (w < 0).sum(axis=1).astype(np.int64)
+    if mode == "w_bin":
+        return 2, -w.sum(axis=1)
+    return 1, np.zeros(layer.M, dtype=np.int64)
+
+
+def s_range(layer: BinaryLayer) -> tuple[int, int]:
+    """Smallest and largest S over every input (and every partial sum's final value)."""
+    w = _w2d(layer)
+    mode = mvau_mode(layer)
+    if mode == "xnor":
+        return 0, layer.K
     lo, hi = layer.input_range()
-    return layer.K * max(abs(lo), abs(hi))
+    if mode == "pm1_int":
+        tlo = np.where(w > 0, lo, -hi - 1)
+        thi = np.where(w > 0, hi, -lo - 1)
+    elif mode == "w_bin":
+        tlo, thi = np.minimum(w, 0), np.maximum(w, 0)
+    else:
+        tlo, thi = np.minimum(w * lo, w * hi), np.maximum(w * lo, w * hi)
+    return int(tlo.sum(axis=1).min()), int(thi.sum(axis=1).max())
+
+
+def acc_bound(layer: BinaryLayer) -> int:
+    """Largest |acc| any input can reach (symmetric bound for the 32-bit score check)."""
+    lo, hi = layer.acc_range()
+    return max(abs(lo), abs(hi))
 
 
 def acc_width(layer: BinaryLayer) -> int:
-    """Accumulator width: holds +-(bound+1) (clamped thresholds), the popcount K and one
-    more bit than the input integers."""
-    a = acc_bound(layer) + 1
-    bits = 1 if layer.input_kind == "binary" else layer.input_bits
-    return max(_signed_width(-a, a), bits + 1, _signed_width(0, layer.K))
+    """The mvau's accumulator width: every S and the clamped thresholds S_lo-1 .. S_hi+1."""
+    lo, hi = s_range(layer)
+    return _signed_width(lo - 1, hi + 1)
+
+
+def tree_regs(layer: BinaryLayer, simd: int) -> int:
+    terms = math.ceil(simd / 3) if mvau_mode(layer) == "xnor" else simd
+    return (max(terms, 1) - 1).bit_length() // REG_EVERY
+
+
+def mvau_latency(layer: BinaryLayer, pe: int, simd: int) -> int:
+    """Cycles from an input handshake to the output handshake of an idle mvau."""
+    steps = math.ceil(layer.K / simd) * math.ceil(layer.M / pe)
+    return steps + 5 + tree_regs(layer, simd)
 
 
 def weight_words(layer: BinaryLayer, pe: int, simd: int) -> list[int]:
-    """ROM words: address nf*SF+sf, bit p*SIMD+s = weight bit (1 = +1) of neuron nf*PE+p,
-    input sf*SIMD+s; pad positions 0."""
+    """ROM words: address nf*SF+sf, lane p*SIMD+s at [(p*SIMD+s)*WBits +: WBits] = weight of
+    channel nf*PE+p for input sf*SIMD+s (1 bit: 1 = +1; else two's complement). Pad lanes
+    contribute 0: weight 0, or +1 (on a zero input) for +-1 weights on integers."""
     K, M = layer.K, layer.M
+    wb = int(layer.weight_bits)
     SF, NF = math.ceil(K / simd), math.ceil(M / pe)
-    w = np.zeros((NF * pe, SF * simd), dtype=np.uint8)
-    w[:M, :K] = (layer.weights.reshape(M, K) > 0)
+    pad = 1 if mvau_mode(layer) == "pm1_int" else 0
+    w = np.full((NF * pe, SF * simd), pad, dtype=np.int64)
+    w2 = _w2d(layer)
+    w[:M, :K] = (w2 > 0) if wb == 1 else (w2 & ((1 << wb) - 1))
     words = []
     for nf in range(NF):
         for sf in range(SF):
             block = w[nf * pe:(nf + 1) * pe, sf * simd:(sf + 1) * simd].reshape(-1)  # p*SIMD+s
-            words.append(int.from_bytes(np.packbits(block, bitorder="little").tobytes(), "little"))
+            word = 0
+            for i, v in enumerate(block.tolist()):
+                word |= int(v) << (i * wb)
+            words.append(word)
     return words
 
 
 def thresh_words(layer: BinaryLayer, pe: int, accw: int) -> tuple[list[int], int]:
-    """ROM words of NF entries, lane p at [p*ThrW +: ThrW]: {dir, T} with T clamped to
-    +-(bound+1) (same comparisons on every reachable acc), or the 32-bit bias of scores."""
+    """ROM words of NF entries, lane p at [p*LaneW +: LaneW]. Thresholds: {neg, U[N-1..0]} in
+    the S domain (acc = a*S + c): ">= T" becomes S >= ceil((T-c)/a), "<= T" becomes
+    ~S >= ~floor((T-c)/a), clamped to S_lo-1 .. S_hi+1 (same result on every reachable S).
+    Scores: the 32-bit bias + c (score = a*S + bias + c)."""
     M = layer.M
     NF = math.ceil(M / pe)
+    a, c = s_affine(layer)
     if layer.emits_scores:
-        thr_w = SCORE_BITS
+        lane_w = SCORE_BITS
         bias = layer.bias if layer.bias is not None else np.zeros(M, dtype=np.int64)
-        vals = [int(b) & ((1 << thr_w) - 1) for b in bias]
+        vals = [(int(b) + int(cj)) & ((1 << lane_w) - 1) for b, cj in zip(bias, c)]
     else:
-        thr_w = accw + 1
-        a = acc_bound(layer) + 1
+        T = np.asarray(layer.thresholds, dtype=object)
+        if T.ndim == 1:
+            T = T[:, None]
+        n = T.shape[1]
+        lane_w = 1 + n * accw
+        lo, hi = s_range(layer)
+        mask = (1 << accw) - 1
         vals = []
-        for t, d in zip(layer.thresholds, layer.directions):
-            t = min(max(int(t), -a), a)
-            vals.append(((1 if int(d) > 0 else 0) << accw) | (t & ((1 << accw) - 1)))
+        for j in range(M):
+            neg = int(layer.directions[j]) < 0
+            v = int(neg) << (n * accw)
+            for i in range(n):
+                num = int(T[j, i]) - int(c[j])
+                if neg:
+                    u = ~min(max(num // a, lo - 1), hi)
+                else:
+                    u = min(max(-((-num) // a), lo), hi + 1)
+                v |= (u & mask) << (i * accw)
+            vals.append(v)
     vals += [0] * (NF * pe - M)
     words = []
     for nf in range(NF):
         word = 0
         for p in range(pe):
-            word |= vals[nf * pe + p] << (p * thr_w)
+            word |= vals[nf * pe + p] << (p * lane_w)
         words.append(word)
-    return words, pe * thr_w
+    return words, pe * lane_w
 
 
 def multibit_reason(model: Model) -> str | None:
-    """Why the RTL backend cannot build this model yet (multi-bit weights or activations), or
-    None. The multi-bit RTL datapath is its own piece of work; until then such models compile
-    to HLS only."""
+    """Why the RTL backend cannot build this model's multi-bit layers, or None: the mvau takes
+    1..8-bit weights and inputs (wider ones go to HLS only)."""
     for l in model.compute_layers():
-        if l.weight_bits > 1 or l.output_kind == "int":
-            what = (f"{l.weight_bits}-bit weights" if l.weight_bits > 1 else f"{l.out_bits}-bit activations")
-            return (f"layer '{l.name}' has {what}: the RTL backend supports binarized layers only so far; "
-                    "use --backend hls for quantized networks")
+        if l.weight_bits > 8:
+            return (f"layer '{l.name}' has {l.weight_bits}-bit weights: the RTL backend takes "
+                    "1..8-bit weights; use --backend hls")
     return None
 
 
@@ -153,21 +240,25 @@ def check_supported(model: Model) -> None:
     if reason:
         raise UnsupportedModelError(reason)
     compute = model.compute_layers()
-    for i, l in enumerate(compute):
-        if i > 0 and l.input_kind != "binary":
-            raise UnsupportedModelError(
-                f"layer '{l.name}': only the first layer may take integer inputs")
+    for l in compute:
         if l is not compute[-1] and l.emits_scores:
             raise UnsupportedModelError(
                 f"layer '{l.name}' emits scores but is not the last layer")
+        if l.output_kind == "int" and (np.ndim(l.thresholds) != 2 or np.shape(l.thresholds)[1] < 1):
+            raise UnsupportedModelError(f"layer '{l.name}': a multi-threshold layer needs at least one threshold")
+        if l.output_kind == "int" and l.out_bits > SCORE_BITS:
+            raise UnsupportedModelError(f"layer '{l.name}': {l.out_bits}-bit outputs are wider than 32 bits")
+        if acc_width(l) > SCORE_BITS:
+            raise UnsupportedModelError(f"layer '{l.name}': accumulator wider than 32 bits")
     last = model.layers[-1]
     if not isinstance(last, BinaryDense):
         raise UnsupportedModelError(
             f"layer '{last.name}' ({last.kind}): the network must end with a dense layer (scores)")
-    bias = last.bias if last.bias is not None else np.zeros(last.M, dtype=np.int64)
-    if acc_bound(last) + int(np.abs(bias).max(initial=0)) > (1 << (SCORE_BITS - 1)) - 1:
-        raise UnsupportedModelError(
-            f"layer '{last.name}': scores can exceed 32-bit two's complement")
+    if last.emits_scores:
+        bias = last.bias if last.bias is not None else np.zeros(last.M, dtype=np.int64)
+        if acc_bound(last) + int(np.abs(bias).max(initial=0)) > (1 << (SCORE_BITS - 1)) - 1:
+            raise UnsupportedModelError(
+                f"layer '{last.name}': scores can exceed 32-bit two's complement")
 
 
 def hardware_weights(layer: BinaryLayer, pixel_input: bool) -> np.ndarray:
@@ -183,21 +274,26 @@ def hardware_weights(layer: BinaryLayer, pixel_input: bool) -> np.ndarray:
     return np.ascontiguousarray(w).reshape(layer.M, -1)
 
 
-def _mvtu_info(l: BinaryLayer, f: LayerFold) -> RtlLayer:
-    binary = l.input_kind == "binary"
-    in_bits = 1 if binary else int(l.input_bits)
-    in_signed = bool(l.input_signed) and not binary
+def _mvau_info(l: BinaryLayer, f: LayerFold) -> RtlLayer:
+    bin_in = l.input_kind == "binary"
+    in_bits = 1 if bin_in else int(l.input_bits)
+    in_signed = bool(l.input_signed) and not bin_in
     accw = acc_width(l)
-    if l.emits_scores and accw > SCORE_BITS:
-        raise UnsupportedModelError(f"layer '{l.name}': accumulator wider than 32 bits")
-    desc = "bits (XNOR-popcount)" if binary else \
-        f"{in_bits}-bit {'signed' if in_signed else 'unsigned'} integers"
+    kind = l.output_kind
+    n_thr = 0 if kind == "scores" else (1 if kind == "bits" else int(np.shape(l.thresholds)[1]))
+    desc = (f"{'+-1' if l.weight_bits == 1 else str(l.weight_bits) + '-bit'} weights on "
+            + ("bits" if bin_in else f"{in_bits}-bit {'signed' if in_signed else 'unsigned'} integers")
+            + f" ({mvau_mode(l)})")
     return RtlLayer(
         name=l.name, kind=l.kind, nodes=safe_comment(", ".join(l.source_nodes) or "(none)"),
         K=l.K, M=l.M, PE=f.pe, SIMD=f.simd, bound=layer_bound(l, f.pe, f.simd),
-        binary=binary, in_bits=in_bits, in_signed=in_signed, scores=l.emits_scores,
-        acc_width=accw, weight_file=f"{l.name}_w.mem", thresh_file=f"{l.name}_t.mem",
-        input_desc=desc)
+        w_bits=int(l.weight_bits), bin_in=bin_in, in_bits=in_bits, in_signed=in_signed,
+        scores=l.emits_scores, n_thr=n_thr,
+        out_bits=int(l.out_bits) if kind == "int" else 1,
+        out_offset=int(l.out_offset) if kind == "int" else 0,
+        out_signed=bool(l.out_signed) if kind == "int" else False,
+        acc_width=accw, latency=mvau_latency(l, f.pe, f.simd),
+        weight_file=f"{l.name}_w.mem", thresh_file=f"{l.name}_t.mem", input_desc=desc)
 
 
 @dataclass
@@ -213,25 +309,35 @@ class Stage:
     image_cycles: int = 0  # cycles per image of a pixel-stream block (0: vector block)
 
 
-def _mvtu_stage(r: RtlLayer) -> Stage:
+def _mvau_stage(r: RtlLayer) -> Stage:
+    if r.scores:
+        out_desc = "32-bit scores"
+    elif r.n_thr == 1 and r.out_bits == 1:
+        out_desc = "bits"
+    else:
+        out_desc = (f"{r.out_bits}-bit {'signed' if r.out_signed else 'unsigned'} integers "
+                    f"({r.n_thr} thresholds, offset {r.out_offset})")
     return Stage(
-        name=r.name, module="mvtu",
+        name=r.name, module="mvau",
         params=[("K", str(r.K)), ("M", str(r.M)), ("PE", str(r.PE)), ("SIMD", str(r.SIMD)),
-                ("Binary", f"1'b{int(r.binary)}"), ("InBits", str(r.in_bits)),
-                ("InSigned", f"1'b{int(r.in_signed)}"), ("Scores", f"1'b{int(r.scores)}"),
-                ("AccWidth", str(r.acc_width)), ("WeightFile", f'"{r.weight_file}"'),
-                ("ThreshFile", f'"{r.thresh_file}"')],
+                ("WBits", str(r.w_bits)), ("BinIn", f"1'b{int(r.bin_in)}"),
+                ("InBits", str(r.in_bits)), ("InSigned", f"1'b{int(r.in_signed)}"),
+                ("Scores", f"1'b{int(r.scores)}"), ("NThr", str(max(r.n_thr, 1))),
+                ("OutBits", str(r.out_bits)), ("OutOffset", str(r.out_offset)),
+                ("AccW", str(r.acc_width)), ("RegEvery", str(REG_EVERY)),
+                ("WeightFile", f'"{r.weight_file}"'), ("ThreshFile", f'"{r.thresh_file}"')],
         in_width=r.in_width, out_width=r.out_width,
         comments=[f"{r.kind} from ONNX node(s): {r.nodes}",
-                  f"K={r.K} M={r.M} PE={r.PE} SIMD={r.SIMD} bound={r.bound} cycles/inference",
-                  f"input: {r.input_desc}; output: {'32-bit scores' if r.scores else 'bits'}"])
+                  f"K={r.K} M={r.M} PE={r.PE} SIMD={r.SIMD} bound={r.bound} cycles/inference, "
+                  f"latency {r.latency} cycles",
+                  f"input: {r.input_desc}; output: {out_desc}"])
 
 
 def build_stages(model: Model, folding: dict[str, LayerFold]) -> tuple[list[Stage], list[tuple[BinaryLayer, RtlLayer, np.ndarray]]]:
     """The chain of blocks, and per compute layer its ROM description and hardware weights.
 
     A conv net streams pixels (one beat = one pixel) between pixel_serializer, sliding_window,
-    the conv's mvtu (one window in, one output pixel out) and the pools (binary_maxpool for
+    the conv's mvau (one window in, one output pixel out) and the pools (binary_maxpool for
     square bit pools with stride = kernel, maxpool for any other kernel, stride or integer
     values); a pixel_collector gathers the last image into the vector a dense layer takes."""
     stages: list[Stage] = []
@@ -263,19 +369,16 @@ def build_stages(model: Model, folding: dict[str, LayerFold]) -> tuple[list[Stag
                 in_width=C * bits, out_width=kh * kw * C * bits, image_cycles=max(H * W, OH * OW),
                 comments=[f"windows {kh}x{kw}, stride {l.stride[0]}x{l.stride[1]}, pads {pt},{pl},{pb},{pr} "
                           f"of {C}x{H}x{W} for {l.name}"]))
-            r = _mvtu_info(l, folding[l.name])
-            stages.append(_mvtu_stage(r))
+            r = _mvau_info(l, folding[l.name])
+            stages.append(_mvau_stage(r))
             roms.append((l, r, hardware_weights(l, True)))
-            pixels, pix_bits = not l.emits_scores, 1
+            pixels, pix_bits = not l.emits_scores, r.out_bits
         elif isinstance(l, (BinaryMaxPool, IntMaxPool)):
             C, H, W = l.in_shape
             OH, OW = l.out_shape[1:]
             k = tuple(int(v) for v in l.kernel)
             st = tuple(int(v) for v in l.stride)
             if isinstance(l, IntMaxPool):
-                if not all(isinstance(p, IntMaxPool) for p in model.layers[:i]):
-                    raise UnsupportedModelError(
-                        f"layer '{l.name}': integer max pooling is only supported on the network input")
                 bits, signed = int(l.bits), bool(l.signed)
             else:
                 bits, signed = 1, False
@@ -319,8 +422,8 @@ def build_stages(model: Model, folding: dict[str, LayerFold]) -> tuple[list[Stag
                     params=[("C", str(C)), ("N", str(H * W)), ("BITS", str(pix_bits))],
                     in_width=C * pix_bits, out_width=H * W * C * pix_bits, image_cycles=H * W,
                     comments=[f"{H * W} pixels -> one vector (HWC order) for {l.name}"]))
-            r = _mvtu_info(l, folding[l.name])
-            stages.append(_mvtu_stage(r))
+            r = _mvau_info(l, folding[l.name])
+            stages.append(_mvau_stage(r))
             roms.append((l, r, hardware_weights(l, pixels)))
             pixels = False
         else:
@@ -360,7 +463,7 @@ def write_rtl(model: Model, folding: dict[str, LayerFold], out_dir, top: str = "
     for l, rl, w in roms:
         hw = l.copy()
         hw.weights = w
-        _write(out / rl.weight_file, _hex_lines(weight_words(hw, rl.PE, rl.SIMD), rl.PE * rl.SIMD))
+        _write(out / rl.weight_file, _hex_lines(weight_words(hw, rl.PE, rl.SIMD), rl.PE * rl.SIMD * rl.w_bits))
         words, bits = thresh_words(l, rl.PE, rl.acc_width)
         _write(out / rl.thresh_file, _hex_lines(words, bits))
 
@@ -380,6 +483,7 @@ def write_rtl(model: Model, folding: dict[str, LayerFold], out_dir, top: str = "
         in_elems=in_elems, in_bits=in_bits, in_signed=in_signed, in_width=in_elems * in_bits,
         classes=last.M, out_width=last.M * SCORE_BITS, bound=bound, stream_cycles=s_cycles,
         cycles=max(bound, s_cycles), stages=stages, fifo_depth=FIFO_DEPTH, last_bits=not last.scores,
+        last_elem_bits=last.elem_bits, last_signed=last.out_signed,
         image_input=image_input,
         channels=int(model.input_shape[0]) if image_input else 0,
         pixels=int(np.prod(model.input_shape[1:])) if image_input else 0)
@@ -388,7 +492,7 @@ def write_rtl(model: Model, folding: dict[str, LayerFold], out_dir, top: str = "
     used = {f"{s.module}.sv" for s in stages}
     if "maxpool.sv" in used:  # maxpool instantiates a sliding_window
         used.add("sliding_window.sv")
-    modules = ["stream_fifo.sv", "adder_tree.sv", "mvtu.sv"] + sorted(used - {"mvtu.sv"})
+    modules = ["stream_fifo.sv", "mvau_tree.sv", "mvau_act.sv", "mvau.sv"] + sorted(used - {"mvau.sv"})
     for m in modules:
         shutil.copyfile(TEMPLATES / m, out / m)
     for f in TB_FILES:

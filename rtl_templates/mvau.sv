@@ -1,0 +1,401 @@
+// mvau: matrix-vector-activation unit of one dense layer or one conv window (fastinference).
+//
+// The one compute block of the RTL backend: binarized (XNOR-popcount), +-1 weights on
+// integers, and W-bit weights on integers or bits are all this module (it replaced the older
+// mvtu), so there is one datapath, one test bench and one set of timing fixes. For M outputs
+// over K inputs it computes acc_j = sum_k w_jk * x_k with
+//   weights: WBits = 1: +-1 (bit 1 = +1); WBits > 1: WBits-bit two's complement;
+//   inputs:  BinIn = 1: bits (1 = +1, 0 = -1); BinIn = 0: InBits-bit integers, InSigned.
+// The hardware accumulates a cheaper sum S with acc = a*S + c_j (a, c_j fixed per layer and
+// channel; the writer folds c_j into the thresholds / biases and a into ScoreShift):
+//   +-1 x bits ("XNOR"):   S = popcount(xnor(x, w))                        acc = 2S - K
+//   +-1 x ints:            S = sum (w ? x : ~x)  (~x = -x - 1, no adder)    acc = S + #(-1 weights)
+//   W-bit x bits:          S = sum (x ? w : 0)                               acc = 2S - sum_k w
+//   W-bit x ints:          S = sum w * x (LUT multipliers)                   acc = S
+// then either
+//   Scores = 0: out_j = OutOffset + #{i : S' >= U_ji} (NThr thresholds, OutBits bits; a binary
+//               activation is NThr = 1, OutBits = 1), S' = S or ~S per channel (mvau_act)
+//   Scores = 1: out_j = (S << ScoreShift) + B_j, 32-bit two's complement.
+//
+// Folding: PE channels in parallel, SIMD inputs per channel per cycle: SF = ceil(K/SIMD) steps
+// per fold, NF = ceil(M/PE) folds, one step a cycle. Pad lanes of the last step contribute 0:
+// the writer pads the weights (0, or +1 for +-1 x ints) and the input buffer pads inputs (1
+// for bits, else 0), so there is no lane mask. Pad channels (M % PE) are dropped.
+//
+// Stream protocol (valid/ready on both sides):
+//   in : one beat = one whole input vector, element k at in_data_i[k*InBits +: InBits].
+//   out: one beat = one whole output vector, element j at out_data_o[j*ElemW +: ElemW]
+//        (ElemW = OutBits, or 32 for scores).
+// Pipeline (one step a cycle, all stages enabled by one stall signal):
+//   s0 step counters, input slice select, ROM address | s1 registered slice and weight ROM word
+//   (synchronous read) | s2 per-lane products (3:2 compressed XNOR bits for the popcount),
+//   registered | mvau_tree, a register every RegEvery adder levels (TreeRegs) | accumulate |
+//   final acc register + threshold ROM read | compare register (mvau_act) | count + offset into
+//   the output shift register (no fold-index mux) | output register.
+// Throughput: exactly SF*NF cycles per vector in steady state (the input is double buffered
+//   and every stage is pipelined: no bubble).
+// Latency: SF*NF + 5 + TreeRegs cycles from the input handshake to the output handshake (idle
+//   unit, output ready), TreeRegs = $clog2(TermN) / RegEvery.
+// Back-pressure: accepted on the output; the whole pipeline stalls only when a finished vector
+//   reaches the last stage while the previous output still waits for out_ready_i.
+// Reset: synchronous, active low (control flops only; datapath flops have no reset).
+//
+// Memories (read with $readmemh, file names relative to the simulator's working directory):
+//   WeightFile: SF*NF words of PE*SIMD*WBits bits, word nf*SF+sf, lane p*SIMD+s at
+//               [(p*SIMD+s)*WBits +: WBits] = weight of channel nf*PE+p for input sf*SIMD+s.
+//   ThreshFile: NF words of PE*LaneW bits, lane p at [p*LaneW +: LaneW]: Scores = 0:
+//               LaneW = 1 + NThr*AccW, {neg, U[NThr-1], ..., U[0]}; Scores = 1: the 32-bit B.
+// AccW must hold every reachable S and the clamped thresholds (two's complement).
+module mvau #(
+  parameter int K          = 8,
+  parameter int M          = 4,
+  parameter int PE         = 1,
+  parameter int SIMD       = 1,
+  parameter int WBits      = 1,
+  parameter bit BinIn      = 1'b1,
+  parameter int InBits     = 1,
+  parameter bit InSigned   = 1'b0,
+  parameter bit Scores     = 1'b0,
+  parameter int NThr       = 1,
+  parameter int OutBits    = 1,
+  parameter int OutOffset  = 0,
+  parameter int AccW       = 16,
+  parameter int RegEvery   = 2,
+  parameter     WeightFile = "",
+  parameter     ThreshFile = ""
+) (
+  input  logic                               clk_i,
+  input  logic                               rst_ni,
+  input  logic                               in_valid_i,
+  output logic                               in_ready_o,
+  input  logic [K*InBits-1:0]                in_data_i,
+  output logic                               out_valid_o,
+  input  logic                               out_ready_i,
+  output logic [M*(Scores ? 32 : OutBits)-1:0] out_data_o
+);
+
+  localparam int SF       = (K + SIMD - 1) / SIMD;
+  localparam int NF       = (M + PE - 1) / PE;
+  localparam int Steps    = SF * NF;
+  localparam int InW      = SF * SIMD * InBits;   // padded input vector
+  localparam int SliceW   = SIMD * InBits;
+  localparam int ElemW    = Scores ? 32 : OutBits;
+  localparam int LaneW    = Scores ? 32 : 1 + NThr * AccW;
+  localparam int WordW    = PE * SIMD * WBits;
+  localparam bit Xnor     = BinIn && (WBits == 1);
+  // tree operands per channel: XNOR bits 3:2 compressed into 2-bit counts, else one per lane
+  localparam int TermN    = Xnor ? (SIMD + 2) / 3 : SIMD;
+  localparam int TermW    = Xnor ? 2 :
+                            (WBits == 1) ? InBits + 1 :
+                            BinIn ? WBits : WBits + InBits + (InSigned ? 0 : 1);
+  localparam int TreeLv   = $clog2(TermN);
+  localparam int TreeRegs = TreeLv / RegEvery;
+  localparam int PipeN    = 2 + TreeRegs;          // s1, s2, tree registers
+  localparam int SfW      = (SF > 1) ? $clog2(SF) : 1;
+  localparam int NfW      = (NF > 1) ? $clog2(NF) : 1;
+  localparam int AddrW    = (Steps > 1) ? $clog2(Steps) : 1;
+  localparam int TreeW    = (TermW + TreeLv < AccW) ? TermW + TreeLv : AccW;
+
+  // ---------------------------------------------------------------- memories
+  // ROMs: only initialized from the files (undriven when no file is given)
+  /* verilator lint_off UNDRIVEN */
+  logic [WordW-1:0]    w_rom [Steps];
+  logic [PE*LaneW-1:0] t_rom [NF];
+  /* verilator lint_on UNDRIVEN */
+  if (WeightFile != "") begin : g_w_init
+    initial $readmemh(WeightFile, w_rom, 0, Steps - 1);
+  end
+  if (ThreshFile != "") begin : g_t_init
+    initial $readmemh(ThreshFile, t_rom, 0, NF - 1);
+  end
+
+  logic stall, en;
+  assign en = ~stall;
+
+  // ------------------------------------------------- input double buffer
+  logic [InW-1:0] in_pad;
+  logic [InW-1:0] buf0_q, buf1_q;
+  logic [1:0]     full_q, full_d;
+  logic           wr_ptr_q, rd_ptr_q;
+  logic           in_hs;
+
+  // pad lanes: bits 1 (XNOR with the pad weight 0 gives 0), integers 0
+  if (InW > K * InBits) begin : g_pad
+    assign in_pad = {{(InW - K*InBits){BinIn}}, in_data_i};
+  end else begin : g_nopad
+    assign in_pad = in_data_i;
+  end
+
+  assign in_ready_o = ~full_q[wr_ptr_q];
+  assign in_hs      = in_valid_i & in_ready_o;
+
+  always_ff @(posedge clk_i) begin
+    if (in_hs && !wr_ptr_q) buf0_q <= in_pad;
+    if (in_hs &&  wr_ptr_q) buf1_q <= in_pad;
+  end
+
+  // ------------------------------------------------- stage 0: step counters
+  logic [SfW-1:0]    sf_q;
+  logic [NfW-1:0]    nf_q;
+  logic [AddrW-1:0]  addr_q;
+  logic              s0_valid, s0_fire, s0_first, s0_last_sf, s0_last_nf, s0_done;
+  logic [InW-1:0]    s0_vec;
+  logic [SliceW-1:0] s0_slice;
+
+  assign s0_valid   = full_q[rd_ptr_q];
+  assign s0_fire    = s0_valid & en;
+  assign s0_first   = (sf_q == '0);
+  assign s0_last_sf = (sf_q == SfW'(SF - 1));
+  assign s0_last_nf = (nf_q == NfW'(NF - 1));
+  assign s0_done    = s0_fire & s0_last_sf & s0_last_nf;
+  assign s0_vec     = rd_ptr_q ? buf1_q : buf0_q;
+  assign s0_slice   = s0_vec[sf_q * SliceW +: SliceW];
+
+  always_comb begin
+    full_d = full_q;
+    if (in_hs)   full_d[wr_ptr_q] = 1'b1;
+    if (s0_done) full_d[rd_ptr_q] = 1'b0;
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (!rst_ni) begin
+      full_q   <= '0;
+      wr_ptr_q <= 1'b0;
+      rd_ptr_q <= 1'b0;
+      sf_q     <= '0;
+      nf_q     <= '0;
+      addr_q   <= '0;
+    end else begin
+      full_q <= full_d;
+      if (in_hs)   wr_ptr_q <= ~wr_ptr_q;
+      if (s0_done) rd_ptr_q <= ~rd_ptr_q;
+      if (s0_fire) begin
+        sf_q   <= s0_last_sf ? '0 : sf_q + 1'b1;
+        nf_q   <= s0_last_sf ? (s0_last_nf ? '0 : nf_q + 1'b1) : nf_q;
+        addr_q <= (s0_last_sf && s0_last_nf) ? '0 : addr_q + 1'b1;
+      end
+    end
+  end
+
+  // ------------------------------------------------- step flags through s1 .. tree output
+  logic [PipeN-1:0] v_q, first_q, last_q, final_q;
+
+  always_ff @(posedge clk_i) begin
+    if (!rst_ni) begin
+      v_q <= '0;
+    end else if (en) begin
+      v_q <= {v_q[PipeN-2:0], s0_valid};
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (en) begin
+      first_q <= {first_q[PipeN-2:0], s0_first};
+      last_q  <= {last_q[PipeN-2:0], s0_last_sf};
+      final_q <= {final_q[PipeN-2:0], s0_last_sf & s0_last_nf};
+    end
+  end
+
+  // ------------------------------------------------- stage 1: slice and weight word
+  logic [SliceW-1:0] x_q;
+  logic [WordW-1:0]  w_q;
+
+  always_ff @(posedge clk_i) begin
+    if (en) x_q <= s0_slice;
+  end
+
+  // weights: synchronous ROM read (block RAM / LUT ROM), enabled while the pipeline moves
+  if (Steps > 1) begin : g_w_rom
+    always_ff @(posedge clk_i) begin
+      if (en) w_q <= w_rom[addr_q];
+    end
+  end else begin : g_w_rom1
+    logic unused_addr;
+    assign unused_addr = ^addr_q;
+    always_ff @(posedge clk_i) begin
+      if (en) w_q <= w_rom[0];
+    end
+  end
+
+  // ------------------------------------------------- stage 2 .. acc, per channel
+  logic [PE*AccW-1:0] acc_fin;   // the accumulator including this step (valid at the last)
+
+  for (genvar p = 0; p < PE; p++) begin : g_pe
+    logic [TermN*TermW-1:0] term, term_q;
+    logic [TreeW-1:0]       sum;
+    logic [AccW-1:0]        sum_x, acc_q, acc_d;
+
+    if (Xnor) begin : g_xnor
+      // XNOR of input and weight bits, counted three lanes at a time (full adder logic:
+      // each output bit is one 6-input function of the three x, w pairs)
+      logic [3*TermN-1:0] m;
+      for (genvar s = 0; s < 3 * TermN; s++) begin : g_m
+        if (s < SIMD) begin : g_real
+          assign m[s] = ~(x_q[s] ^ w_q[p*SIMD + s]);
+        end else begin : g_zero
+          assign m[s] = 1'b0;
+        end
+      end
+      for (genvar g = 0; g < TermN; g++) begin : g_fa
+        logic a, b, c;
+        assign a = m[3*g];
+        assign b = m[3*g + 1];
+        assign c = m[3*g + 2];
+        assign term[g*2 +: 2] = {(a & b) | (a & c) | (b & c), a ^ b ^ c};
+      end
+    end else begin : g_mul
+      for (genvar s = 0; s < SIMD; s++) begin : g_lane
+        logic [InBits-1:0] xl;
+        logic [WBits-1:0]  wl;
+        assign xl = x_q[s*InBits +: InBits];
+        assign wl = w_q[(p*SIMD + s)*WBits +: WBits];
+        if (WBits == 1) begin : g_pm1
+          // +x or ~x = -x - 1 (the -1 per negative weight is folded into the thresholds)
+          logic [InBits:0] xe;
+          assign xe = {InSigned & xl[InBits-1], xl};
+          assign term[s*TermW +: TermW] = xe ^ {(InBits + 1){~wl[0]}};
+        end else if (BinIn) begin : g_wbin
+          // x = +-1: S counts w where x = 1 (acc = 2S - sum w)
+          assign term[s*TermW +: TermW] = xl[0] ? wl : '0;
+        end else begin : g_wint
+          // signed product; an unsigned input gets a zero sign bit
+          logic signed [InBits:0]    xs;
+          logic signed [WBits-1:0]   ws;
+          logic signed [TermW-1:0]   pr;
+          assign xs = {InSigned & xl[InBits-1], xl};
+          assign ws = wl;
+          assign pr = TermW'(ws * xs);
+          assign term[s*TermW +: TermW] = pr;
+        end
+      end
+    end
+
+    always_ff @(posedge clk_i) begin
+      if (en) term_q <= term;
+    end
+
+    mvau_tree #(.N(TermN), .InW(TermW), .OutW(AccW), .Signed(!Xnor), .Levels(TreeLv),
+                .RegEvery(RegEvery)) u_tree (
+      .clk_i (clk_i),
+      .en_i  (en),
+      .in_i  (term_q),
+      .sum_o (sum)
+    );
+
+    if (AccW > TreeW) begin : g_sum_ext
+      assign sum_x = {{(AccW - TreeW){!Xnor & sum[TreeW-1]}}, sum};
+    end else begin : g_sum_same
+      assign sum_x = sum;
+    end
+
+    assign acc_d = (first_q[PipeN-1] ? '0 : acc_q) + sum_x;
+    always_ff @(posedge clk_i) begin
+      if (en && v_q[PipeN-1]) acc_q <= acc_d;
+    end
+    assign acc_fin[p*AccW +: AccW] = acc_d;
+  end
+
+  // ------------------------------------------------- final acc and thresholds of a fold
+  logic                a_v_q, a_final_q, fold_done;
+  logic [PE*AccW-1:0]  fin_q;
+  logic [PE*LaneW-1:0] t_q;
+  logic [NfW-1:0]      tnf_q;
+
+  assign fold_done = en & v_q[PipeN-1] & last_q[PipeN-1];
+
+  always_ff @(posedge clk_i) begin
+    if (!rst_ni) begin
+      a_v_q <= 1'b0;
+      tnf_q <= '0;
+    end else if (en) begin
+      a_v_q <= v_q[PipeN-1] & last_q[PipeN-1];
+      if (fold_done) tnf_q <= (tnf_q == NfW'(NF - 1)) ? '0 : tnf_q + 1'b1;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (en) a_final_q <= final_q[PipeN-1];
+    if (fold_done) fin_q <= acc_fin;
+  end
+
+  // thresholds / biases: synchronous ROM read with the fold counter of this stage
+  if (NF > 1) begin : g_t_rom
+    always_ff @(posedge clk_i) begin
+      if (fold_done) t_q <= t_rom[tnf_q];
+    end
+  end else begin : g_t_rom1
+    logic unused_tnf;
+    assign unused_tnf = ^tnf_q;
+    always_ff @(posedge clk_i) begin
+      if (fold_done) t_q <= t_rom[0];
+    end
+  end
+
+  // ------------------------------------------------- compare stage (mvau_act)
+  logic               b_v_q, b_final_q;
+  logic [PE*ElemW-1:0] res;
+
+  mvau_act #(.PE(PE), .AccW(AccW), .NThr(NThr), .OutBits(OutBits), .OutOffset(OutOffset),
+             .Scores(Scores), .ScoreShift(BinIn ? 1 : 0)) u_act (
+    .clk_i (clk_i),
+    .en_i  (en),
+    .acc_i (fin_q),
+    .thr_i (t_q),
+    .res_o (res)
+  );
+
+  always_ff @(posedge clk_i) begin
+    if (!rst_ni) begin
+      b_v_q <= 1'b0;
+    end else if (en) begin
+      b_v_q <= a_v_q;
+    end
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (en) b_final_q <= a_final_q;
+  end
+
+  // ------------------------------------------------- output shift register and register
+  // folds shift in from the top: after NF folds, fold 0 is in the LSBs (no fold-index mux)
+  localparam int OutBufW = NF * PE * ElemW;
+  logic [OutBufW-1:0]  obuf_d;
+  logic [M*ElemW-1:0]  out_data_q;
+  logic                out_valid_q, load;
+
+  if (NF > 1) begin : g_obuf
+    logic [OutBufW-1:0] obuf_q;
+    assign obuf_d = {res, obuf_q[OutBufW-1:PE*ElemW]};
+    always_ff @(posedge clk_i) begin
+      if (en && b_v_q) obuf_q <= obuf_d;
+    end
+    logic unused_obuf;
+    assign unused_obuf = ^obuf_q[PE*ElemW-1:0];
+  end else begin : g_obuf1
+    assign obuf_d = res;
+  end
+
+  assign load  = en & b_v_q & b_final_q;
+  assign stall = b_v_q & b_final_q & out_valid_q & ~out_ready_i;
+
+  always_ff @(posedge clk_i) begin
+    if (load) out_data_q <= obuf_d[M*ElemW-1:0];
+  end
+
+  if (OutBufW > M*ElemW) begin : g_unused_pad
+    logic unused_pad;
+    assign unused_pad = ^obuf_d[OutBufW-1:M*ElemW];
+  end
+
+  always_ff @(posedge clk_i) begin
+    if (!rst_ni) begin
+      out_valid_q <= 1'b0;
+    end else begin
+      out_valid_q <= load | (out_valid_q & ~out_ready_i);
+    end
+  end
+
+  assign out_valid_o = out_valid_q;
+  assign out_data_o  = out_data_q;
+
+endmodule
