@@ -14,14 +14,15 @@ Streams. The top input carries one beat per inference: the ``F`` inputs of ``B``
 inference: the scores as ``E``-bit two's complement (``E`` = 32, or 64 when 32 does not hold
 the score range), score ``j`` at bits ``[j*E, j*E+E)``. Inside, a dense layer takes and gives
 one vector per inference; convolutions and pools take and give one pixel (all channels) per
-beat in raster order. Every value inside is a ``B``-bit integer, two's complement if signed
-(a 1-bit unsigned value doubles as a +-1 bit, 1 = +1): a compute layer's multi-threshold output
-packs ``out_bits`` per value and the next layer must take exactly that format (checked).
+beat in raster order. A dense layer after a conv/pool gets the pixels gathered in (H, W, C)
+order, so its weight columns are permuted from ONNX's (C, H, W) order. Every value inside is
+a ``B``-bit integer, two's complement if signed (a 1-bit unsigned value doubles as a +-1 bit,
+1 = +1): a compute layer's multi-threshold output packs ``out_bits`` per value and the next
+layer must take exactly that format (checked).
 
 Compute layers (MVAU, ``mvtu.cpp.j2``): W-bit weights (1: +-1) times A-bit inputs (or +-1
 bits), folded by PE and SIMD, one flat ``PIPELINE II=1`` loop; the accumulator is as wide as
-the exact reachable range (``acc_range()``), thresholds one bit wider where clamping needs it. A dense layer after a conv/pool gets the pixels gathered in (H, W, C)
-order, so its weight columns are permuted from ONNX's (C, H, W) order.
+the exact reachable range (``acc_range()``), thresholds one bit wider where clamping needs it.
 
 All C++ lives in the Jinja templates in ``hls_templates/``; this module decides what goes in
 their holes. The output depends only on the arguments (byte-identical across runs).
@@ -204,7 +205,8 @@ def _mvtu_stage(layer: BinaryLayer, fold: LayerFold, in_perm: np.ndarray | None,
             T = T.reshape(M, 1)
             E, out_signed, offset = 1, False, 0
         else:
-            E, out_signed, offset = int(layer.out_bits), bool(layer.out_signed), int(layer.out_offset)
+            E, out_signed = int(layer.out_bits), bool(layer.out_signed)
+            offset = int(layer.out_offset)
         N = int(T.shape[1])
         if T.shape[0] != M or N < 1:
             raise UnsupportedModelError(
@@ -308,7 +310,8 @@ def plan(model: Model, folding: dict[str, LayerFold]) -> Plan:
                 check_format(layer, (1, False), "bits (+-1)")
             else:
                 raise UnsupportedModelError(
-                    f"layer '{layer.name}': input kind {layer.input_kind!r} (expected int or binary)")
+                    f"layer '{layer.name}': input kind {layer.input_kind!r} "
+                    "(expected int or binary)")
         if isinstance(layer, BinaryDense):
             perm = None
             if cur[0] == "pixels":
@@ -375,7 +378,8 @@ def plan(model: Model, folding: dict[str, LayerFold]) -> Plan:
                         f"kernel/stride/pads")
                 K = C * kh * kw
                 fn = f"{layer.name}_WINDOWS"
-                vdesc = "bits" if layer.input_kind == "binary" else _fmt(B, bool(layer.input_signed))
+                vdesc = ("bits" if layer.input_kind == "binary"
+                         else _fmt(B, bool(layer.input_signed)))
                 p.stages.append(Stage(fn, "swg.cpp.j2", {
                     "fn": fn, "C": C, "H": H, "W": W, "B": B, "K": K, "KH": kh, "KW": kw,
                     "SH": sh, "SW": sw, "PT": pt, "PL": pl, "OH": OH, "OW": OW,
