@@ -70,14 +70,28 @@ def _layer_rows(net) -> list[dict]:
     return rows
 
 
-def cmd_inspect(a) -> int:
+def _ptq(a):
+    """The post-training quantization options (float models), for api.load's ``ptq``."""
+    return {"calibration": a.calibration, "weight_bits": a.weight_bits, "act_bits": a.act_bits,
+            "precision": a.precision, "calib_percentile": a.calib_percentile, "min_agreement": a.min_agreement}
+
+
+def _load(a):
     from .api import load
-    net = load(a.model, input_bits=a.input_bits, input_signed=a.input_signed)
+    net = load(a.model, input_bits=a.input_bits, input_signed=a.input_signed, ptq=_ptq(a))
+    for w in (net.ptq.warnings if net.ptq else []):
+        sys.stderr.write(f"warning: {w}\n")
+    return net
+
+
+def cmd_inspect(a) -> int:
+    net = _load(a)
     rows = _layer_rows(net)
     if a.json:
         print(json.dumps({"model": Path(a.model).name, "input_shape": list(net.model.input_shape),
                           "input_bits": net.model.input_bits, "input_signed": net.model.input_signed,
-                          "classes": net.model.num_classes, "layers": rows}, indent=2))
+                          "classes": net.model.num_classes, "layers": rows,
+                          **({"ptq": net.ptq.summary()} if net.ptq else {})}, indent=2))
         return 0
     shape = lambda s: "x".join(map(str, s))
     print(f"{Path(a.model).name}: input {shape(net.model.input_shape)} "
@@ -89,12 +103,14 @@ def cmd_inspect(a) -> int:
     for r in rows:
         print(f"{r['index']:>2}  {r['name']:<24} {r['kind']:<15} {shape(r['input_shape']):>10} "
               f"{shape(r['output_shape']):>10} {r['weight_bits']:>6} {r['activation_bits']:>6} {r['operations']:>9}")
+    if net.ptq:
+        from .ptq import inspect_lines
+        print("\n" + "\n".join(inspect_lines(net.ptq)))
     return 0
 
 
 def cmd_predict(a) -> int:
-    from .api import load
-    net = load(a.model, input_bits=a.input_bits, input_signed=a.input_signed)
+    net = _load(a)
     x = _load_npy(a.input, "--input")
     scores = net.predict(x)
     _save_npy(a.output, scores)
@@ -105,6 +121,9 @@ def cmd_predict(a) -> int:
             raise BadInputError(f"--labels has {y.shape[0]} rows, --input {scores.shape[0]}")
         acc = float((scores.argmax(axis=1) == y).mean())
         msg += f"; accuracy {acc:.4f} ({int((scores.argmax(axis=1) == y).sum())}/{y.shape[0]})"
+        if net.ptq:
+            from .ptq import predict_comparison
+            msg += predict_comparison(a.model, net, x, scores, y)
     print(msg)
     return 0
 
@@ -116,7 +135,9 @@ def cmd_compile(a) -> int:
     rep = compile_project(a.model, a.out, backend=a.backend, fold_config=a.fold_config,
                           target_cycles=a.target_cycles, input_bits=a.input_bits,
                           input_signed=a.input_signed, part=a.part, clock_ns=a.clock_ns,
-                          name=a.name, force=a.force, vectors=vectors, progress=_progress)
+                          name=a.name, force=a.force, vectors=vectors, progress=_progress, ptq=_ptq(a))
+    for w in rep.get("ptq", {}).get("warnings", []):
+        sys.stderr.write(f"warning: {w}\n")
     print(f"wrote {a.out} (top '{rep['top']}', backend {rep['backend']}, pipeline bound "
           f"{rep['bound_cycles']} cycles/inference, {time.time() - t0:.1f} s)")
     if rep.get("rtl_skipped"):
@@ -179,6 +200,15 @@ def cmd_sweep(a) -> int:
     return run_sweep(a, progress=_progress)
 
 
+def _act_bits(text: str):
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}': give an integer (2..8) or 'auto'") from None
+
+
 def _int_list(text: str) -> list[int]:
     try:
         vals = [int(v) for v in text.split(",") if v.strip()]
@@ -201,6 +231,23 @@ def build_parser() -> argparse.ArgumentParser:
                         help="bits of each integer input value the hardware takes (default 8)")
         sp.add_argument("--input-signed", action="store_true",
                         help="inputs are signed (two's complement); default unsigned")
+        g = sp.add_argument_group("float models (post-training quantization)")
+        g.add_argument("--calibration", metavar="C.npy", help="representative inputs (N, F) or (N, C, H, W), "
+                       "the integer values the hardware takes, N >= 8 (e.g. a few hundred training rows): "
+                       "needed for a float model; ignored for binarized and QONNX models")
+        g.add_argument("--weight-bits", type=int, default=8, metavar="W",
+                       help="weight bits, symmetric per output channel (default 8; 2..8)")
+        g.add_argument("--act-bits", type=_act_bits, default=8, metavar="A|auto",
+                       help="activation bits after each hidden layer (default 8; 2..8), or 'auto': per "
+                       "layer the fewest that keep argmax agreement with the float model on the "
+                       "calibration rows >= --min-agreement")
+        g.add_argument("--min-agreement", type=float, default=0.99, metavar="F",
+                       help="target of --act-bits auto (default 0.99)")
+        g.add_argument("--precision", metavar="P.json", help='per layer bits: {"layer name": {"weight_bits": '
+                       'w, "act_bits": a}} (names as inspect prints them); others take the defaults')
+        g.add_argument("--calib-percentile", type=float, metavar="P",
+                       help="activation range from this percentile of |activation| on the calibration "
+                       "rows (e.g. 99.99) instead of the max")
 
     def project_io_opts(sp):
         sp.add_argument("project", metavar="DIR", help="folder written by compile")

@@ -26,6 +26,7 @@ BACKENDS = ("hls", "rtl", "all")
 DEFAULT_PART = "xc7z020clg400-1"
 DEFAULT_CLOCK_NS = 10.0
 DEFAULT_VECTORS = 32
+PTQ_CALIBRATION = "calibration.npy"  # in source/: a float model's calibration rows
 
 
 def random_vectors(model: Model, n: int = DEFAULT_VECTORS, seed: int = 0) -> np.ndarray:
@@ -143,8 +144,10 @@ def build_report(net: Network, folding: dict[str, LayerFold], top: str, backend:
 def compile_project(model_path: str, out: str | Path, backend: str = "all", fold_config=None,
                     target_cycles: int | None = None, input_bits: int = 8, input_signed: bool = False,
                     part: str = DEFAULT_PART, clock_ns: float = DEFAULT_CLOCK_NS, name: str | None = None,
-                    force: bool = False, vectors: np.ndarray | None = None, progress=None) -> dict:
-    """The ``compile`` command. Returns the report dict."""
+                    force: bool = False, vectors: np.ndarray | None = None, progress=None, ptq=None) -> dict:
+    """The ``compile`` command. Returns the report dict. ``ptq``: post-training quantization
+    options of a float model (``api.load``); the calibration rows and the chosen bits go into
+    source/ and report.json["ptq"], so csim/sim rebuild the same network."""
     say = progress or (lambda msg: None)
     if backend not in BACKENDS:
         raise BadOptionError(f"--backend {backend!r}: choose one of {', '.join(BACKENDS)}")
@@ -154,7 +157,7 @@ def compile_project(model_path: str, out: str | Path, backend: str = "all", fold
         raise BadOptionError(f"--part {part!r}: a Xilinx part name has letters, digits and '-' only")
     out = Path(out)
     check_out(out, force)
-    net = load(model_path, input_bits=input_bits, input_signed=input_signed)
+    net = load(model_path, input_bits=input_bits, input_signed=input_signed, ptq=ptq)
     top = top_name(net, name)
     folding = resolve_folding(net.model, fold_config, target_cycles)
     origin = ("fold-config" if fold_config is not None else
@@ -169,6 +172,9 @@ def compile_project(model_path: str, out: str | Path, backend: str = "all", fold
         report = build_report(net, folding, top, backend, part, float(clock_ns), source_file, origin)
         if skip_rtl:
             report["rtl_skipped"] = skip_rtl
+        if net.ptq is not None:
+            np.save(tmp / "source" / PTQ_CALIBRATION, net.ptq.calibration)
+            report["ptq"] = {**net.ptq.summary(), "calibration": PTQ_CALIBRATION}
         with open(tmp / "report.json", "w") as f:
             json.dump(report, f, indent=2)
             f.write("\n")
@@ -198,7 +204,12 @@ def load_project_network(project: str | Path) -> tuple[Network, dict]:
     """The reference network of a compiled project (from its copy of the ONNX file)."""
     report = load_report(project)
     src = Path(project) / "source" / report["model"]
-    net = load(str(src), input_bits=report["input"]["bits"], input_signed=report["input"]["signed"])
+    ptq = None
+    if "ptq" in report:  # a float model: the same quantization, from the saved calibration rows
+        p = report["ptq"]
+        ptq = {"calibration": str(Path(project) / "source" / p["calibration"]), "precision": p["precision"],
+               "calib_percentile": p["calib_percentile"], "act_bits": 8}
+    net = load(str(src), input_bits=report["input"]["bits"], input_signed=report["input"]["signed"], ptq=ptq)
     return net, report
 
 

@@ -404,6 +404,7 @@ class PTQResult:
     percentile: Optional[float] = None
     min_agreement: float = 0.99
     tried: list = field(default_factory=list)
+    calibration: Optional[np.ndarray] = None  # the checked rows, float32 (N, *input_shape)
 
     def precision(self) -> dict:
         """The chosen bits per layer, in ``--precision`` form."""
@@ -412,9 +413,10 @@ class PTQResult:
 
     def summary(self) -> dict:
         return {"calibration_rows": self.calib_rows, "scale": "max" if self.percentile is None else
-                f"percentile {self.percentile:g}", "act_bits_mode": "auto" if self.auto else "fixed",
+                f"percentile {self.percentile:g}", "calib_percentile": self.percentile, "act_bits_mode": "auto" if self.auto else "fixed",
                 "min_agreement": self.min_agreement, "agreement_calibration": round(self.agreement, 6),
-                "layers": self.layers, "warnings": self.warnings}
+                "layers": self.layers, "precision": self.precision(), "warnings": self.warnings,
+                **({"auto_tried": self.tried} if self.auto else {})}
 
 
 def _agreement(scores: np.ndarray, ref: np.ndarray) -> float:
@@ -492,4 +494,50 @@ def run_ptq(model: Model, cfg: PTQConfig) -> PTQResult:
             r["rel_error"] = r["rms_error"] / rng
         rows.append(r)
     return PTQResult(qm, rows, agr, warnings, auto, int(len(x)), cfg.calib_percentile,
-                     float(cfg.min_agreement), tried)
+                     float(cfg.min_agreement), tried, x)
+
+
+# ---------------------------------------------------------------------------- reporting
+def onnx_float_scores(path: str, x: np.ndarray) -> np.ndarray:
+    """The float model's output (onnxruntime) on x (N, *input_shape), row by row when the graph
+    fixes the batch."""
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    shape = tuple(inp.shape)
+    x = np.asarray(x, dtype=np.float32).reshape((len(x),) + tuple(int(d) for d in shape[1:]))
+    if isinstance(shape[0], int):
+        return np.concatenate([sess.run(None, {inp.name: x[i:i + shape[0]]})[0] for i in range(0, len(x), shape[0])])
+    return sess.run(None, {inp.name: x})[0]
+
+
+def inspect_lines(res: PTQResult) -> list[str]:
+    """The PTQ table of ``inspect``: bits, scale and measured error per layer."""
+    head = (f"post-training quantization: {res.calib_rows} calibration rows, activation scale from the "
+            f"{'max' if res.percentile is None else f'{res.percentile:g}th percentile'}, act bits "
+            f"{'auto (min agreement ' + format(res.min_agreement, 'g') + ')' if res.auto else 'fixed'}; "
+            f"argmax agreement with the float model on the calibration rows {res.agreement:.4f}")
+    hdr = f"{'layer':<24} {'w bits':>6} {'a bits':>6} {'scale':>11} {'float range':>19} {'rms err':>9} {'rel err':>8}"
+    out = [head, hdr, "-" * len(hdr)]
+    for r in res.layers:
+        if r["act_bits"] is None:
+            out.append(f"{r['name']:<24} {r['weight_bits']:>6} {'scores':>6} {r['score_unit']:>11.4g} "
+                       f"{'':>19} {r['rms_error']:>9.4g} {r['rel_error']:>8.2%}")
+        else:
+            rng = f"{r['act_range'][0]:.3g}..{r['act_range'][1]:.3g}"
+            a = f"{'s' if r['act_signed'] else 'u'}{r['act_bits']}"
+            out.append(f"{r['name']:<24} {r['weight_bits']:>6} {a:>6} {r['act_scale']:>11.4g} {rng:>19} "
+                       f"{r['rms_error']:>9.4g} {r['rel_error']:>8.2%}")
+    out.append("(rms err: dequantized activation (or score x unit) vs the float model's, on the calibration "
+               "rows; rel err: relative to the float range)")
+    return out
+
+
+def predict_comparison(path: str, net, x, scores: np.ndarray, y: np.ndarray) -> str:
+    """predict --labels on a float model: quantized vs float (onnxruntime) accuracy, agreement."""
+    f = onnx_float_scores(path, net.check_input(x).astype(np.float32))
+    qa, fa = scores.argmax(axis=1), f.argmax(axis=1)
+    return (f"; float model (onnxruntime) accuracy {float((fa == y).mean()):.4f}; argmax agreement "
+            f"quantized vs float {float((qa == fa).mean()):.4f} ({int((qa == fa).sum())}/{len(y)})")
