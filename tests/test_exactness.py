@@ -9,7 +9,7 @@ from fractions import Fraction
 import numpy as np
 
 import fastinference as fi
-from fastinference.passes.thresholds import exact_dot_f32
+from fastinference.passes.float_chain import exact_dot_f32
 from fastinference.testing.graphs import GraphBuilder
 
 S = np.float32(0.1)

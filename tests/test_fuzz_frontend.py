@@ -223,7 +223,7 @@ def test_gemm_alpha_with_bias_is_a_fused_multiply_add(tmp_path):
 
 def test_fma_f32_is_correctly_rounded():
     from fractions import Fraction
-    from fastinference.passes.thresholds import fma_f32
+    from fastinference.passes.float_chain import fma_f32
     g = np.random.default_rng(1)
     y = g.integers(-5000, 5000, 4000).astype(np.float32)
     a = g.normal(0, 1, 4000).astype(np.float32)

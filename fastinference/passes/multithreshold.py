@@ -5,7 +5,7 @@ The quantized output ``q(acc) = Quant(steps(acc))`` is a monotone staircase in t
 accumulator (every step is monotone per channel, and so is the rounding), so it is exactly
 ``qmin + #{i: acc >= T[j, i]}`` for an increasing channel, or ``qmin + #{i: acc <= T[j, i]}``
 for a decreasing one (a negative BatchNorm scale). T is read off the staircase itself, which is
-evaluated with the arithmetic the source graph performs (``thresholds.eval_steps``, then qonnx's
+evaluated with the arithmetic the source graph performs (``float_chain.eval_steps``, then qonnx's
 float32 ``Quant`` with its rounding mode, half-to-even for ``ROUND``): over the whole reachable
 accumulator range when it is small enough, else by a binary search per level with spot checks.
 Nothing is taken from a closed formula, so ties at half steps round exactly as Quant does.
@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import UnsupportedModelError
 from ..quant import QuantSpec
 from .base import where
-from .thresholds import EXHAUSTIVE_LIMIT, SAMPLES, _first_true, eval_per_channel, eval_steps
+from .float_chain import EXHAUSTIVE_LIMIT, SAMPLES, eval_per_channel, eval_steps, first_true
 
 
 def _levels_from_table(acc: np.ndarray, q: np.ndarray, spec: QuantSpec, layer):
@@ -55,8 +55,8 @@ def _levels_by_search(steps, spec: QuantSpec, layer, lo: int, hi: int):
     levels = spec.qmin + np.arange(1, N + 1)
     T = np.zeros((M, N), dtype=np.int64)
     for i, lev in enumerate(levels):
-        inc_first = _first_true(lambda a: q_of(a) >= lev, los, his)     # increasing channels
-        dec_first = _first_true(lambda a: q_of(a) < lev, los, his) - 1  # decreasing: last acc >= lev
+        inc_first = first_true(lambda a: q_of(a) >= lev, los, his)     # increasing channels
+        dec_first = first_true(lambda a: q_of(a) < lev, los, his) - 1  # decreasing: last acc >= lev
         T[:, i] = np.where(dec, dec_first, inc_first)
     # spot checks: the staircase must equal the thresholds' count everywhere sampled
     rng = np.random.default_rng(0)

@@ -649,9 +649,9 @@ U32 = 2.0 ** -24  # unit roundoff of float32
 
 
 def _f32_steps(steps, v):
-    """The float32 steps exactly as thresholds.eval_steps (and onnxruntime) evaluate them;
+    """The float32 steps exactly as float_chain.eval_steps (and onnxruntime) evaluate them;
     v is (N, C, ...) with the channels on axis 1."""
-    from fastinference.passes.thresholds import apply_step
+    from fastinference.passes.float_chain import apply_step
     y = np.asarray(v, dtype=np.float32)
     for op, c in steps:
         if c is not None:
