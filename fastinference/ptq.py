@@ -141,6 +141,17 @@ def load_precision(precision, names: list[str], last: str) -> dict:
 
 
 # ---------------------------------------------------------------------------- float evaluation
+def _chain():
+    """The module with the passes' float32 step arithmetic (apply_step, eval_per_channel,
+    fuse_dot): passes.float_chain, or passes.thresholds where it lived before."""
+    try:
+        from .passes import float_chain
+        return float_chain
+    except ImportError:
+        from .passes import thresholds
+        return thresholds
+
+
 def _chan(v, y):
     """A per-channel vector shaped to broadcast on y (N, C, ...)."""
     v = np.asarray(v, dtype=np.float32)
@@ -168,7 +179,7 @@ def _maxpool(l: MaxPool, x: np.ndarray) -> np.ndarray:
 
 
 def _affine(l: Affine, y: np.ndarray) -> np.ndarray:
-    from .passes.thresholds import apply_step
+    apply_step = _chain().apply_step
     for op, v in l.steps:
         if op == "muladd":
             v = np.stack([_chan(v[0], y), _chan(v[1], y)])
@@ -325,7 +336,7 @@ class _Named:
 def simulate(qmodel: Model, x: np.ndarray) -> tuple[np.ndarray, dict]:
     """Integer scores (N, classes) of the quantized chain, and the dequantized value of every
     QuantAct (by name), with the arithmetic the lowering reads its thresholds from."""
-    from .passes.thresholds import eval_per_channel, fuse_dot
+    eval_per_channel, fuse_dot = _chain().eval_per_channel, _chain().fuse_dot
     layers = qmodel.layers
     val = np.asarray(x, dtype=np.float64).astype(np.int64)  # integers (the first layer's input)
     scale = 1.0
