@@ -1,4 +1,11 @@
-"""The intermediate representation: a chain of typed layers holding numpy tensors.
+"""The intermediate representation: typed layers holding numpy tensors, in a list in
+topological order (a chain, or a dataflow graph with forks and joins).
+
+Graph: each layer may name its inputs (``inputs``: layer names, or ``INPUT`` for the network
+input); ``None`` means the previous layer in the list (the network input for the first), so a
+chain has ``inputs`` None everywhere. A fork is a tensor read by several layers (no layer of
+its own); a join (``Join``: Add or channel Concat of two tensors) has two inputs. The last
+layer in the list is the network's output. ``Model.is_chain`` tells a chain from a graph.
 
 Two levels live in one list type:
 
@@ -36,6 +43,8 @@ class Layer:
     source_nodes: list[str]
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
+    # producers by layer name (INPUT: the network input); None: the previous layer in the list
+    inputs: Optional[list[str]] = None
 
     kind = "layer"
     is_hardware = False
@@ -142,6 +151,18 @@ class AvgPool(Layer):
 @dataclass
 class Identity(Layer):
     kind = "identity"
+
+
+@dataclass
+class Join(Layer):
+    """Two tensors joined: ``op`` ``"add"`` (ONNX Add of two data tensors of one shape, float32)
+    or ``"concat"`` (ONNX Concat on the channel axis, axis 0 of the unbatched shape).
+    ``in_units`` (set by the binarize pass): the float value of one integer unit of each
+    input (1.0 for plain BNN exports), None while unknown or not integer."""
+
+    op: str = "add"
+    in_units: Optional[list] = None
+    kind = "join"
 
 
 # ------------------------------------------------------------------------ hardware ops
@@ -281,7 +302,102 @@ class IntMaxPool(Layer):
     is_hardware = True
 
 
-HARDWARE_KINDS = (BinaryDense, BinaryConv, BinaryMaxPool, IntMaxPool)
+@dataclass(frozen=True)
+class Stream:
+    """What flows on a tensor in hardware: ``bits`` (1 = +1, 0 = -1: value range -1..1) or
+    ``int`` (integers lo..hi, ``bits`` wide, two's complement if ``signed``)."""
+
+    kind: str
+    lo: int
+    hi: int
+
+    @property
+    def bits(self) -> int:
+        if self.kind == "bits":
+            return 1
+        return int_bits(self.lo, self.hi)[0]
+
+    @property
+    def signed(self) -> bool:
+        return self.kind == "bits" or self.lo < 0
+
+
+def int_bits(lo: int, hi: int) -> tuple[int, bool]:
+    """(bits, signed) of the narrowest integer holding lo..hi (unsigned when lo >= 0)."""
+    if lo >= 0:
+        return max(1, int(hi).bit_length()), False
+    w = 1
+    while not (-(1 << (w - 1)) <= lo and hi <= (1 << (w - 1)) - 1):
+        w += 1
+    return w, True
+
+
+@dataclass
+class AddJoin(Layer):
+    """Element-wise integer add of two streams of one shape: ``out = v(a) + v(b)`` where a
+    ``bits`` input counts as -1/+1 and an ``int`` input as its integer (an accumulator, the
+    network input, a quantized activation, another join). ``in_streams``: the two input
+    ``Stream``s (their ranges give the output range). The output is an ``int`` stream (its
+    range: ``out_range``): a ``Threshold`` follows it, another join, or it gives the scores."""
+
+    in_streams: tuple = ()
+    unit: float = 1.0  # the float value of one integer unit of the sum in the source model
+    kind = "add_join"
+    is_hardware = True
+
+    @property
+    def out_range(self) -> tuple[int, int]:
+        return (sum(s.lo for s in self.in_streams), sum(s.hi for s in self.in_streams))
+
+    @property
+    def out_stream(self) -> Stream:
+        return Stream("int", *self.out_range)
+
+
+@dataclass
+class ConcatJoin(Layer):
+    """Channel concat of two streams (axis 0 of the unbatched shape: channels of a (C, H, W)
+    image, or the features of a vector): the first input's channels, then the second's. Both
+    inputs carry the same kind (``bits``, or ``int`` with a common range in ``out_stream``)."""
+
+    in_streams: tuple = ()
+    kind = "concat_join"
+    is_hardware = True
+
+    @property
+    def out_stream(self) -> Stream:
+        a, b = self.in_streams
+        return Stream(a.kind, min(a.lo, b.lo), max(a.hi, b.hi))
+
+
+@dataclass
+class Threshold(Layer):
+    """The activation unit alone, on an integer stream (after an ``AddJoin``): per channel
+    (axis 0) the same rule as a ``BinaryLayer``'s thresholds. ``thresholds`` (M,) with
+    ``directions``: bit 1 iff ``x >= T`` (+1) or ``x <= T`` (-1); or (M, N) for a multi-level
+    output ``out_offset + #{i: x >= T[j, i]}`` (``out_bits``, ``out_signed``). ``in_stream``:
+    the integer input (its range)."""
+
+    in_stream: Optional[Stream] = None
+    thresholds: Optional[np.ndarray] = None
+    directions: Optional[np.ndarray] = None
+    out_bits: int = 1
+    out_signed: bool = False
+    out_offset: int = 0
+    kind = "threshold"
+    is_hardware = True
+
+    @property
+    def M(self) -> int:
+        return int(self.out_shape[0])
+
+    @property
+    def output_kind(self) -> str:
+        return "bits" if np.ndim(self.thresholds) == 1 else "int"
+
+
+HARDWARE_KINDS = (BinaryDense, BinaryConv, BinaryMaxPool, IntMaxPool, AddJoin, ConcatJoin, Threshold)
+INPUT = "<input>"  # the network input, as a layer's input name
 
 
 @dataclass
@@ -318,3 +434,72 @@ class Model:
 
     def compute_layers(self) -> list[BinaryLayer]:
         return [l for l in self.layers if isinstance(l, BinaryLayer)]
+
+    # ------------------------------------------------------------------ the graph
+    def inputs_of(self, i: int) -> list[str]:
+        """The producers of layer ``i`` (layer names, or ``INPUT``)."""
+        l = self.layers[i]
+        if l.inputs is not None:
+            return list(l.inputs)
+        return [self.layers[i - 1].name] if i > 0 else [INPUT]
+
+    @property
+    def is_chain(self) -> bool:
+        """Every layer reads the one before it (the first: the network input)."""
+        return all(self.inputs_of(i) == ([self.layers[i - 1].name] if i else [INPUT])
+                   for i in range(len(self.layers)))
+
+    def producers(self) -> dict[str, list[str]]:
+        """Layer name -> the names it reads (``INPUT`` for the network input)."""
+        return {l.name: self.inputs_of(i) for i, l in enumerate(self.layers)}
+
+    def consumers(self) -> dict[str, list[str]]:
+        """Layer name (and ``INPUT``) -> the layers that read it, in list order (a layer that
+        reads a tensor twice is listed twice)."""
+        out: dict[str, list[str]] = {INPUT: []}
+        for l in self.layers:
+            out[l.name] = []
+        for i, l in enumerate(self.layers):
+            for p in self.inputs_of(i):
+                out.setdefault(p, []).append(l.name)
+        return out
+
+    def layer(self, name: str) -> Layer:
+        for l in self.layers:
+            if l.name == name:
+                return l
+        raise KeyError(name)
+
+    def check_graph(self) -> None:
+        """The list is a graph the hardware can stream: unique names, every input defined
+        before it is read (topological order, so no cycle), and every layer but the last
+        read by a later one (one output, at the end). Raises ValueError naming the layer."""
+        seen = {INPUT}
+        for i, l in enumerate(self.layers):
+            if l.name in seen:
+                raise ValueError(f"layer '{l.name}' is defined twice")
+            for p in self.inputs_of(i):
+                if p not in seen:
+                    raise ValueError(f"layer '{l.name}' reads '{p}', which is not computed before it")
+            seen.add(l.name)
+        cons = self.consumers()
+        for l in self.layers[:-1]:
+            if not cons[l.name]:
+                raise ValueError(f"layer '{l.name}' is read by no layer (the output is the last layer)")
+
+    def explicit(self) -> "Model":
+        """A copy whose every layer names its inputs."""
+        m = self.copy()
+        for i, l in enumerate(m.layers):
+            l.inputs = self.inputs_of(i)
+        return m
+
+    def compact(self) -> "Model":
+        """A copy where ``inputs`` is None wherever it is the default (the previous layer):
+        a chain comes out with ``inputs`` None everywhere."""
+        m = self.copy()
+        for i, l in enumerate(m.layers):
+            default = [m.layers[i - 1].name] if i else [INPUT]
+            if l.inputs is not None and list(l.inputs) == default:
+                l.inputs = None
+        return m

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import BadInputError, UnsupportedModelError
-from .ir import BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, IntMaxPool, Model
+from .ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, ConcatJoin, IntMaxPool,
+                 Model, Threshold)
 
 WORD = 64
 
@@ -120,9 +121,34 @@ def _pool_windows(layer, x: np.ndarray) -> np.ndarray:
     return v[:, :, ::sh, ::sw][:, :, :OH, :OW]
 
 
+def _stream_value(stream, x: np.ndarray) -> np.ndarray:
+    """The integers a stream stands for: bits 1/0 are +1/-1."""
+    x = np.asarray(x, dtype=np.int64)
+    return 2 * x - 1 if stream.kind == "bits" else x
+
+
+def run_join(layer, xs: list[np.ndarray]) -> np.ndarray:
+    """A join of two tensors (N, *shape): an integer add, or a channel concat (axis 1)."""
+    if isinstance(layer, AddJoin):
+        a, b = (_stream_value(s, x) for s, x in zip(layer.in_streams, xs))
+        return a + b
+    if layer.out_stream.kind == "bits":
+        return np.concatenate([np.asarray(x, dtype=np.uint8) for x in xs], axis=1)
+    return np.concatenate([np.asarray(x, dtype=np.int64) for x in xs], axis=1)
+
+
+def run_threshold(layer: Threshold, x: np.ndarray) -> np.ndarray:
+    """Per channel (axis 1 of (N, C, ...)) thresholds on an integer stream."""
+    acc = np.moveaxis(np.asarray(x, dtype=np.int64), 1, -1)
+    out = _multi_threshold(layer, acc) if layer.output_kind == "int" else _threshold(layer, acc)
+    return np.moveaxis(out, -1, 1)
+
+
 def run_layer(layer, x: np.ndarray) -> np.ndarray:
     """One hardware layer. Binary activations are 0/1 uint8 arrays, shapes as in the IR."""
     N = x.shape[0]
+    if isinstance(layer, Threshold):
+        return run_threshold(layer, x)
     if isinstance(layer, BinaryDense):
         out = _finish(layer, _matvec(layer, x.reshape(N, -1)))
         return out
@@ -197,11 +223,18 @@ def check_input(model: Model, x: np.ndarray) -> np.ndarray:
 
 
 def run_layers(model: Model, x: np.ndarray) -> list[np.ndarray]:
+    """Every layer's output, in list order (the graph walked in topological order)."""
     x = check_input(model, x)
+    values = {INPUT: x}
     outs = []
-    for layer in model.layers:
-        x = run_layer(layer, x)
-        outs.append(x)
+    for i, layer in enumerate(model.layers):
+        ins = [values[p] for p in model.inputs_of(i)]
+        if isinstance(layer, (AddJoin, ConcatJoin)):
+            y = run_join(layer, ins)
+        else:
+            y = run_layer(layer, ins[0])
+        values[layer.name] = y
+        outs.append(y)
     return outs
 
 

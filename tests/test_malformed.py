@@ -416,12 +416,12 @@ CASES: list[Case] = [
     Case("custom_domain", "a node from a custom domain", edited(lambda: mlp(sign_form="sign"), _custom_domain),
          ("Sign_", "com.example")),
     # not a chain
-    Case("branch", "a tensor that feeds two nodes which are joined again by an Add", edited(mlp, _branch),
-         ("Gemm_1_out", "branches")),
-    Case("skip_connection", "a skip connection (Add of a layer's output and an earlier tensor)",
-         edited(mlp, _skip_connection), ("Gemm_1_out", "branches")),
+    Case("branch", "an accumulator that feeds two nodes which are joined again by an Add", edited(mlp, _branch),
+         ("Gemm_1", "feeds 2 layers", "before a sign")),
+    Case("skip_connection", "a skip connection from an accumulator (not from a sign activation)",
+         edited(mlp, _skip_connection), ("Gemm_1", "feeds 2 layers", "before a sign")),
     Case("dead_branch", "an extra node reading a chain tensor whose result is unused", edited(mlp, _dead_branch),
-         ("Gemm_1_out", "feeds 2 nodes")),
+         ("dangling_relu", "dead branch")),
     Case("output_mid_chain", "the graph output is a tensor in the middle of the chain",
          edited(mlp, _output_mid_chain), ("Gemm_1_out", "not at the end of the chain")),
     # the input's shape

@@ -1,6 +1,10 @@
-"""ONNX -> IR: read a chain of float ops from an ONNX file.
+"""ONNX -> IR: read a graph of float ops from an ONNX file.
 
-The data path is the chain of nodes that starts at the single graph input. Everything that
+The data path is the graph of nodes that starts at the single graph input: a chain, or a
+dataflow graph where a tensor may feed several nodes (a fork) and ``Add`` of two data tensors
+or ``Concat`` on the channel axis joins two branches (``ir.Join``). It must stream: one input,
+one output at its end (no output in the middle, no dead branch), joins of equal shapes, no
+cycle (the nodes in topological order). Everything that
 only computes on constants (initializers, Constant nodes, and the Shape/Gather/Unsqueeze/
 Concat/Cast noise exporters leave around a Flatten) is folded here with ONNX's reference
 evaluator (``onnx.reference``), so constants get ONNX's semantics, not numpy's. An op or
@@ -17,8 +21,8 @@ import onnx.external_data_helper
 from onnx import TensorProto, numpy_helper
 
 from ..errors import UnsupportedModelError
-from ..ir import (Affine, AvgPool, Conv, Flatten, Gemm, Identity, Layer, MaxPool, Model, Relu,
-                  SignAct, Softmax)
+from ..ir import (INPUT, Affine, AvgPool, Conv, Flatten, Gemm, Identity, Join, Layer, MaxPool, Model,
+                  Relu, SignAct, Softmax)
 from ..names import safe_identifier
 from .qonnx_ops import QONNX_DOMAINS, QONNX_OPS, QonnxOps, clean_qonnx, is_qonnx
 
@@ -139,7 +143,9 @@ class _Reader(QonnxOps):
         self.used_names: set[str] = set()
         self.consumers: dict[str, list[int]] = {}
         self.skip: set[int] = set()
-        self.current: str = ""  # name of the data tensor at the end of the chain
+        self.current: str = ""  # name of the data tensor visited last
+        self.producer: dict[str, str] = {}  # data tensor -> the layer computing it (INPUT: the input)
+        self.tensor_node: dict[str, tuple] = {}  # data tensor -> (node, index) that computes it
         self.graph_input: str = ""
         self.quantized: dict[str, tuple] = {}  # constant -> its integers (QONNX weight quantizers)
         self.input_quant = None  # QONNX: the Quant on the graph input
@@ -175,6 +181,7 @@ class _Reader(QonnxOps):
         inp, in_shape = _data_input(g)
         self.data_shape[inp.name] = in_shape
         self.current = self.graph_input = inp.name
+        self.producer[inp.name] = INPUT
 
         for idx, node in enumerate(g.node):
             for t in node.input:
@@ -189,19 +196,46 @@ class _Reader(QonnxOps):
             if idx in self.skip:
                 continue
             self.visit(node, idx)
-        out = g.output[0].name
-        if out != self.current:
-            raise UnsupportedModelError(
-                f"graph output '{out}' is not at the end of the chain that starts at the input "
-                f"(the chain ends at '{self.current}'); branches and skip connections are not supported")
+        self.check_ends(g.output[0].name)
         opset = next((o.version for o in self.model.opset_import if o.domain in ("", "ai.onnx")), 0)
-        return Model(
+        model = Model(
             name=safe_identifier(os.path.splitext(os.path.basename(self.path))[0] or "model",
                                  prefix="net"),
             layers=self.layers, input_shape=in_shape, source_path=self.path, opset=opset,
             producer=f"{self.model.producer_name} {self.model.producer_version}".strip(),
             input_quant=self.input_quant,
         )
+        try:
+            model.check_graph()
+        except ValueError as e:  # pragma: no cover (check_ends names the node first)
+            raise UnsupportedModelError(f"{e}; the graph cannot be streamed") from None
+        return model.compact()
+
+    def data_users(self, t: str) -> list[int]:
+        """The nodes that read data tensor ``t`` on the data path (not Shape: it reads no data)."""
+        return [i for i in dict.fromkeys(self.consumers.get(t, []))
+                if self.graph.node[i].op_type != "Shape" and i not in self.skip]
+
+    def check_ends(self, out: str) -> None:
+        """One output, at the end: the graph output is a data tensor that nothing reads, and
+        every other data tensor is read on the way to it (no dead branch)."""
+        if out not in self.producer:
+            raise UnsupportedModelError(
+                f"graph output '{out}' is not at the end of the chain that starts at the input "
+                f"(it is not computed from the input; the data path ends at '{self.current}')")
+        users = self.data_users(out)
+        if users:
+            n = self.graph.node[users[0]]
+            raise UnsupportedModelError(
+                f"graph output '{out}' is not at the end of the chain: node '{_node_label(n, users[0])}' "
+                f"({n.op_type}) reads it too; an output in the middle of the graph cannot be streamed: "
+                "make the last node's result the only output")
+        for t, (node, idx) in self.tensor_node.items():
+            if t != out and not self.data_users(t):
+                raise self.err(node, idx, f"its output '{t}' is not used on the way to the graph output "
+                                          f"'{out}' (a dead branch); remove the node")
+        if self.layers and self.producer[out] != self.layers[-1].name:  # pragma: no cover
+            raise UnsupportedModelError(f"graph output '{out}' is not computed by the last layer")
 
     def visit(self, node, idx):
         data_inputs = [t for t in node.input if t and t in self.data_shape]
@@ -212,20 +246,53 @@ class _Reader(QonnxOps):
             shape = (1,) + self.data_shape[data_inputs[0]]
             self.consts[node.output[0]] = np.array(shape, dtype=np.int64)
             return
-        if len(data_inputs) > 1 or data_inputs[0] != self.current:
-            raise self.err(node, idx, "the graph is not a chain (this node joins two branches or "
-                                      "reads a tensor the chain has already passed); only "
-                                      "feed-forward chains are supported")
-        handler = getattr(self, "op_" + node.op_type, None)
-        if handler is None:
-            raise self.err(node, idx, f"unsupported op on the data path; supported: {SUPPORTED_OPS}")
-        x = data_inputs[0]
-        users = [i for i in self.consumers.get(x, []) if self.graph.node[i].op_type != "Shape"]
-        if len(users) > 1:
-            raise self.err(node, idx, f"tensor '{x}' feeds {len(users)} nodes; branches are not supported")
-        out_name, out_shape = handler(node, idx, x, self.data_shape[x])
+        n0 = len(self.layers)
+        if len(data_inputs) > 1:
+            out_name, out_shape = self.join(node, idx, data_inputs)
+        else:
+            handler = getattr(self, "op_" + node.op_type, None)
+            if handler is None:
+                raise self.err(node, idx, f"unsupported op on the data path; supported: {SUPPORTED_OPS}")
+            x = data_inputs[0]
+            out_name, out_shape = handler(node, idx, x, self.data_shape[x])
+        new = self.layers[n0:]
+        if new:  # the node's first layer reads its data inputs, the others the layer before
+            new[0].inputs = [self.producer[t] for t in data_inputs]
+            for prev, l in zip(new, new[1:]):
+                l.inputs = [prev.name]
+        self.producer[out_name] = new[-1].name if new else self.producer[data_inputs[0]]
         self.data_shape[out_name] = tuple(out_shape)
+        self.tensor_node[out_name] = (node, idx)
         self.current = out_name
+
+    def join(self, node, idx, data_inputs):
+        """Add of two data tensors (one shape) or Concat of two on the channel axis."""
+        op = node.op_type
+        if op not in ("Add", "Concat"):
+            raise self.err(node, idx, f"reads {len(data_inputs)} data tensors ({', '.join(data_inputs)}); "
+                                      "only Add and Concat (channel axis) join two branches")
+        if len(data_inputs) != 2 or len([t for t in node.input if t]) != 2:
+            raise self.err(node, idx, f"joins {len(data_inputs)} data tensors and "
+                                      f"{len([t for t in node.input if t]) - len(data_inputs)} constants; "
+                                      "a join takes exactly two data tensors")
+        a, b = (self.data_shape[t] for t in data_inputs)
+        label = _node_label(node, idx)
+        if op == "Add":
+            if a != b:
+                raise self.err(node, idx, f"adds tensors of different shapes {a} ('{data_inputs[0]}') and {b} "
+                                          f"('{data_inputs[1]}'); a join needs one shape on both branches")
+            self.add(Join, [label], a, a, op="add")
+            return node.output[0], a
+        axis = self.attrs(node).get("axis")
+        rank = len(a) + 1
+        if axis is None or axis not in (1, 1 - rank):
+            raise self.err(node, idx, f"axis={axis}: a join concatenates on the channel axis (1) only")
+        if len(a) != len(b) or a[1:] != b[1:]:
+            raise self.err(node, idx, f"concatenates tensors of shapes {a} and {b}; they must agree on every "
+                                      "axis but the channels")
+        out = (a[0] + b[0],) + tuple(a[1:])
+        self.add(Join, [label], a, out, op="concat")
+        return node.output[0], out
 
     # ------------------------------------------------------- constant folding
     def fold_constant(self, node, idx):

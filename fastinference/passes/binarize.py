@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedModelError
-from ..ir import (Affine, AvgPool, BinaryConv, BinaryDense, BinaryLayer, Conv, Flatten, Gemm, MaxPool, Model,
-                  QuantAct, Relu, SignAct)
-from .base import replace_layers, where
+from ..ir import (INPUT, Affine, AvgPool, BinaryConv, BinaryDense, BinaryLayer, Conv, Flatten, Gemm, Join,
+                  MaxPool, Model, QuantAct, Relu, SignAct)
+from .base import graph_pass, where
 
 
 def split_sign_magnitude(layer) -> tuple[np.ndarray, np.ndarray]:
@@ -55,10 +55,26 @@ def binarize(model: Model) -> tuple[Model, bool]:
     flows: ``int`` (integers of ``bits``, ``signed``: the network input, or a QONNX activation
     quantizer's output), ``binary`` (+-1), ``acc`` (an accumulator), ``float``; and the float
     value of one integer unit of the ``int``/``binary`` data (``scale``: 1 for plain exports)."""
-    layers, changed = [], False
-    domain, bits, signed = "int", model.input_bits, model.input_signed
+    return graph_pass(model, _binarize)
+
+
+def _binarize(model: Model):
+    """``binarize`` on a model with explicit inputs: the state (domain, bits, signed, scale)
+    flows along the graph, per layer output."""
+    layers, changed, renames = [], False, {}
     scale = float(model.input_quant.scale) if model.input_quant is not None else 1.0
+    state = {INPUT: ("int", model.input_bits, model.input_signed, scale)}
+    cons = model.consumers()
     for l in model.layers:
+        if renames and any(p in renames for p in l.inputs):
+            l = l.copy()
+            l.inputs = [renames.get(p, p) for p in l.inputs]
+        domain, bits, signed, scale = state[l.inputs[0]]
+        if isinstance(l, Join):
+            domain, bits, signed, scale = _join_state(l, [state[p] for p in l.inputs])
+            layers.append(l)
+            state[l.name] = (domain, bits, signed, scale)
+            continue
         if isinstance(l, (Gemm, Conv)):
             if domain not in ("int", "binary"):
                 raise UnsupportedModelError(
@@ -86,11 +102,15 @@ def binarize(model: Model) -> tuple[Model, bool]:
                 layers.append(BinaryConv(**common, stride=tuple(l.stride), pads=tuple(l.pads)))
             else:
                 layers.append(BinaryDense(**common))
+            layers[-1].inputs = list(l.inputs)
             if row_scale is not None:
                 layers.append(Affine(name=l.name + "_scale", source_nodes=l.source_nodes,
-                                     in_shape=l.out_shape, out_shape=l.out_shape,
+                                     in_shape=l.out_shape, out_shape=l.out_shape, inputs=[l.name],
                                      steps=[("dot", row_scale)]))  # exact: see thresholds.fuse_dot
+                renames[l.name] = l.name + "_scale"
             domain, changed = "acc", True
+            _check_fork(l, cons, domain)
+            state[l.name] = state[layers[-1].name] = (domain, bits, signed, scale)
             continue
         if isinstance(l, BinaryLayer):  # already lowered (the driver runs passes to a fixed point)
             domain = "acc" if l.emits_scores else "binary"
@@ -117,5 +137,28 @@ def binarize(model: Model) -> tuple[Model, bool]:
             domain = "acc" if domain == "acc" else "float"
         elif not isinstance(l, (MaxPool, Flatten)) and not l.is_hardware:
             raise UnsupportedModelError(f"{where(l)}: {l.kind} cannot be lowered to hardware")
+        _check_fork(l, cons, domain)
         layers.append(l)
-    return replace_layers(model, layers), changed
+        state[l.name] = (domain, bits, signed, scale)
+    return layers, changed, {}
+
+
+def _check_fork(l, cons, domain: str) -> None:
+    """A fork (a tensor read by several layers) must carry integers or +-1 activations: an
+    accumulator or a float value on its way to a threshold is one layer's private input."""
+    users = list(dict.fromkeys(cons.get(l.name, [])))
+    if len(users) > 1 and domain in ("acc", "float"):
+        raise UnsupportedModelError(
+            f"{where(l)}: its output feeds {len(users)} layers ({', '.join(users)}) before a sign "
+            "activation or quantizer; a branch may start from +-1 activations, quantized integers or "
+            "the network input only (move the fork after the activation)")
+
+
+def _join_state(l: Join, ins: list):
+    """The state after a join, and ``in_units`` (the float value of one integer unit) of its
+    integer/+-1 inputs (None for an accumulator: the join pass reads its scale)."""
+    doms = [d for d, *_ in ins]
+    l.in_units = [float(s) if d in ("int", "binary") else None for d, _, _, s in ins]
+    if l.op == "concat" and doms[0] == doms[1] and doms[0] in ("int", "binary") and ins[0] == ins[1]:
+        return ins[0]
+    return "acc", 1, False, 1.0

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from ..errors import UnsupportedModelError
 from ..ir import Identity, Model, Softmax
-from .base import replace_layers, where
+from .base import graph_pass, replace_layers, where
 
 
 def remove_identity(model: Model) -> tuple[Model, bool]:
-    kept = [l for l in model.layers if not isinstance(l, Identity)]
-    return replace_layers(model, kept), len(kept) != len(model.layers)
+    if model.is_chain:
+        kept = [l for l in model.layers if not isinstance(l, Identity)]
+        return replace_layers(model, kept), len(kept) != len(model.layers)
+    return graph_pass(model, _remove_identity)
+
+
+def _remove_identity(model: Model):
+    """On a graph: readers of an Identity read its input."""
+    gone = {l.name: l.inputs[0] for l in model.layers if isinstance(l, Identity)}
+    return [l for l in model.layers if l.name not in gone], bool(gone), gone
 
 
 def remove_final_softmax(model: Model) -> tuple[Model, bool]:

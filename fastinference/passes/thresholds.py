@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import UnsupportedModelError
 from ..ir import Affine, BinaryLayer, BinaryMaxPool, IntMaxPool, MaxPool, Model, QuantAct, Relu, SignAct
-from .base import replace_layers, where
+from .base import graph_pass, replace_layers, where
 from .float_chain import EXHAUSTIVE_LIMIT, SAMPLES, eval_per_channel, eval_steps, first_true, fuse_dot
 from .multithreshold import multi_thresholds
 
@@ -129,32 +129,66 @@ def _reachable(layer: BinaryLayer, acc: np.ndarray) -> np.ndarray:
 
 
 def merge_thresholds(model: Model) -> tuple[Model, bool]:
+    return graph_pass(model, _merge_thresholds)
+
+
+def sole_reader(layers, pos, cons, t):
+    """The layer that alone reads ``t``'s output, if it reads nothing else; else None."""
+    users = cons.get(t.name, [])
+    if len(users) != 1:
+        return None
+    u = layers[pos[users[0]]]
+    return u if u.inputs == [t.name] else None
+
+
+def follow_to_activation(layers, pos, cons, start):
+    """From ``start``, the private chain of Affine/Relu/MaxPool ops to a SignAct/QuantAct:
+    (steps, same-node flags, pool, the ops after start up to the activation) or None."""
+    steps, same, pool, span = [], [], None, []
+    t = sole_reader(layers, pos, cons, start)
+    while t is not None and isinstance(t, (Affine, Relu, MaxPool)):
+        if isinstance(t, Affine):
+            steps += t.steps
+            same += [t.source_nodes == start.source_nodes] * len(t.steps)
+        elif isinstance(t, Relu):
+            steps.append(("relu", None))
+            same.append(False)
+        else:
+            if pool is not None or any(t.pads):
+                raise UnsupportedModelError(
+                    f"{where(t)}: only one unpadded MaxPool between a layer and its sign is supported")
+            pool = t
+        span.append(t)
+        t = sole_reader(layers, pos, cons, t)
+    if t is None or not isinstance(t, (SignAct, QuantAct)):
+        return None
+    return steps, same, pool, span + [t]
+
+
+def splice(layers, first, span, out):
+    """``layers`` with ``first`` replaced by ``out`` and the layers of ``span`` removed."""
+    gone = {t.name for t in span}
+    i = next(k for k, t in enumerate(layers) if t.name == first.name)
+    return layers[:i] + out + [t for t in layers[i + 1:] if t.name not in gone]
+
+
+def _merge_thresholds(model: Model):
     layers = list(model.layers)
+    cons = model.consumers()
+    pos = {t.name: k for k, t in enumerate(layers)}
     for i, l in enumerate(layers):
         if not isinstance(l, BinaryLayer) or not l.emits_scores or l.bias is not None:
             continue
-        steps, same, pool, j = [], [], None, i + 1
-        while j < len(layers) and isinstance(layers[j], (Affine, Relu, MaxPool)):
-            if isinstance(layers[j], Affine):
-                steps += layers[j].steps
-                same += [layers[j].source_nodes == l.source_nodes] * len(layers[j].steps)
-            elif isinstance(layers[j], Relu):
-                steps.append(("relu", None))
-                same.append(False)
-            else:
-                if pool is not None or any(layers[j].pads):
-                    raise UnsupportedModelError(
-                        f"{where(layers[j])}: only one unpadded MaxPool between a layer and its sign is supported")
-                pool = layers[j]
-            j += 1
-        if j >= len(layers) or not isinstance(layers[j], (SignAct, QuantAct)):
+        found = follow_to_activation(layers, pos, cons, l)
+        if found is None:
             continue
-        sign = layers[j]
+        steps, same, pool, span = found
+        sign = span[-1]
         lo, hi = l.acc_range()
         steps = fuse_dot(steps, same, l, lo, hi)
         if isinstance(sign, QuantAct):
-            layers[i:j + 1] = _merge_quant(l, steps, sign, pool, layers[i + 1:j + 1], lo, hi)
-            return replace_layers(model, layers), True
+            out = _merge_quant(l, steps, sign, pool, span, lo, hi)
+            return splice(layers, l, span, out), True, {sign.name: out[-1].name}
         if (hi - lo + 1) * l.M <= EXHAUSTIVE_LIMIT:
             acc, bits, y = bits_from_steps(steps, sign.mode, l.M, lo, hi)
             zero = None
@@ -173,19 +207,21 @@ def merge_thresholds(model: Model) -> tuple[Model, bool]:
                 "use torch.where(x > 0, 1, -1) for a binary activation")
         new = l.copy()
         new.thresholds, new.directions = T, D
-        new.source_nodes = list(dict.fromkeys(
-            l.source_nodes + [n for k in range(i + 1, j + 1) for n in layers[k].source_nodes]))
+        new.source_nodes = list(dict.fromkeys(l.source_nodes + [n for t in span for n in t.source_nodes]))
         out = [new]
         if pool is not None:
             new.out_shape = l.out_shape
-            and_ch = D < 0
-            out.append(BinaryMaxPool(name=pool.name, source_nodes=pool.source_nodes,
-                                     in_shape=pool.in_shape, out_shape=pool.out_shape,
-                                     kernel=tuple(pool.kernel), stride=tuple(pool.stride),
-                                     and_channels=and_ch if and_ch.any() else None))
-        layers[i:j + 1] = out
-        return replace_layers(model, layers), True
-    return model, False
+            out.append(binary_pool_after(pool, D, new.name))
+        return splice(layers, l, span, out), True, {sign.name: out[-1].name}
+    return layers, False, {}
+
+
+def binary_pool_after(pool, D, reads: str) -> BinaryMaxPool:
+    """A MaxPool moved behind a threshold: OR per channel, AND where it decreases."""
+    and_ch = D < 0
+    return BinaryMaxPool(name=pool.name, source_nodes=pool.source_nodes, in_shape=pool.in_shape,
+                         out_shape=pool.out_shape, inputs=[reads], kernel=tuple(pool.kernel),
+                         stride=tuple(pool.stride), and_channels=and_ch if and_ch.any() else None)
 
 
 def _merge_quant(l: BinaryLayer, steps, quant: QuantAct, pool, merged, lo: int, hi: int) -> list:
@@ -205,7 +241,8 @@ def _merge_quant(l: BinaryLayer, steps, quant: QuantAct, pool, merged, lo: int, 
                 f"{where(pool)}: a MaxPool before a quantizer whose input decreases with the accumulator "
                 "(negative BatchNorm scale) is not supported; put the MaxPool after the activation")
         out.append(IntMaxPool(name=pool.name, source_nodes=pool.source_nodes, in_shape=pool.in_shape,
-                              out_shape=pool.out_shape, kernel=tuple(pool.kernel), stride=tuple(pool.stride),
+                              out_shape=pool.out_shape, inputs=[new.name], kernel=tuple(pool.kernel),
+                              stride=tuple(pool.stride),
                               bits=int(spec.bits), signed=bool(spec.signed)))
     return out
 
@@ -239,12 +276,27 @@ def _is_qonnx(model: Model) -> bool:
         or getattr(model, "qonnx", False)
 
 
+def _score_layer(model: Model):
+    """On a graph: the index of the layer giving the scores (the last layer, or the one
+    before the float ops that end the list, each reading the one before alone), or None."""
+    m = model.explicit()
+    cons = m.consumers()
+    i = len(m.layers) - 1
+    while i > 0 and isinstance(m.layers[i], Affine) and m.layers[i].inputs == [m.layers[i - 1].name] \
+            and cons[m.layers[i - 1].name] == [m.layers[i].name]:
+        i -= 1
+    return i if i >= 0 and isinstance(m.layers[i], BinaryLayer) else None
+
+
 def finalize_scores(model: Model) -> tuple[Model, bool]:
     """The last layer's trailing float ops must keep the scores integer: adds of integer
     constants (an integer bias) and multiplications by 1; for a QONNX network, a scale (the
     float value of one score unit, ``output_scale``) and a bias in whole units."""
     layers = list(model.layers)
-    idx = max((i for i, l in enumerate(layers) if isinstance(l, BinaryLayer)), default=None)
+    if model.is_chain:
+        idx = max((i for i, l in enumerate(layers) if isinstance(l, BinaryLayer)), default=None)
+    else:
+        idx = _score_layer(model)
     if idx is None or not layers[idx].emits_scores or layers[idx].bias is not None:
         return model, False
     l = layers[idx]
