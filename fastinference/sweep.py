@@ -1,5 +1,8 @@
 """``sweep``: one design per folding point; each is compiled, simulated in Verilator (a point
-that is not bit-exact is a failure, not a data row) and synthesized with Yosys.
+that is not bit-exact is a failure, not a data row), synthesized with Yosys and (``pnr="ecp5"``,
+the default) placed and routed on an ECP5 with nextpnr: ``fmax_mhz`` and ``inferences_per_s``
+(= Fmax / measured cycles per inference). A point that does not fit the ECP5 keeps its row with
+empty timing columns and says so in ``error``.
 
 Points run in parallel in a local process pool (``--jobs``) or on a Dask cluster
 (``--scheduler``). Each point's result is cached under ``DIR/points/<hash>/result.json``, keyed
@@ -23,7 +26,8 @@ from .errors import BadOptionError, FastInferenceError
 from .folding import LayerFold, layer_bound, resolve_folding
 
 CSV_COLUMNS = ["point", "status", "folding", "bound_cycles", "cycles_per_inference", "latency_cycles",
-               "LUT", "FF", "BRAM", "DSP", "compile_s", "sim_s", "synth_s", "error"]
+               "LUT", "FF", "BRAM", "DSP", "fmax_mhz", "inferences_per_s", "ecp5_LUT4",
+               "compile_s", "sim_s", "synth_s", "pnr_s", "error"]
 
 
 def default_targets(model) -> list[int]:
@@ -47,8 +51,9 @@ def point_key(model_bytes: bytes, folding: dict, options: dict) -> str:
 
 
 def run_point(model_path: str, point_dir: str, fold_config: dict, input_bits: int, input_signed: bool,
-              n_vectors: int, label: str) -> dict:
-    """Compile, simulate and synthesize one design. Never raises: errors go into the row."""
+              n_vectors: int, label: str, pnr: str = "ecp5") -> dict:
+    """Compile, simulate, synthesize (and place and route) one design. Never raises: errors go
+    into the row."""
     from .project import compile_project, first_mismatch, random_vectors
     from .synth import run_synth
     from .verify.rtl_sim import run_sim
@@ -72,10 +77,20 @@ def run_point(model_path: str, point_dir: str, fold_config: dict, input_bits: in
         row["cycles_per_inference"] = stats["cycles_per_inference"]
         row["latency_cycles"] = stats["latency_cycles"]
         t0 = time.time()
-        syn = run_synth(out)
-        row["synth_s"] = round(time.time() - t0, 2)
+        syn = run_synth(out, pnr=pnr)
         tot = syn["totals"]
         row.update(LUT=tot["LUT"], FF=tot["FF"], BRAM=tot["BRAM_RAMB18"] + 2 * tot["BRAM_RAMB36"], DSP=tot["DSP48"])
+        row["synth_s"] = syn["seconds"]
+        if "pnr" in syn:
+            p = syn["pnr"]
+            row["pnr_s"] = p["seconds"]
+            row["ecp5_LUT4"] = p["utilisation"].get("LUT4", "")
+            if p["fits"]:
+                row["fmax_mhz"] = syn["fmax_mhz"]
+                row["inferences_per_s"] = inferences_per_s(syn["fmax_mhz"], row["cycles_per_inference"])
+            else:
+                row["error"] = (f"does not fit {p['device']} "
+                                f"({', '.join(p['over_capacity']) or 'see synth/pnr.log'})")
     except FastInferenceError as e:
         row.update(status="failed", error=str(e).splitlines()[0][:300])
     except Exception as e:  # a crash in one point must not stop the sweep
@@ -84,6 +99,11 @@ def run_point(model_path: str, point_dir: str, fold_config: dict, input_bits: in
     with open(Path(point_dir) / "result.json", "w") as f:
         json.dump(row, f, indent=2)
     return row
+
+
+def inferences_per_s(fmax_mhz: float, cycles: float) -> int:
+    """Throughput at Fmax: one inference every ``cycles`` clock cycles (steady state)."""
+    return int(round(fmax_mhz * 1e6 / cycles))
 
 
 def _points(net, target_cycles, fold_config_grid) -> list[tuple[str, dict | int]]:
@@ -117,7 +137,22 @@ def write_csv(path: Path, rows: list[dict]) -> None:
             w.writerow({k: r.get(k, "") for k in CSV_COLUMNS})
 
 
+def _timed(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r["status"] == "ok" and r.get("inferences_per_s") not in (None, "")]
+
+
 def pareto_front(rows: list[dict]) -> list[dict]:
+    """The points no other point beats on both axes: with place-and-route results, LUTs (fewer)
+    against inferences per second (more); without, LUTs against measured cycles (fewer)."""
+    timed = _timed(rows)
+    if timed:
+        ok = sorted(timed, key=lambda r: (r["LUT"], -r["inferences_per_s"]))
+        front, best = [], -math.inf
+        for r in ok:
+            if r["inferences_per_s"] > best:
+                front.append(r)
+                best = r["inferences_per_s"]
+        return front
     ok = sorted((r for r in rows if r["status"] == "ok"), key=lambda r: (r["cycles_per_inference"], r["LUT"]))
     front, best = [], math.inf
     for r in ok:
@@ -128,25 +163,32 @@ def pareto_front(rows: list[dict]) -> list[dict]:
 
 
 def plot_pareto(path: Path, rows: list[dict], title: str) -> None:
+    """Inferences/s (Fmax / measured cycles) against LUTs when the points were placed and
+    routed, else LUTs against measured cycles; log axes, the Pareto front in red."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ok = [r for r in rows if r["status"] == "ok"]
+    timed = _timed(rows)
+    ok = timed or [r for r in rows if r["status"] == "ok"]
+    if timed:
+        xy = lambda r: (max(r["LUT"], 1), r["inferences_per_s"])
+        xlabel, ylabel = "LUTs (Yosys synth_xilinx)", "inferences/s (ECP5 Fmax / measured cycles)"
+    else:
+        xy = lambda r: (r["cycles_per_inference"], max(r["LUT"], 1))
+        xlabel, ylabel = "cycles per inference (measured)", "LUTs (Yosys synth_xilinx)"
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=100)
     if ok:
-        ax.scatter([r["cycles_per_inference"] for r in ok], [max(r["LUT"], 1) for r in ok], color="tab:blue",
-                   label="design points")
+        ax.scatter([xy(r)[0] for r in ok], [xy(r)[1] for r in ok], color="tab:blue", label="design points")
         front = pareto_front(rows)
-        ax.plot([r["cycles_per_inference"] for r in front], [max(r["LUT"], 1) for r in front], "o-",
-                color="tab:red", label="Pareto front")
+        ax.plot([xy(r)[0] for r in front], [xy(r)[1] for r in front], "o-", color="tab:red", label="Pareto front")
         for r in ok:
-            ax.annotate(r["point"], (r["cycles_per_inference"], max(r["LUT"], 1)), fontsize=7,
-                        xytext=(3, 3), textcoords="offset points")
+            note = r["point"] + (f" ({r['fmax_mhz']:.0f} MHz)" if timed else "")
+            ax.annotate(note, xy(r), fontsize=7, xytext=(3, 3), textcoords="offset points")
         ax.set_xscale("log")
         ax.set_yscale("log")
-    ax.set_xlabel("cycles per inference (measured)")
-    ax.set_ylabel("LUTs (Yosys synth_xilinx)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
@@ -156,13 +198,18 @@ def plot_pareto(path: Path, rows: list[dict], title: str) -> None:
 
 
 def print_table(rows: list[dict]) -> None:
-    hdr = f"{'point':<12} {'status':<7} {'bound':>7} {'cycles':>7} {'latency':>8} {'LUT':>7} {'FF':>7} {'BRAM':>5} {'DSP':>4}"
+    hdr = (f"{'point':<12} {'status':<7} {'bound':>7} {'cycles':>7} {'latency':>8} {'LUT':>7} {'FF':>7} "
+           f"{'BRAM':>5} {'DSP':>4} {'Fmax MHz':>9} {'inf/s':>11}")
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
         if r["status"] == "ok":
+            fmax = r.get("fmax_mhz", "")
+            ips = r.get("inferences_per_s", "")
             print(f"{r['point']:<12} {'ok':<7} {r['bound_cycles']:>7} {r['cycles_per_inference']:>7} "
-                  f"{r['latency_cycles']:>8} {r['LUT']:>7} {r['FF']:>7} {r['BRAM']:>5} {r['DSP']:>4}")
+                  f"{r['latency_cycles']:>8} {r['LUT']:>7} {r['FF']:>7} {r['BRAM']:>5} {r['DSP']:>4} "
+                  f"{fmax if fmax not in (None, '') else '-':>9} {ips if ips not in (None, '') else '-':>11}"
+                  + (f"  {r['error']}" if r.get("error") else ""))
         else:
             print(f"{r['point']:<12} {'FAILED':<7} {r.get('error', '')}")
 
@@ -201,8 +248,11 @@ def _local(jobs, workers):
 
 def sweep(model_path: str, out: str | Path, target_cycles=None, fold_config_grid=None, jobs=None,
           vectors: int = 20, input_bits: int = 8, input_signed: bool = False, scheduler: str | None = None,
-          progress=None, force: bool = False) -> list[dict]:
-    """The Python entry point. Returns the rows (in point order)."""
+          progress=None, force: bool = False, pnr: str = "ecp5") -> list[dict]:
+    """The Python entry point. Returns the rows (in point order). ``pnr``: "ecp5" places and
+    routes every point (timing columns), "none" skips it."""
+    if pnr not in ("ecp5", "none"):
+        raise BadOptionError(f"--pnr {pnr}: unknown; use ecp5 or none")
     if vectors < 1:
         raise BadOptionError("--vectors must be at least 1")
     if jobs is not None and jobs < 1:
@@ -215,7 +265,7 @@ def sweep(model_path: str, out: str | Path, target_cycles=None, fold_config_grid
     model_bytes = Path(model_path).read_bytes()
     points = _points(net, target_cycles, fold_config_grid)
     rows, todo = {}, []
-    options = {"input_bits": input_bits, "input_signed": input_signed, "vectors": vectors}
+    options = {"input_bits": input_bits, "input_signed": input_signed, "vectors": vectors, "pnr": pnr}
     for label, spec in points:
         try:
             folding = resolve_folding(net.model, spec if isinstance(spec, dict) else None,
@@ -235,7 +285,7 @@ def sweep(model_path: str, out: str | Path, target_cycles=None, fold_config_grid
             rows[label] = row
             continue
         pdir.mkdir(parents=True, exist_ok=True)
-        todo.append((str(model_path), str(pdir), cfg, input_bits, input_signed, vectors, label))
+        todo.append((str(model_path), str(pdir), cfg, input_bits, input_signed, vectors, label, pnr))
     done = 0
     for row in _submit_all(todo, scheduler, jobs or os.cpu_count() or 1):
         rows[row["point"]] = row
@@ -246,7 +296,8 @@ def sweep(model_path: str, out: str | Path, target_cycles=None, fold_config_grid
     # each point's folder is written atomically by compile; the summary files replace the
     # old ones only when complete
     write_csv(out / ".sweep.csv.tmp", result)
-    plot_pareto(out / ".pareto.png.tmp.png", result, f"{Path(model_path).name}: area vs throughput")
+    plot_pareto(out / ".pareto.png.tmp.png", result, f"{Path(model_path).name}: area vs throughput"
+                + (" (ECP5-85 Fmax)" if pnr == "ecp5" else ""))
     os.replace(out / ".sweep.csv.tmp", out / "sweep.csv")
     os.replace(out / ".pareto.png.tmp.png", out / "pareto.png")
     return result
@@ -255,7 +306,8 @@ def sweep(model_path: str, out: str | Path, target_cycles=None, fold_config_grid
 def run_sweep(args, progress=None) -> int:
     rows = sweep(args.model, args.out, target_cycles=args.target_cycles, fold_config_grid=args.fold_config_grid,
                  jobs=args.jobs, vectors=args.vectors, input_bits=args.input_bits, input_signed=args.input_signed,
-                 scheduler=getattr(args, "scheduler", None), progress=progress, force=args.force)
+                 scheduler=getattr(args, "scheduler", None), progress=progress, force=args.force,
+                 pnr=getattr(args, "pnr", "ecp5"))
     print_table(rows)
     print(f"wrote {Path(args.out) / 'sweep.csv'} and {Path(args.out) / 'pareto.png'}")
     return 0 if any(r["status"] == "ok" for r in rows) else 1

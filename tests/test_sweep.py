@@ -1,9 +1,12 @@
-"""synth and sweep on a small MLP: real Verilator and Yosys runs.
+"""synth and sweep on a small MLP: real Verilator, Yosys and nextpnr runs.
 
-One sweep over three foldings (PE = 1, 2, 4 in the first layer) gives: the CSV columns, every
-point bit-exact with measured cycles equal to the bound, LUTs growing with PE, a valid PNG;
-a second run reuses the cache; an impossible point is reported while the others run; the
-Dask path (LocalCluster on loopback) gives the same rows as the local pool.
+One sweep over three foldings (PE = 1, 2, 4 in the first layer), placed and routed on ECP5 (the
+default), gives: the CSV columns, every point bit-exact with measured cycles equal to the bound,
+LUTs growing with PE, ``fmax_mhz`` and ``inferences_per_s`` = Fmax / measured cycles, a valid
+PNG; a second run reuses the cache; an impossible point is reported while the others run; the
+Dask path (LocalCluster on loopback), area only (``pnr="none"``), gives the same area rows as
+the local pool and no timing columns. (Place and route rides on this sweep rather than a
+separate one: a Verilator build per point costs more than nextpnr on these designs.)
 """
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ import fastinference as fi
 from fastinference.sweep import CSV_COLUMNS, sweep
 from fastinference.testing.graphs import GraphBuilder, pm1
 
-TIME_COLUMNS = {"compile_s", "sim_s", "synth_s"}
+TIME_COLUMNS = {"compile_s", "sim_s", "synth_s", "pnr_s"}
+PNR_COLUMNS = {"fmax_mhz", "inferences_per_s", "ecp5_LUT4"}
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +50,7 @@ def grid(small_mlp, tmp_path_factory):
 @pytest.fixture(scope="module")
 def swept(small_mlp, grid, tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep")
-    rows = sweep(small_mlp, out, fold_config_grid=grid, jobs=2, vectors=8)
+    rows = sweep(small_mlp, out, fold_config_grid=grid, jobs=2, vectors=8)  # pnr="ecp5"
     return out, rows
 
 
@@ -93,9 +97,12 @@ def test_dask_cluster_gives_the_same_rows(swept, small_mlp, grid, tmp_path):
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster:
         dask_rows = sweep(small_mlp, tmp_path / "dask", fold_config_grid=grid, vectors=8,
-                          scheduler=cluster.scheduler_address)
-    strip = lambda rs: [{k: v for k, v in r.items() if k not in TIME_COLUMNS | {"cached"}} for r in rs]
+                          scheduler=cluster.scheduler_address, pnr="none")
+    strip = lambda rs: [{k: v for k, v in r.items() if k not in TIME_COLUMNS | PNR_COLUMNS | {"cached"}} for r in rs]
     assert strip(dask_rows) == strip(rows)
+    assert not any(PNR_COLUMNS & set(r) for r in dask_rows)
+    with open(tmp_path / "dask" / "sweep.csv") as f:
+        assert all(t["fmax_mhz"] == "" and t["inferences_per_s"] == "" for t in csv.DictReader(f))
 
 
 def test_synth_reports_per_layer_figures_that_add_up(swept, small_mlp):
@@ -109,3 +116,21 @@ def test_synth_reports_per_layer_figures_that_add_up(swept, small_mlp):
         assert {f"u_{n}" for n in layers} <= set(inst)
         for key in ("LUT", "FF", "CARRY4"):
             assert sum(v[key] for v in inst.values()) == rep["totals"][key]
+
+
+
+def test_sweep_reports_fmax_and_inferences_per_second(swept):
+    out, rows = swept
+    with open(out / "sweep.csv") as f:
+        table = {t["point"]: t for t in csv.DictReader(f)}
+    ok = [r for r in rows if r["status"] == "ok"]
+    for r in ok:
+        assert r["fmax_mhz"] > 0 and r["ecp5_LUT4"] > 0 and r["pnr_s"] > 0
+        assert r["inferences_per_s"] == round(r["fmax_mhz"] * 1e6 / r["cycles_per_inference"])
+        t = table[r["point"]]
+        assert float(t["fmax_mhz"]) == r["fmax_mhz"] and int(t["inferences_per_s"]) == r["inferences_per_s"]
+    assert table["grid3"]["fmax_mhz"] == ""  # the impossible point
+    reports = sorted(out.glob("points/*/design/synth/report.json"))
+    for path in reports:
+        rep = json.loads(path.read_text())
+        assert rep["fmax_mhz"] > 0 and rep["pnr"]["fits"] and rep["pnr"]["critical_path"]["steps"]
