@@ -325,9 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "13k-LUT4 one); none: area only")
     s.set_defaults(func=cmd_synth)
 
-    s = sub.add_parser("sweep", help="compile, simulate and synthesize over foldings",
+    s = sub.add_parser("sweep", help="compile, simulate, synthesize and place and route over foldings",
                        description="One design per point: compile, simulate (Verilator, bit-exact "
-                       "check) and synthesize; writes DIR/sweep.csv and DIR/pareto.png.")
+                       "check), synthesize (Yosys synth_xilinx) and place and route (nextpnr, ECP5); "
+                       "writes DIR/sweep.csv and DIR/pareto.png.")
     s.add_argument("model", help="ONNX file")
     s.add_argument("--out", required=True, metavar="DIR")
     s.add_argument("--target-cycles", type=_int_list, metavar="N1,N2,...",
@@ -336,6 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--jobs", type=int, default=None, help="parallel points (default: cores)")
     s.add_argument("--vectors", type=int, default=20, metavar="K", help="rows simulated per point (default 20)")
     s.add_argument("--force", action="store_true", help="use an --out that holds something else than a sweep")
+    s.add_argument("--pnr", choices=["ecp5", "none"], default="ecp5",
+                   help="place and route every point on a Lattice ECP5-85 with nextpnr, in parallel "
+                   "across points (default ecp5: adds fmax_mhz and inferences_per_s = Fmax / measured "
+                   "cycles, and plots inferences/s against LUTs; minutes per large point); none: area only")
     s.add_argument("--scheduler", metavar="ADDRESS", help="run the points on a Dask distributed cluster "
                    "(e.g. tcp://host:8786; needs the 'cluster' extra); default: a local process pool")
     input_opts(s)
