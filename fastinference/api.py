@@ -55,6 +55,10 @@ def load(path: str, input_bits: int = 8, input_signed: bool = False, ptq=None) -
     if source.input_quant is not None:  # QONNX: the Quant on the input sets the hardware's format
         source.input_bits, source.input_signed = source.input_quant.bits, source.input_quant.signed
     from . import ptq as _ptq
+    if _ptq.is_float_model(source) and not source.is_chain:
+        from .errors import UnsupportedModelError
+        raise UnsupportedModelError(f"{path}: post-training quantization of a network with skip connections "
+                                    "is not supported; binarize or quantize (QONNX) it when training")
     if _ptq.is_float_model(source):
         cfg = ptq if isinstance(ptq, _ptq.PTQConfig) else _ptq.PTQConfig(**(ptq or {}))
         if cfg.calibration is None:

@@ -129,14 +129,25 @@ def resolve_folding(model: Model, fold_config: str | dict | None = None,
 def folding_report(model: Model, folding: dict[str, LayerFold]) -> list[dict]:
     """Per compute layer: what report.json records."""
     rows = []
+    graph = not model.is_chain
+    producers = model.producers() if graph else {}
     for l in model.compute_layers():
         f = folding[l.name]
         rows.append({
             "name": l.name, "kind": l.kind, "source_nodes": list(l.source_nodes),
+            **({"inputs": producers[l.name]} if graph else {}),
             "K": l.K, "M": l.M, "V": l.V, "PE": f.pe, "SIMD": f.simd,
             "bound_cycles": layer_bound(l, f.pe, f.simd), **layer_bits(l),
         })
     return rows
+
+
+def graph_report(model: Model) -> list[dict]:
+    """A graph with skip connections: every layer (compute or not) with its kind, its
+    "inputs" by layer name (``ir.INPUT`` for the network input) and its output shape."""
+    producers = model.producers()
+    return [{"name": l.name, "kind": l.kind, "inputs": producers[l.name], "out_shape": list(l.out_shape)}
+            for l in model.layers]
 
 
 def signed_bits(lo: int, hi: int) -> int:

@@ -17,8 +17,8 @@ import numpy as np
 
 from . import __version__
 from .api import Network, load
-from .errors import BadOptionError
-from .folding import LayerFold, folding_report, pipeline_bound, resolve_folding
+from .errors import BadOptionError, UnsupportedModelError
+from .folding import LayerFold, folding_report, graph_report, pipeline_bound, resolve_folding
 from .ir import Model
 from .names import RESERVED_TOP_NAMES, safe_identifier, unique_top
 
@@ -135,10 +135,30 @@ def build_report(net: Network, folding: dict[str, LayerFold], top: str, backend:
         "part": part,
         "clock_ns": clock_ns,
         "layers": folding_report(m, folding),
+        **({} if m.is_chain else {"graph": graph_report(m)}),
         "output_scale": (None if m.output_scale is None else
                          [float(v) for v in np.broadcast_to(m.output_scale, (m.num_classes,))]),
         "version": __version__,
     }
+
+
+# backends that stream graphs with skip connections (forks and joins); the others take chains
+GRAPH_BACKENDS: tuple[str, ...] = ()
+
+
+def check_backend_graph(model: Model, backend: str) -> None:
+    """The one place that keeps a graph with skip connections away from a backend that
+    writes chains only (exit 2, before anything is written)."""
+    if model.is_chain:
+        return
+    for b in (("hls", "rtl") if backend == "all" else (backend,)):
+        if b not in GRAPH_BACKENDS:
+            raise UnsupportedModelError(f"skip connections are not supported by the {b} backend yet "
+                                        f"(the network has joins: {', '.join(joins(model))})")
+
+
+def joins(model: Model) -> list[str]:
+    return [l.name for l in model.layers if l.kind in ("add_join", "concat_join")]
 
 
 def compile_project(model_path: str, out: str | Path, backend: str = "all", fold_config=None,
@@ -164,6 +184,7 @@ def compile_project(model_path: str, out: str | Path, backend: str = "all", fold
               f"target-cycles {target_cycles}" if target_cycles is not None else "default")
     x = net.check_input(vectors) if vectors is not None else random_vectors(net.model)
     scores = net.predict(x)
+    check_backend_graph(net.model, backend)
     from .backends.rtl import multibit_reason
     # 'all' on a quantized network: the HLS project, and one line saying why no RTL
     skip_rtl = multibit_reason(net.model) if backend == "all" else None

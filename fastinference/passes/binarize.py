@@ -159,6 +159,11 @@ def _join_state(l: Join, ins: list):
     integer/+-1 inputs (None for an accumulator: the join pass reads its scale)."""
     doms = [d for d, *_ in ins]
     l.in_units = [float(s) if d in ("int", "binary") else None for d, _, _, s in ins]
-    if l.op == "concat" and doms[0] == doms[1] and doms[0] in ("int", "binary") and ins[0] == ins[1]:
-        return ins[0]
+    if l.op == "concat":
+        if doms[0] == doms[1] and doms[0] in ("int", "binary") and ins[0] == ins[1]:
+            return ins[0]
+        what = {"int": "integers", "binary": "+-1 activations", "acc": "an accumulator", "float": "float values"}
+        raise UnsupportedModelError(
+            f"{where(l)}: concatenates {what[doms[0]]} and {what[doms[1]]}; a Concat joins two branches of "
+            "+-1 activations (a sign on each branch before it) or of integers in one format and scale")
     return "acc", 1, False, 1.0

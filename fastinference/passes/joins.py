@@ -19,10 +19,10 @@ import numpy as np
 from ..errors import UnsupportedModelError
 from ..ir import (INPUT, Affine, AddJoin, BinaryLayer, BinaryMaxPool, ConcatJoin, Flatten, IntMaxPool, Join,
                   Layer, MaxPool, Model, QuantAct, Stream, Threshold)
-from .base import graph_pass, where
+from .base import graph_pass, retarget, where
 from .float_chain import EXHAUSTIVE_LIMIT
-from .thresholds import (bits_from_steps, binary_pool_after, follow_to_activation, splice, thresholds_by_search,
-                         thresholds_from_bits)
+from .thresholds import (bits_from_steps, binary_pool_after, decreasing_before, follow_to_activation, splice,
+                         thresholds_by_search, thresholds_from_bits)
 
 EXACT_SUM = 1 << 24  # float32 holds every integer below this
 
@@ -128,15 +128,18 @@ def _lower_joins(model: Model):
         pos2 = {t.name: k for k, t in enumerate(layers2)}
         cons2 = Model(model.name, layers2, model.input_shape).consumers()
         found = follow_to_activation(layers2, pos2, cons2, j)
-        renames = {}
         span = []
         if found is not None:
-            steps, _, pool, span = found
+            steps, _, pool, span, n_pre = found
             steps = ([("mul", np.full(j.out_shape[0], ua, dtype=np.float32))] if ua != 1 else []) + list(steps)
-            out += _threshold_unit(new, steps, span[-1], pool, span)
-            renames[span[-1].name] = out[-1].name
+            n_pre += 1 if ua != 1 else 0
+            pre_dec = decreasing_before(steps[:n_pre], int(j.out_shape[0]), lo, hi) if pool is not None else None
+            out += _threshold_unit(new, steps, span[-1], pool, span, pre_dec)
+            # the readers of the activation read the last new layer; re-pointed before the new
+            # layers go in (the Threshold takes the activation's name: a pool after it reads it)
+            layers2 = retarget(layers2, {span[-1].name: out[-1].name})
         layers2 = splice(layers2, j, span, out)
-        return layers2, True, renames
+        return layers2, True, {}
     return layers, False, {}
 
 
@@ -154,7 +157,7 @@ def _replace(layers, j, drop, out):
     return splice(_without(layers, drop), j, [], out), True, {}
 
 
-def _threshold_unit(join: AddJoin, steps, act, pool, span) -> list[Layer]:
+def _threshold_unit(join: AddJoin, steps, act, pool, span, pre_dec) -> list[Layer]:
     """The Threshold (and a pool moved behind it) for ``act(steps(sum))``."""
     lo, hi = join.out_range
     M = int(join.out_shape[0])
@@ -169,7 +172,7 @@ def _threshold_unit(join: AddJoin, steps, act, pool, span) -> list[Layer]:
         thr.out_bits, thr.out_signed = int(spec.bits), bool(spec.signed)
         out = [thr]
         if pool is not None:
-            if np.any(D < 0):
+            if np.any((D < 0) != pre_dec):
                 raise UnsupportedModelError(
                     f"{where(pool)}: a MaxPool before a quantizer whose input decreases with the sum "
                     "(negative BatchNorm scale) is not supported; put the MaxPool after the activation")
@@ -193,5 +196,5 @@ def _threshold_unit(join: AddJoin, steps, act, pool, span) -> list[Layer]:
     thr.thresholds, thr.directions = T.astype(np.int64), D.astype(np.int8)
     out = [thr]
     if pool is not None:
-        out.append(binary_pool_after(pool, D, thr.name))
+        out.append(binary_pool_after(pool, D, pre_dec, thr.name))
     return out

@@ -143,8 +143,9 @@ def sole_reader(layers, pos, cons, t):
 
 def follow_to_activation(layers, pos, cons, start):
     """From ``start``, the private chain of Affine/Relu/MaxPool ops to a SignAct/QuantAct:
-    (steps, same-node flags, pool, the ops after start up to the activation) or None."""
-    steps, same, pool, span = [], [], None, []
+    (steps, same-node flags, pool, the ops after start up to the activation, the number of
+    steps before the pool) or None."""
+    steps, same, pool, span, n_pre = [], [], None, [], 0
     t = sole_reader(layers, pos, cons, start)
     while t is not None and isinstance(t, (Affine, Relu, MaxPool)):
         if isinstance(t, Affine):
@@ -157,12 +158,22 @@ def follow_to_activation(layers, pos, cons, start):
             if pool is not None or any(t.pads):
                 raise UnsupportedModelError(
                     f"{where(t)}: only one unpadded MaxPool between a layer and its sign is supported")
-            pool = t
+            pool, n_pre = t, len(steps)
         span.append(t)
         t = sole_reader(layers, pos, cons, t)
     if t is None or not isinstance(t, (SignAct, QuantAct)):
         return None
-    return steps, same, pool, span + [t]
+    return steps, same, pool, span + [t], n_pre
+
+
+def decreasing_before(steps, M: int, lo: int, hi: int) -> np.ndarray:
+    """Per channel: do the float steps before a pool decrease over lo..hi (a negative scale)?
+    A max pool after them is then a min over their input."""
+    if not steps:
+        return np.zeros(M, dtype=bool)
+    y_lo = eval_per_channel(steps, np.full(M, lo, dtype=np.int64))
+    y_hi = eval_per_channel(steps, np.full(M, hi, dtype=np.int64))
+    return np.asarray(y_lo > y_hi).reshape(-1)
 
 
 def splice(layers, first, span, out):
@@ -182,12 +193,13 @@ def _merge_thresholds(model: Model):
         found = follow_to_activation(layers, pos, cons, l)
         if found is None:
             continue
-        steps, same, pool, span = found
+        steps, same, pool, span, n_pre = found
         sign = span[-1]
         lo, hi = l.acc_range()
+        pre_dec = decreasing_before(steps[:n_pre], l.M, lo, hi) if pool is not None else None
         steps = fuse_dot(steps, same, l, lo, hi)
         if isinstance(sign, QuantAct):
-            out = _merge_quant(l, steps, sign, pool, span, lo, hi)
+            out = _merge_quant(l, steps, sign, pool, span, lo, hi, pre_dec)
             return splice(layers, l, span, out), True, {sign.name: out[-1].name}
         if (hi - lo + 1) * l.M <= EXHAUSTIVE_LIMIT:
             acc, bits, y = bits_from_steps(steps, sign.mode, l.M, lo, hi)
@@ -211,20 +223,21 @@ def _merge_thresholds(model: Model):
         out = [new]
         if pool is not None:
             new.out_shape = l.out_shape
-            out.append(binary_pool_after(pool, D, new.name))
+            out.append(binary_pool_after(pool, D, pre_dec, new.name))
         return splice(layers, l, span, out), True, {sign.name: out[-1].name}
     return layers, False, {}
 
 
-def binary_pool_after(pool, D, reads: str) -> BinaryMaxPool:
-    """A MaxPool moved behind a threshold: OR per channel, AND where it decreases."""
-    and_ch = D < 0
+def binary_pool_after(pool, D, pre_dec, reads: str) -> BinaryMaxPool:
+    """A MaxPool moved behind a threshold: OR per channel, AND where the ops after the pool
+    decrease (the threshold's direction, flipped where the ops before the pool decrease)."""
+    and_ch = (D < 0) != pre_dec
     return BinaryMaxPool(name=pool.name, source_nodes=pool.source_nodes, in_shape=pool.in_shape,
                          out_shape=pool.out_shape, inputs=[reads], kernel=tuple(pool.kernel),
                          stride=tuple(pool.stride), and_channels=and_ch if and_ch.any() else None)
 
 
-def _merge_quant(l: BinaryLayer, steps, quant: QuantAct, pool, merged, lo: int, hi: int) -> list:
+def _merge_quant(l: BinaryLayer, steps, quant: QuantAct, pool, merged, lo: int, hi: int, pre_dec=None) -> list:
     """The layer with N-level thresholds for ``Quant(steps(acc))``, and a MaxPool that sat
     between them moved behind the quantizer as an integer pool (max commutes with a
     non-decreasing staircase)."""
@@ -236,7 +249,7 @@ def _merge_quant(l: BinaryLayer, steps, quant: QuantAct, pool, merged, lo: int, 
     new.source_nodes = list(dict.fromkeys(l.source_nodes + [n for t in merged for n in t.source_nodes]))
     out = [new]
     if pool is not None:
-        if np.any(D < 0):
+        if np.any((D < 0) != (pre_dec if pre_dec is not None else False)):  # ops after the pool decrease
             raise UnsupportedModelError(
                 f"{where(pool)}: a MaxPool before a quantizer whose input decreases with the accumulator "
                 "(negative BatchNorm scale) is not supported; put the MaxPool after the activation")
