@@ -44,13 +44,13 @@ def input_shape(name):
 class ResNet(nn.Module):
     """One residual block between a first layer and a score layer (see the module docstring)."""
 
-    def __init__(self, name, width=32):
+    def __init__(self, name, width=32, conv_width=8):
         super().__init__()
         self.name = name
         self.conv = "cnn" in name
         self.depth = 2 if ("2" in name) else 1
         self.proj = name.endswith("_proj")
-        w = width if not self.conv else 8
+        w = width if not self.conv else conv_width
         out = (w * 3) // 4 if self.proj else w
         if self.conv:
             self.first = nn.Sequential(BinaryConv2d(1, w, 3, padding=1), nn.BatchNorm2d(w), SignAct())
@@ -93,13 +93,13 @@ class CatNet(nn.Module):
         return self.head(torch.cat([a, self.branch(a)], dim=1))
 
 
-def build(name):
+def build(name, width=32, conv_width=8):
     if name not in NAMES:
         raise KeyError(name)
-    return CatNet(name) if name.startswith("cat") else ResNet(name)
+    return CatNet(name) if name.startswith("cat") else ResNet(name, width, conv_width)
 
 
-def train(name, seed=0, epochs=15):
+def train(name, seed=0, epochs=15, width=32, bn_lr=1e-2, batch=64, conv_width=8):
     """Train ``name`` deterministically (one thread). Returns (model, test accuracy)."""
     torch.set_num_threads(1)
     torch.manual_seed(seed)
@@ -107,16 +107,18 @@ def train(name, seed=0, epochs=15):
     shape = input_shape(name)
     xt = torch.tensor(X_tr, dtype=torch.float32).reshape(-1, *shape)
     yt = torch.tensor(y_tr)
-    model = build(name)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model = build(name, width, conv_width)
+    bn = [p for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) for p in m.parameters()]
+    rest = [p for p in model.parameters() if all(p is not q for q in bn)]
+    opt = torch.optim.Adam([{"params": rest, "lr": 1e-2}, {"params": bn, "lr": bn_lr}])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     g = torch.Generator().manual_seed(seed)
     k_last = [m for m in model.modules() if isinstance(m, BinaryLinear)][-1].in_features
     for _ in range(epochs):
         model.train()
         perm = torch.randperm(len(xt), generator=g)
-        for i in range(0, len(xt), 64):
-            idx = perm[i:i + 64]
+        for i in range(0, len(xt), batch):
+            idx = perm[i:i + batch]
             loss = F.cross_entropy(model(xt[idx]) * (4.0 / k_last ** 0.5), yt[idx])
             opt.zero_grad()
             loss.backward()
