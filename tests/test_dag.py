@@ -402,3 +402,15 @@ def test_chain_pool_after_negative_batchnorm(tmp_path):
         assert net.model.is_chain
         x = rng.integers(0, 256, size=(300, 1, 6, 6))
         assert np.array_equal(net.predict(x), ort_run(p, x).astype(np.int64))
+
+
+@pytest.mark.parametrize("fname, xname", [("digits_res_mlp.onnx", "digits_test_x.npy"),
+                                          ("digits_res_cnn.onnx", "digits_test_x_img.npy")])
+def test_bundled_residual_examples(fname, xname):
+    x = np.load(f"examples/{xname}")
+    y = np.load("examples/digits_test_y.npy")
+    net = fi.load(f"examples/{fname}")
+    assert not net.model.is_chain
+    s = net.predict(x)
+    assert np.array_equal(s, ort_pre_softmax(f"examples/{fname}", x).astype(np.int64))
+    assert (s.argmax(1) == y).mean() >= 0.9
