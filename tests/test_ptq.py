@@ -86,7 +86,7 @@ def f_pre(path, x):
     return ort_pre_softmax(str(path), np.asarray(x, dtype=np.float32))
 
 
-@pytest.mark.parametrize("model", [MLP, CNN], ids=["mlp", "cnn"])
+@pytest.mark.parametrize("model", [pytest.param(MLP, marks=pytest.mark.slow), CNN], ids=["mlp", "cnn"])
 def test_csim_equals_predict(tmp_path, data, model):
     """compile --backend hls, then csim (through the CLI, which rebuilds the quantized network
     from the project's saved calibration rows) is bit-exact with predict."""
@@ -100,7 +100,7 @@ def test_csim_equals_predict(tmp_path, data, model):
     assert rep["ptq"]["precision"] and (tmp_path / "p" / "source" / "calibration.npy").is_file()
     net = fi.load(str(model), ptq={"calibration": str(CALIB)})
     want = net.predict(x.reshape((-1,) + net.model.input_shape))
-    got = run_csim(tmp_path / "p", x.reshape((-1,) + net.model.input_shape), extra_flags=["-O0"])
+    got = run_csim(tmp_path / "p", x.reshape((-1,) + net.model.input_shape))
     np.testing.assert_array_equal(got, want)
     rc, out, err = run_cli("predict", model, "--calibration", CALIB, "--input", tmp_path / "x.npy",
                            "--output", tmp_path / "s.npy")
@@ -225,4 +225,4 @@ def test_zero_range_layer_warns_and_stays_exact(tmp_path):
     want = net.predict(x)
     np.testing.assert_array_equal(simulate(net.source, x.astype(np.float32))[0], want)
     assert np.ptp(want) > 0
-    np.testing.assert_array_equal(run_csim(tmp_path / "o", x, extra_flags=["-O0"]), want)
+    np.testing.assert_array_equal(run_csim(tmp_path / "o", x), want)
