@@ -129,6 +129,15 @@ def test_inspect_shows_bits_and_error():
     assert p["agreement_calibration"] >= 0.99
 
 
+def test_calib_percentile_clips_the_range():
+    X = np.load(CALIB)
+    full = fi.load(str(MLP), ptq={"calibration": X}).ptq
+    pct = fi.load(str(MLP), ptq={"calibration": X, "calib_percentile": 99.0}).ptq
+    assert pct.summary()["scale"] == "percentile 99" and full.summary()["scale"] == "max"
+    for a, b in zip(full.layers[:-1], pct.layers[:-1]):
+        assert b["act_scale"] < a["act_scale"]
+
+
 def test_precision_file(tmp_path):
     names = [r["name"] for r in json.loads(run_cli("inspect", MLP, "--calibration", CALIB, "--json")[1])["ptq"]["layers"]]
     prec = {names[0]: {"weight_bits": 4, "act_bits": 3}, names[2]: {"weight_bits": 6}}
@@ -226,3 +235,19 @@ def test_zero_range_layer_warns_and_stays_exact(tmp_path):
     np.testing.assert_array_equal(simulate(net.source, x.astype(np.float32))[0], want)
     assert np.ptp(want) > 0
     np.testing.assert_array_equal(run_csim(tmp_path / "o", x), want)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulator", ["verilator", "icarus"])
+@pytest.mark.parametrize("model", [MLP, CNN], ids=["mlp", "cnn"])
+def test_rtl_sim_equals_predict(tmp_path, data, model, simulator):
+    """The float models through the RTL backend: sim == predict, cycles = bound."""
+    _, X_te, _, _ = data
+    np.save(tmp_path / "x.npy", X_te[:8])
+    rc, out, err = run_cli("compile", model, "--calibration", CALIB, "--out", tmp_path / "p", "--backend", "rtl")
+    assert rc == 0, err
+    rc, out, err = run_cli("sim", tmp_path / "p", "--input", tmp_path / "x.npy", "--output", tmp_path / "s.npy",
+                           "--simulator", simulator, "--report", tmp_path / "r.json")
+    assert rc == 0, err + out
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["mismatches"] == 0 and r["cycles_per_inference"] == r["bound_cycles"]
