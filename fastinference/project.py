@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,7 @@ from .errors import BadOptionError, UnsupportedModelError
 from .folding import LayerFold, folding_report, graph_report, pipeline_bound, resolve_folding
 from .ir import Model
 from .names import RESERVED_TOP_NAMES, safe_identifier, unique_top
+from .project_dir import AtomicFolder, check_out, load_report  # noqa: F401  (the API of project folders)
 
 BACKENDS = ("hls", "rtl", "all")
 DEFAULT_PART = "xc7z020clg400-1"
@@ -66,41 +66,6 @@ def top_name(net: Network, name: str | None) -> str:
     return name
 
 
-def check_out(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise BadOptionError(f"--out {out} exists and is not a folder")
-    if out.exists() and any(out.iterdir()) and not force:
-        raise BadOptionError(f"--out {out} exists and is not empty; pass --force to replace it")
-
-
-class AtomicFolder:
-    """``with AtomicFolder(out, force) as tmp:`` write into ``tmp``; on success it becomes
-    ``out`` (replacing it), on any exception (Ctrl-C included) ``out`` is untouched."""
-
-    def __init__(self, out: Path, force: bool):
-        self.out = Path(out)
-        self.force = force
-
-    def __enter__(self) -> Path:
-        check_out(self.out, self.force)
-        parent = self.out.resolve().parent
-        parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=parent))
-        return self.tmp
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            return False
-        old = None
-        if self.out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-", dir=self.tmp.parent))
-            os.replace(self.out, old / "x")
-        os.replace(self.tmp, self.out)
-        os.chmod(self.out, 0o755)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        return False
 
 
 def copy_source(src: str, dest: Path) -> str:
@@ -211,14 +176,6 @@ def compile_project(model_path: str, out: str | Path, backend: str = "all", fold
             from .backends.ip import write_ip_files
             write_ip_files(tmp / "rtl", top, part, float(clock_ns))
     return report
-
-
-def load_report(project: str | Path) -> dict:
-    p = Path(project) / "report.json"
-    if not p.is_file():
-        raise BadOptionError(f"{project}: no report.json; is this a folder written by 'fastinference compile'?")
-    with open(p) as f:
-        return json.load(f)
 
 
 def load_project_network(project: str | Path) -> tuple[Network, dict]:

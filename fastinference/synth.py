@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import tools
 from .errors import BadOptionError, ToolError
-from .project import AtomicFolder, load_report
+from .project_dir import AtomicFolder, load_report, read_filelist
 
 FF_CELLS = {"FDRE", "FDSE", "FDCE", "FDPE", "FDRE_1", "FDSE_1", "FDCE_1", "FDPE_1"}
 LUTRAM_CELLS = {"RAM16X1D", "RAM32X1D", "RAM64X1D", "RAM128X1D", "RAM256X1D", "RAM32X1S", "RAM64X1S",
@@ -104,14 +104,6 @@ def instance_figures(netlist: Path, top: str, per_module: dict) -> dict:
 
 def yosys_cmd() -> list[str]:
     return tools.yosys()
-
-
-def read_filelist(rtl: Path) -> list[str]:
-    fl = rtl / "filelist.f"
-    if not fl.is_file():
-        raise BadOptionError(f"{rtl}: no filelist.f; compile with --backend rtl or all first")
-    files = [l.strip() for l in fl.read_text().splitlines() if l.strip() and not l.startswith(("#", "//", "+", "-"))]
-    return [f for f in files if f.endswith((".sv", ".v"))]
 
 
 def run_yosys(rtl: Path, top: str, family: str, out_dir_rel: str, timeout: int = 3600) -> dict:

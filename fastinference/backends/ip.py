@@ -32,7 +32,7 @@ def write_ip_files(rtl: Path, top: str, part: str, clock_ns: float) -> None:
     if not re.fullmatch(r"[A-Za-z0-9-]+", part):
         raise BadOptionError(f"--part {part!r}: letters, digits and '-' only")
     clock = clock_port((rtl / f"{top}.sv").read_text())
-    from ..synth import read_filelist
+    from ..project_dir import read_filelist
 
     sources = read_filelist(rtl)
     memories = sorted(p.name for p in rtl.iterdir() if p.suffix in (".mem", ".hex", ".dat"))
