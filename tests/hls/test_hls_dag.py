@@ -96,7 +96,8 @@ def test_dense_shortcuts(tmp_path, depth, proj):
     f = fold(**{l.name: (1, 12) if l.name.startswith("main") else (l.M, l.K) for l in m.compute_layers()})
     x = random_inputs(m, rng, 24)
     check(m, f, tmp_path, x)
-    check(m, f, tmp_path / "df", x, DATAFLOW)
+    if depth == 2 and proj:  # the dataflow C simulation once (a build costs seconds)
+        check(m, f, tmp_path / "df", x, DATAFLOW)
 
 
 def conv_block(rng, depth):

@@ -24,6 +24,15 @@ Compute layers (MVAU, ``mvtu.cpp.j2``): W-bit weights (1: +-1) times A-bit input
 bits), folded by PE and SIMD, one flat ``PIPELINE II=1`` loop; the accumulator is as wide as
 the exact reachable range (``acc_range()``), thresholds one bit wider where clamping needs it.
 
+Graphs (skip connections): a tensor read by several layers goes through a fork stage (one
+stream in, one per reader out, ``fork.cpp.j2``); ``AddJoin``/``ConcatJoin`` are join stages
+(``join.cpp.j2``), ``Threshold`` the activation alone (``threshold.cpp.j2``); a score layer
+feeding a join emits its scores as the narrowest two's complement of their range. In a graph
+every stream's depth comes from the cycle schedule of the stages (``schedule.fifo_depths`` on
+the loop structure of each template, ``_program``), written as the STREAM pragma's depth with
+a comment, and passed to ``fi_stream.h`` (``FI_STREAM_DEPTH``) for the dataflow C simulation
+(``-DFI_CSIM_DATAFLOW``); a chain keeps depth 2.
+
 All C++ lives in the Jinja templates in ``hls_templates/``; this module decides what goes in
 their holes. The output depends only on the arguments (byte-identical across runs).
 """
