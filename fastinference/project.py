@@ -108,7 +108,7 @@ def build_report(net: Network, folding: dict[str, LayerFold], top: str, backend:
 
 
 # backends that stream graphs with skip connections (forks and joins); the others take chains
-GRAPH_BACKENDS: tuple[str, ...] = ("hls",)
+GRAPH_BACKENDS: tuple[str, ...] = ("hls", "rtl")
 
 
 def check_backend_graph(model: Model, backend: str) -> None:

@@ -25,7 +25,8 @@ import numpy as np
 from ... import resources
 from ...errors import BadOptionError, UnsupportedModelError
 from ...folding import LayerFold, layer_bound, pipeline_bound
-from ...ir import BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, IntMaxPool, Model
+from ...ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, ConcatJoin, IntMaxPool,
+                   Model, Threshold)
 from ...names import safe_comment
 
 TEMPLATES = resources.rtl_templates()  # rtl_templates/ (in the wheel: fastinference/_data/)
@@ -156,7 +157,7 @@ def tree_regs(layer: BinaryLayer, simd: int) -> int:
 def mvau_latency(layer: BinaryLayer, pe: int, simd: int) -> int:
     """Cycles from an input handshake to the output handshake of an idle mvau."""
     steps = math.ceil(layer.K / simd) * math.ceil(layer.M / pe)
-    return steps + 5 + tree_regs(layer, simd)
+    return steps + 6 + tree_regs(layer, simd)
 
 
 def weight_words(layer: BinaryLayer, pe: int, simd: int) -> list[int]:
@@ -240,8 +241,12 @@ def check_supported(model: Model) -> None:
     if reason:
         raise UnsupportedModelError(reason)
     compute = model.compute_layers()
+    cons = model.consumers()
     for l in compute:
-        if l is not compute[-1] and l.emits_scores:
+        # in a graph, scores (the integer sums) may feed joins: the AddJoin takes them
+        joined = (not model.is_chain and cons[l.name]
+                  and all(model.layer(c).kind in ("add_join", "concat_join") for c in cons[l.name]))
+        if l is not model.layers[-1] and l.emits_scores and not joined:
             raise UnsupportedModelError(
                 f"layer '{l.name}' emits scores but is not the last layer")
         if l.output_kind == "int" and (np.ndim(l.thresholds) != 2 or np.shape(l.thresholds)[1] < 1):
@@ -250,15 +255,26 @@ def check_supported(model: Model) -> None:
             raise UnsupportedModelError(f"layer '{l.name}': {l.out_bits}-bit outputs are wider than 32 bits")
         if acc_width(l) > SCORE_BITS:
             raise UnsupportedModelError(f"layer '{l.name}': accumulator wider than 32 bits")
+    for l in compute:
+        if l.emits_scores and l is not model.layers[-1]:
+            _check_score_range(l)
     last = model.layers[-1]
+    if not model.is_chain and isinstance(last, (AddJoin, Threshold)) and len(last.out_shape) == 1:
+        if isinstance(last, AddJoin) and _signed_width(*last.out_range) > SCORE_BITS:
+            raise UnsupportedModelError(f"layer '{last.name}': sums wider than 32 bits")
+        return
     if not isinstance(last, BinaryDense):
         raise UnsupportedModelError(
             f"layer '{last.name}' ({last.kind}): the network must end with a dense layer (scores)")
     if last.emits_scores:
-        bias = last.bias if last.bias is not None else np.zeros(last.M, dtype=np.int64)
-        if acc_bound(last) + int(np.abs(bias).max(initial=0)) > (1 << (SCORE_BITS - 1)) - 1:
-            raise UnsupportedModelError(
-                f"layer '{last.name}': scores can exceed 32-bit two's complement")
+        _check_score_range(last)
+
+
+def _check_score_range(layer: BinaryLayer) -> None:
+    bias = layer.bias if layer.bias is not None else np.zeros(layer.M, dtype=np.int64)
+    if acc_bound(layer) + int(np.abs(bias).max(initial=0)) > (1 << (SCORE_BITS - 1)) - 1:
+        raise UnsupportedModelError(
+            f"layer '{layer.name}': scores can exceed 32-bit two's complement")
 
 
 def hardware_weights(layer: BinaryLayer, pixel_input: bool) -> np.ndarray:
@@ -447,15 +463,94 @@ def _write(path: Path, text: str) -> None:
     path.write_bytes(text.encode("ascii"))
 
 
+def _graph_input(model: Model) -> tuple[int, bool, bool]:
+    """(bits, signed, binary) of the network input, as its first reader takes it."""
+    first = model.layer(model.consumers()[INPUT][0])
+    if isinstance(first, IntMaxPool):
+        return int(first.bits), bool(first.signed), False
+    if isinstance(first, BinaryLayer):
+        if first.input_kind == "binary":
+            return 1, False, True
+        return int(first.input_bits), bool(first.input_signed), False
+    if isinstance(first, (AddJoin, ConcatJoin)):
+        i = model.inputs_of(model.layers.index(first)).index(INPUT)
+        st = first.in_streams[i]
+        return st.bits, (st.signed and st.kind == "int"), st.kind == "bits"
+    return int(model.input_bits), bool(model.input_signed), False
+
+
+def write_rtl_graph(model: Model, folding: dict[str, LayerFold], out: Path, top: str, part: str,
+                    clock_ns: float, depths: dict | None = None):
+    """A graph with skip connections (see graph.py). Returns the GraphPlan."""
+    import sys
+
+    from ... import __version__
+    from . import graph
+
+    in_bits, in_signed, binary = _graph_input(model)
+    image_input = len(model.input_shape) == 3
+    p = graph.plan_graph(model, folding, sys.modules[__name__],
+                         graph.input_tensor(model, in_bits, in_signed, binary), depths)
+    for l, rl, w in p.roms:
+        hw = l.copy()
+        hw.weights = w
+        _write(out / rl.weight_file, _hex_lines(weight_words(hw, rl.PE, rl.SIMD), rl.PE * rl.SIMD * rl.w_bits))
+        words, bits = thresh_words(l, rl.PE, rl.acc_width)
+        _write(out / rl.thresh_file, _hex_lines(words, bits))
+    bound = pipeline_bound(model, folding)
+    s_cycles = max((s.image_cycles for s in p.stages), default=0)
+    in_elems = int(np.prod(model.input_shape))
+    o = p.output
+    classes = o.elems
+    ctx = dict(
+        top=top, version=__version__, model_comment=safe_comment(model.name or "model"),
+        in_elems=in_elems, in_bits=in_bits, in_signed=in_signed, in_width=in_elems * in_bits,
+        classes=classes, out_width=classes * SCORE_BITS, bound=bound, stream_cycles=s_cycles,
+        cycles=max(bound, s_cycles), stages=p.stages, wires=list(p.wires.values()),
+        fifos=[w for w in p.wires.values() if w.producer and w.consumer],
+        input_wire=p.input_wire, output_wire=o.wire, out_bits=o.bits,
+        out_signed=o.signed and o.kind == "int", image_input=image_input,
+        channels=int(model.input_shape[0]) if image_input else 0,
+        pixels=int(np.prod(model.input_shape[1:])) if image_input else 0)
+    _write(out / f"{top}.sv", _env().get_template("top_graph.sv.j2").render(**ctx))
+    used = {f"{s.module}.sv" for s in p.stages}
+    if "maxpool.sv" in used:
+        used.add("sliding_window.sv")
+    modules = ["stream_fifo.sv", "mvau_tree.sv", "mvau_act.sv", "mvau.sv"] + sorted(used - {"mvau.sv"})
+    for m in modules:
+        shutil.copyfile(TEMPLATES / m, out / m)
+    for f in TB_FILES:
+        shutil.copyfile(SIM_DIR / f, out / f)
+    sources = modules + [f"{top}.sv"]
+    _write(out / "filelist.f", "".join(s + "\n" for s in sources))
+    config = {
+        "top": top, "sources": sources, "in_elems": in_elems, "in_bits": in_bits,
+        "in_signed": in_signed, "classes": classes, "score_bits": SCORE_BITS,
+        "bound_cycles": bound, "stream_cycles": s_cycles, "expected_cycles": max(bound, s_cycles),
+        "layers": len(p.roms), "part": part, "clock_ns": clock_ns,
+        "fifo_depths": {w.name: w.depth for w in ctx["fifos"]},
+    }
+    _write(out / "tb_config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
+    _write(out / "Makefile", _env().get_template("Makefile.j2").render(**ctx))
+    return p
+
+
 def write_rtl(model: Model, folding: dict[str, LayerFold], out_dir, top: str = "fi_top",
-              part: str = "xc7z020clg400-1", clock_ns: float = 10.0) -> Path:
-    """Fill ``out_dir`` (``DIR/rtl``) with the SystemVerilog project. Returns ``out_dir``."""
+              part: str = "xc7z020clg400-1", clock_ns: float = 10.0, depths: dict | None = None) -> Path:
+    """Fill ``out_dir`` (``DIR/rtl``) with the SystemVerilog project. Returns ``out_dir``.
+    A graph with skip connections goes to ``write_rtl_graph`` (``depths``: FIFO name -> depth,
+    replacing the cycle schedule's: tests of undersized FIFOs)."""
     from ... import __version__
 
     check_supported(model)
     for l in model.compute_layers():
         if l.name not in folding:
             raise BadOptionError(f"no folding given for layer '{l.name}'")
+    if not model.is_chain:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        write_rtl_graph(model, folding, out, top, part, clock_ns, depths)
+        return out
     stages, roms = build_stages(model, folding)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,419 @@
+"""RTL backend, graphs with skip connections: the stage graph of a lowered DAG and its top.
+
+Every tensor flows as one valid/ready stream: a vector (one beat = the whole tensor: the
+network input, a dense layer's output, and a 3-D network input in HWC order) or a pixel
+stream (one beat = one pixel's channels, raster order: conv, pool, and any join or
+threshold on a 3-D tensor). A consumer that needs the other form gets a converter on its
+edge (``pixel_serializer`` / ``pixel_collector``). A tensor read by n layers goes through
+n - 1 ``stream_fork`` s; ``AddJoin`` is a ``stream_join_add``, ``ConcatJoin`` a
+``stream_join_concat``, ``Threshold`` a ``threshold_unit``; convs are a ``sliding_window``
+and an ``mvau``, pools ``binary_maxpool`` / ``maxpool``, dense layers an ``mvau``.
+
+Every edge between two blocks is a ``stream_fifo`` whose depth comes from the cycle schedule
+(``fastinference/schedule.py``): each block is described by its per-inference program of
+handshakes (the ``Node.program`` of the schedule, derived from the block's documented
+throughput and latency) and ``schedule.fifo_depths`` gives the depth of every FIFO that keeps
+the pipeline at one inference per P cycles (P = the slowest block) without a stall or a
+deadlock; the short branch of a fork/join pair gets the beats the fork writes while the
+long branch works. The depth and where it comes from are written next to each FIFO.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ... import schedule
+from ...errors import UnsupportedModelError
+from ...ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, ConcatJoin,
+                   IntMaxPool, Model, Threshold, int_bits)
+from ...names import safe_comment
+
+SCORE_BITS = 32
+MIN_DEPTH = 2  # a stream_fifo of depth 2 passes one beat per cycle
+
+
+@dataclass
+class Tensor:
+    """What flows on one wire: ``pix`` (beats = pixels) or not (one beat per inference),
+    ``elems`` per beat of ``bits`` bits each, ``kind`` ``bits`` (+-1) or ``int``."""
+
+    wire: str
+    pix: bool
+    elems: int
+    bits: int
+    kind: str
+    signed: bool
+    shape: tuple
+    beats: int
+
+    @property
+    def width(self) -> int:
+        return self.elems * self.bits
+
+
+@dataclass
+class GStage:
+    name: str
+    module: str
+    params: list
+    ports: list  # (prefix, wire, "in"|"out")
+    comments: list
+    program: list  # schedule program (count, reads, writes)
+    latency: int  # cycles from the step's handshake to the beat being visible past the FIFO
+    image_cycles: int = 0
+
+
+@dataclass
+class Wire:
+    name: str
+    width: int
+    producer: str  # stage name, or "" for the network input
+    consumer: str = ""
+    depth: int = MIN_DEPTH
+    note: str = ""
+
+
+@dataclass
+class GraphPlan:
+    stages: list = field(default_factory=list)
+    wires: dict = field(default_factory=dict)
+    roms: list = field(default_factory=list)
+    input_wire: str = ""
+    output: Tensor = None
+    schedule: object = None
+    nodes: list = field(default_factory=list)
+
+
+def _steps(pairs):
+    """[(read?, write?)] per step -> run-length program segments."""
+    prog = []
+    for r, w in pairs:
+        seg = ((0,) if r else (), (0,) if w else ())
+        if prog and prog[-1][1:] == seg:
+            prog[-1] = (prog[-1][0] + 1,) + seg
+        else:
+            prog.append((1,) + seg)
+    return prog
+
+
+def _window_program(H, W, OH, OW, kh, sh, pt):
+    """A window block (sliding_window / maxpool): one input pixel a step, a window as soon as
+    every input row it needs has been accepted (before this step)."""
+    need = [(min(H - 1, oy * sh + kh - 1 - pt) + 1) * W for oy in range(OH) for _ in range(OW)]
+    pairs, r, w = [], 0, 0
+    while r < H * W or w < OH * OW:
+        rd = r < H * W
+        wr = w < OH * OW and need[w] <= r
+        pairs.append((rd, wr))
+        r += rd
+        w += wr
+    return _steps(pairs)
+
+
+def _mvau_program(steps, windows):
+    one = [(True, steps == 1)] + [(False, False)] * max(0, steps - 2) + ([(False, True)] if steps > 1 else [])
+    return _steps(one * windows)
+
+
+def _stream_of(t: Tensor) -> str:
+    if t.kind == "bits":
+        return "bits"
+    return f"{t.bits}-bit {'signed' if t.signed else 'unsigned'} integers"
+
+
+class _Builder:
+    def __init__(self, model: Model, folding, rtl):
+        self.m = model
+        self.f = folding
+        self.rtl = rtl  # the backend module (mvau helpers), imported lazily to avoid a cycle
+        self.p = GraphPlan()
+        self.tensors: dict[str, Tensor] = {}
+        self.pending: dict[str, list[Tensor]] = {}  # tensor -> copies not yet read (forks)
+
+    # ------------------------------------------------------------------ wires and stages
+    def wire(self, name, width, producer) -> str:
+        self.p.wires[name] = Wire(name, width, producer)
+        return name
+
+    def stage(self, st: GStage) -> None:
+        for prefix, w, d in st.ports:
+            if d == "in":
+                self.p.wires[w].consumer = st.name
+        self.p.stages.append(st)
+
+    def publish(self, name: str, t: Tensor, readers: int) -> None:
+        """A tensor read by ``readers`` layers: forks into that many copies."""
+        copies = [t]
+        k = 0
+        while len(copies) < readers:
+            src = copies.pop(0)
+            fn = f"{name}_fork{k}"
+            w0 = self.wire(f"{fn}_o0", src.width, fn)
+            w1 = self.wire(f"{fn}_o1", src.width, fn)
+            self.stage(GStage(fn, "stream_fork", [("Width", str(src.width))],
+                              [("in", src.wire, "in"), ("out0", w0, "out"), ("out1", w1, "out")],
+                              [f"fork of {name} ({src.beats} beat(s) per inference)"],
+                              [(src.beats, (0,), (0, 1))], 2, src.beats if src.pix else 0))
+            copies += [_copy(src, w0), _copy(src, w1)]
+            k += 1
+        self.pending[name] = copies
+
+    def take(self, name: str) -> Tensor:
+        return self.pending[name].pop(0)
+
+    def to_pixels(self, t: Tensor, name: str) -> Tensor:
+        if t.pix:
+            return t
+        C, H, W = t.shape
+        pw = C * t.bits
+        w = self.wire(f"{name}_ser_o", pw, f"{name}_ser")
+        self.stage(GStage(f"{name}_ser", "pixel_serializer", [("N", str(H * W)), ("PixW", str(pw))],
+                          [("in", t.wire, "in"), ("out", w, "out")],
+                          [f"image vector -> {H * W} pixels of {C} x {t.bits} bits for {name}"],
+                          _steps([(True, True)] + [(False, True)] * (H * W - 1)), 2, H * W))
+        return Tensor(w, True, C, t.bits, t.kind, t.signed, t.shape, H * W)
+
+    def to_vector(self, t: Tensor, name: str) -> Tensor:
+        if not t.pix:
+            return t
+        C, H, W = t.shape
+        w = self.wire(f"{name}_col_o", t.width * H * W, f"{name}_col")
+        self.stage(GStage(f"{name}_col", "pixel_collector",
+                          [("C", str(C)), ("N", str(H * W)), ("BITS", str(t.bits))],
+                          [("in", t.wire, "in"), ("out", w, "out")],
+                          [f"{H * W} pixels -> one vector (HWC order) for {name}"],
+                          _steps([(True, False)] * (H * W - 1) + [(True, True)]), 2, H * W))
+        return Tensor(w, False, C * H * W, t.bits, t.kind, t.signed, t.shape, 1)
+
+    # ------------------------------------------------------------------ layers
+    def check_input(self, l: BinaryLayer, t: Tensor) -> None:
+        if l.input_kind == "binary":
+            ok = t.kind == "bits"
+            want = "bits"
+        else:
+            ok = t.kind == "int" and t.bits == int(l.input_bits) and t.signed == bool(l.input_signed)
+            want = f"{l.input_bits}-bit {'signed' if l.input_signed else 'unsigned'} integers"
+        if not ok:
+            raise UnsupportedModelError(f"layer '{l.name}' takes {want} but its input carries "
+                                        f"{_stream_of(t)}: not supported by the RTL backend")
+
+    def mvau(self, l: BinaryLayer, t: Tensor, pix_in: bool, windows: int) -> Tensor:
+        rtl = self.rtl
+        r = rtl._mvau_info(l, self.f[l.name])
+        st = rtl._mvau_stage(r)
+        out_bits = r.elem_bits
+        w = self.wire(f"{l.name}_o", r.out_width, l.name)
+        steps = math.ceil(r.K / r.SIMD) * math.ceil(r.M / r.PE)
+        self.stage(GStage(l.name, "mvau", st.params, [("in", t.wire, "in"), ("out", w, "out")],
+                          st.comments, _mvau_program(steps, windows),
+                          r.latency - steps + 2, 0))
+        self.p.roms.append((l, r, rtl.hardware_weights(l, pix_in)))
+        kind = "bits" if (not r.scores and r.n_thr == 1 and r.out_bits == 1) else "int"
+        signed = True if r.scores else (False if kind == "bits" else r.out_signed)
+        if isinstance(l, BinaryConv):
+            OH, OW = l.out_shape[1:]
+            return Tensor(w, True, r.M, out_bits, kind, signed, tuple(l.out_shape), OH * OW)
+        return Tensor(w, False, r.M, out_bits, kind, signed, tuple(l.out_shape), 1)
+
+    def layer(self, l) -> Tensor:
+        name = l.name
+        nodes = safe_comment(", ".join(l.source_nodes) or "(none)")
+        if isinstance(l, BinaryConv):
+            t = self.to_pixels(self.take(self.ins[0]), name)
+            self.check_input(l, t)
+            C, H, W = l.in_shape
+            kh, kw = l.kernel
+            OH, OW = l.out_shape[1:]
+            pt, pl, pb, pr = l.pads
+            if max(pt, pb) >= kh or max(pl, pr) >= kw:
+                raise UnsupportedModelError(f"layer '{name}': padding as large as the kernel is not supported in RTL")
+            ww = kh * kw * t.width
+            w = self.wire(f"{name}_win_o", ww, f"{name}_win")
+            self.stage(GStage(
+                f"{name}_win", "sliding_window",
+                [("C", str(C)), ("H", str(H)), ("W", str(W)), ("BITS", str(t.bits)),
+                 ("KH", str(kh)), ("KW", str(kw)), ("StrideH", str(l.stride[0])),
+                 ("StrideW", str(l.stride[1])), ("PadT", str(pt)), ("PadL", str(pl)),
+                 ("PadB", str(pb)), ("PadR", str(pr))],
+                [("in", t.wire, "in"), ("out", w, "out")],
+                [f"windows {kh}x{kw}, stride {l.stride[0]}x{l.stride[1]}, pads {pt},{pl},{pb},{pr} "
+                 f"of {C}x{H}x{W} for {name}"],
+                _window_program(H, W, OH, OW, kh, l.stride[0], pt), 2, max(H * W, OH * OW)))
+            win = Tensor(w, False, kh * kw * C, t.bits, t.kind, t.signed, (), OH * OW)
+            return self.mvau(l, win, True, OH * OW)
+        if isinstance(l, (BinaryMaxPool, IntMaxPool)):
+            t = self.to_pixels(self.take(self.ins[0]), name)
+            C, H, W = l.in_shape
+            OH, OW = l.out_shape[1:]
+            k = tuple(int(v) for v in l.kernel)
+            s = tuple(int(v) for v in l.stride)
+            mask = 0
+            if getattr(l, "and_channels", None) is not None:
+                for c, a in enumerate(l.and_channels):
+                    mask |= int(bool(a)) << c
+            head = f"{l.kind} {k[0]}x{k[1]}, stride {s[0]}x{s[1]} of {C}x{H}x{W} from ONNX node(s): {nodes}"
+            w = self.wire(f"{name}_o", t.width, name)
+            if t.bits == 1 and k[0] == k[1] and s == k:
+                pairs = [(True, (y % k[0] == k[0] - 1 and x % k[0] == k[0] - 1
+                                 and y < OH * k[0] and x < OW * k[0]))
+                         for y in range(H) for x in range(W)]
+                self.stage(GStage(name, "binary_maxpool",
+                                  [("C", str(C)), ("H", str(H)), ("W", str(W)), ("K", str(k[0])),
+                                   ("Stride", str(s[0])), ("AndMask", f"{C}'h{mask:x}")],
+                                  [("in", t.wire, "in"), ("out", w, "out")], [head],
+                                  _steps(pairs), 2, H * W))
+            else:
+                self.stage(GStage(name, "maxpool",
+                                  [("C", str(C)), ("H", str(H)), ("W", str(W)), ("Bits", str(t.bits)),
+                                   ("Signed", f"1'b{int(t.signed and t.kind == 'int')}"),
+                                   ("KH", str(k[0])), ("KW", str(k[1])),
+                                   ("StrideH", str(s[0])), ("StrideW", str(s[1])),
+                                   ("AndMask", f"{C}'h{mask:x}")],
+                                  [("in", t.wire, "in"), ("out", w, "out")], [head],
+                                  _window_program(H, W, OH, OW, k[0], s[0], 0), 3, max(H * W, OH * OW)))
+            return Tensor(w, True, C, t.bits, t.kind, t.signed, tuple(l.out_shape), OH * OW)
+        if isinstance(l, BinaryDense):
+            t = self.to_vector(self.take(self.ins[0]), name)
+            self.check_input(l, t)
+            return self.mvau(l, t, len(l.in_shape) == 3, 1)
+        if isinstance(l, (AddJoin, ConcatJoin)):
+            a, b = self.take(self.ins[0]), self.take(self.ins[1])
+            if len(l.out_shape) == 3:
+                a, b = self.to_pixels(a, name), self.to_pixels(b, name)
+            elif a.pix or b.pix:
+                raise UnsupportedModelError(f"layer '{name}': a join of pixel streams into a vector is not supported in RTL")
+            beats = a.beats
+            if isinstance(l, AddJoin):
+                lo, hi = l.out_range
+                wo = self.rtl._signed_width(lo, hi)
+                w = self.wire(f"{name}_o", a.elems * wo, name)
+                self.stage(GStage(name, "stream_join_add",
+                                  [("E", str(a.elems)), ("WA", str(a.bits)), ("BitsA", f"1'b{int(a.kind == 'bits')}"),
+                                   ("SignedA", f"1'b{int(a.signed)}"), ("WB", str(b.bits)),
+                                   ("BitsB", f"1'b{int(b.kind == 'bits')}"), ("SignedB", f"1'b{int(b.signed)}"),
+                                   ("WO", str(wo))],
+                                  [("a", a.wire, "in"), ("b", b.wire, "in"), ("out", w, "out")],
+                                  [f"add from ONNX node(s): {nodes}",
+                                   f"{_stream_of(a)} + {_stream_of(b)} -> {wo}-bit signed sums ({lo}..{hi})"],
+                                  [(beats, (0, 1), (0,))], 2, beats if a.pix else 0))
+                return Tensor(w, a.pix, a.elems, wo, "int", True, tuple(l.out_shape), beats)
+            if a.kind != b.kind:
+                raise UnsupportedModelError(f"layer '{name}': a concat of bits and integers is not supported in RTL")
+            if a.kind == "bits":
+                wo, signed = 1, False
+            else:
+                signed = a.signed or b.signed
+                wo = max(a.bits + (signed and not a.signed), b.bits + (signed and not b.signed))
+            w = self.wire(f"{name}_o", (a.elems + b.elems) * wo, name)
+            self.stage(GStage(name, "stream_join_concat",
+                              [("EA", str(a.elems)), ("WA", str(a.bits)), ("SignedA", f"1'b{int(a.signed and a.kind == 'int')}"),
+                               ("EB", str(b.elems)), ("WB", str(b.bits)), ("SignedB", f"1'b{int(b.signed and b.kind == 'int')}"),
+                               ("WO", str(wo))],
+                              [("a", a.wire, "in"), ("b", b.wire, "in"), ("out", w, "out")],
+                              [f"concat from ONNX node(s): {nodes}: {a.elems} + {b.elems} elements of {_stream_of(a)}"],
+                              [(beats, (0, 1), (0,))], 2, beats if a.pix else 0))
+            return Tensor(w, a.pix, a.elems + b.elems, wo, a.kind, signed, tuple(l.out_shape), beats)
+        if isinstance(l, Threshold):
+            t = self.take(self.ins[0])
+            if len(l.out_shape) == 3:
+                t = self.to_pixels(t, name)
+            if t.kind != "int":
+                raise UnsupportedModelError(f"layer '{name}': a threshold on bits is not supported in RTL")
+            return self.threshold(l, t, nodes)
+        raise UnsupportedModelError(f"layer '{name}' ({l.kind}) is not supported by the RTL backend")
+
+    def threshold(self, l: Threshold, t: Tensor, nodes: str) -> Tensor:
+        name = l.name
+        T = np.asarray(l.thresholds, dtype=object)
+        if T.ndim == 1:
+            T = T[:, None]
+        n = T.shape[1]
+        if t.signed:
+            lo, hi = -(1 << (t.bits - 1)), (1 << (t.bits - 1)) - 1
+        else:
+            lo, hi = 0, (1 << t.bits) - 1
+        cmpw = self.rtl._signed_width(lo - 1, hi + 1)
+        C = int(l.out_shape[0])
+        mask = (1 << cmpw) - 1
+        thr = neg = 0
+        for e in range(t.elems):
+            c = e % C
+            if int(l.directions[c]) < 0:
+                neg |= 1 << e
+            for i in range(n):
+                v = min(max(int(T[c, i]), lo - 1), hi + 1)
+                thr |= (v & mask) << ((e * n + i) * cmpw)
+        bits_out = l.output_kind == "bits"
+        ob = 1 if bits_out else int(l.out_bits)
+        w = self.wire(f"{name}_o", t.elems * ob, name)
+        self.stage(GStage(name, "threshold_unit",
+                          [("E", str(t.elems)), ("InW", str(t.bits)), ("NThr", str(n)), ("CmpW", str(cmpw)),
+                           ("OutBits", str(ob)), ("OutOffset", str(0 if bits_out else int(l.out_offset))),
+                           ("Thr", f"{t.elems * n * cmpw}'h{thr:x}"), ("Neg", f"{t.elems}'h{neg:x}")],
+                          [("in", t.wire, "in"), ("out", w, "out")],
+                          [f"threshold from ONNX node(s): {nodes}: {n} threshold(s) per channel on "
+                           f"{_stream_of(t)} -> {'bits' if bits_out else str(ob) + '-bit integers'}"],
+                          [(t.beats, (0,), (0,))], 2, t.beats if t.pix else 0))
+        kind = "bits" if bits_out else "int"
+        return Tensor(w, t.pix, t.elems, ob, kind, False if bits_out else bool(l.out_signed),
+                      tuple(l.out_shape), t.beats)
+
+    # ------------------------------------------------------------------ the whole graph
+    def build(self, in_tensor: Tensor) -> GraphPlan:
+        m = self.m
+        cons = m.consumers()
+        self.p.input_wire = in_tensor.wire
+        self.p.wires[in_tensor.wire] = Wire(in_tensor.wire, in_tensor.width, "")
+        self.publish(INPUT, in_tensor, len(cons[INPUT]))
+        out = None
+        for i, l in enumerate(m.layers):
+            self.ins = m.inputs_of(i)
+            t = self.layer(l)
+            last = i == len(m.layers) - 1
+            if last:
+                out = t
+            else:
+                self.publish(l.name, t, len(cons[l.name]))
+        if out.pix:
+            raise UnsupportedModelError(f"layer '{m.layers[-1].name}': the network must end with a vector "
+                                        "(a dense layer), not a pixel stream")
+        self.p.output = out
+        return self.p
+
+
+def _copy(t: Tensor, wire: str) -> Tensor:
+    return Tensor(wire, t.pix, t.elems, t.bits, t.kind, t.signed, t.shape, t.beats)
+
+
+def input_tensor(model: Model, in_bits: int, in_signed: bool, binary: bool) -> Tensor:
+    shape = tuple(model.input_shape)
+    n = int(np.prod(shape))
+    kind = "bits" if binary else "int"
+    return Tensor("x_in", False, n, in_bits, kind, in_signed and not binary, shape, 1)
+
+
+def plan_graph(model: Model, folding, rtl, in_tensor: Tensor, depths: dict | None = None) -> GraphPlan:
+    """The stage graph and the FIFO depths (``depths``: wire -> depth, replacing the
+    schedule's: tests of undersized FIFOs)."""
+    p = _Builder(model, folding, rtl).build(in_tensor)
+    nodes = []
+    for st in p.stages:
+        ins = [w for _, w, d in st.ports if d == "in"]
+        outs = [w for _, w, d in st.ports if d == "out"]
+        nodes.append(schedule.Node(st.name, ins, outs, st.program, st.latency))
+    p.nodes = nodes
+    sch = schedule.fifo_depths(nodes, p.input_wire, p.output.wire, min_depth=MIN_DEPTH)
+    p.schedule = sch
+    for name, w in p.wires.items():
+        if name in sch.depths:
+            w.depth = sch.depths[name]
+            w.note = (f"depth {w.depth}: cycle schedule (fastinference/schedule.py) at {sch.interval} "
+                      f"cycles per inference, largest occupancy {sch.occupancy[name]}")
+    for name, d in (depths or {}).items():
+        if name not in p.wires or name not in sch.depths:
+            raise KeyError(f"no FIFO named {name!r}; FIFOs: {', '.join(sorted(sch.depths))}")
+        p.wires[name].depth = int(d)
+        p.wires[name].note = f"depth {int(d)}: set by hand (not the schedule's)"
+    return p
