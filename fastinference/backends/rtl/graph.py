@@ -63,6 +63,7 @@ class GStage:
     program: list  # schedule program (count, reads, writes)
     latency: int  # cycles from the step's handshake to the beat being visible past the FIFO
     image_cycles: int = 0
+    nodes: list = None  # schedule nodes replacing (program, latency) (window blocks)
 
 
 @dataclass
@@ -98,18 +99,24 @@ def _steps(pairs):
     return prog
 
 
-def _window_program(H, W, OH, OW, kh, sh, pt):
-    """A window block (sliding_window / maxpool): one input pixel a step, a window as soon as
-    every input row it needs has been accepted (before this step)."""
-    need = [(min(H - 1, oy * sh + kh - 1 - pt) + 1) * W for oy in range(OH) for _ in range(OW)]
-    pairs, r, w = [], 0, 0
-    while r < H * W or w < OH * OW:
-        rd = r < H * W
-        wr = w < OH * OW and need[w] <= r
-        pairs.append((rd, wr))
-        r += rd
-        w += wr
-    return _steps(pairs)
+def _window_nodes(name, src, dst, H, W, OH, OW, kh, sh, pt, latency):
+    """A window block (sliding_window / maxpool) as two schedule nodes, as the block is built:
+    a writer that takes one input pixel a step and a reader that sends one window a step,
+    running independently (so the next image's first rows come in while the last windows of
+    this one go out: max(H*W, OH*OW) cycles per image). Between them, one beat per input row
+    that completes what an output row needs (row min(H-1, oy*StrideH + KH-1-PadT)); the
+    reader takes it at the output row's first window, the cycle after the row was accepted."""
+    need = [min(H - 1, oy * sh + kh - 1 - pt) for oy in range(OH)]
+    rows = sorted(set(need))
+    wr = [(True, (x == W - 1 and y in rows)) for y in range(H) for x in range(W)]
+    rd, prev = [], None
+    for oy in range(OH):
+        for ox in range(OW):
+            rd.append((ox == 0 and need[oy] != prev, True))
+        prev = need[oy]
+    line = f"{name}_rows"
+    return [schedule.Node(f"{name}_wr", [src], [line], _steps(wr), 1),
+            schedule.Node(f"{name}_rd", [line], [dst], _steps(rd), latency)]
 
 
 def _mvau_program(steps, windows):
@@ -240,7 +247,8 @@ class _Builder:
                 [("in", t.wire, "in"), ("out", w, "out")],
                 [f"windows {kh}x{kw}, stride {l.stride[0]}x{l.stride[1]}, pads {pt},{pl},{pb},{pr} "
                  f"of {C}x{H}x{W} for {name}"],
-                _window_program(H, W, OH, OW, kh, l.stride[0], pt), 2, max(H * W, OH * OW)))
+                [], 0, max(H * W, OH * OW),
+                _window_nodes(f"{name}_win", t.wire, w, H, W, OH, OW, kh, l.stride[0], pt, 1)))
             win = Tensor(w, False, kh * kw * C, t.bits, t.kind, t.signed, (), OH * OW)
             return self.mvau(l, win, True, OH * OW)
         if isinstance(l, (BinaryMaxPool, IntMaxPool)):
@@ -272,7 +280,8 @@ class _Builder:
                                    ("StrideH", str(s[0])), ("StrideW", str(s[1])),
                                    ("AndMask", f"{C}'h{mask:x}")],
                                   [("in", t.wire, "in"), ("out", w, "out")], [head],
-                                  _window_program(H, W, OH, OW, k[0], s[0], 0), 3, max(H * W, OH * OW)))
+                                  [], 0, max(H * W, OH * OW),
+                                  _window_nodes(name, t.wire, w, H, W, OH, OW, k[0], s[0], 0, 2)))
             return Tensor(w, True, C, t.bits, t.kind, t.signed, tuple(l.out_shape), OH * OW)
         if isinstance(l, BinaryDense):
             t = self.to_vector(self.take(self.ins[0]), name)
@@ -400,6 +409,9 @@ def plan_graph(model: Model, folding, rtl, in_tensor: Tensor, depths: dict | Non
     p = _Builder(model, folding, rtl).build(in_tensor)
     nodes = []
     for st in p.stages:
+        if st.nodes:
+            nodes += st.nodes
+            continue
         ins = [w for _, w, d in st.ports if d == "in"]
         outs = [w for _, w, d in st.ports if d == "out"]
         nodes.append(schedule.Node(st.name, ins, outs, st.program, st.latency))
