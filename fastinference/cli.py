@@ -71,9 +71,8 @@ def _layer_rows(net) -> list[dict]:
 
 
 def _ptq(a):
-    """The post-training quantization options (float models), for api.load's ``ptq``."""
-    return {"calibration": a.calibration, "weight_bits": a.weight_bits, "act_bits": a.act_bits,
-            "precision": a.precision, "calib_percentile": a.calib_percentile, "min_agreement": a.min_agreement}
+    from .ptq import options_from_args
+    return options_from_args(a)
 
 
 def _load(a):

@@ -30,7 +30,8 @@ from typing import Optional, Union
 import numpy as np
 
 from .errors import BadInputError, BadOptionError, UnsupportedModelError
-from .ir import Affine, Conv, Flatten, Gemm, Identity, Layer, MaxPool, Model, QuantAct, Relu, SignAct, Softmax
+from .ir import Affine, Conv, Flatten, Gemm, Identity, MaxPool, Model, QuantAct, Relu, SignAct, Softmax
+from .passes import float_chain
 from .quant import QuantSpec
 
 MIN_CALIB_ROWS = 8
@@ -141,17 +142,6 @@ def load_precision(precision, names: list[str], last: str) -> dict:
 
 
 # ---------------------------------------------------------------------------- float evaluation
-def _chain():
-    """The module with the passes' float32 step arithmetic (apply_step, eval_per_channel,
-    fuse_dot): passes.float_chain, or passes.thresholds where it lived before."""
-    try:
-        from .passes import float_chain
-        return float_chain
-    except ImportError:
-        from .passes import thresholds
-        return thresholds
-
-
 def _chan(v, y):
     """A per-channel vector shaped to broadcast on y (N, C, ...)."""
     v = np.asarray(v, dtype=np.float32)
@@ -179,7 +169,7 @@ def _maxpool(l: MaxPool, x: np.ndarray) -> np.ndarray:
 
 
 def _affine(l: Affine, y: np.ndarray) -> np.ndarray:
-    apply_step = _chain().apply_step
+    apply_step = float_chain.apply_step
     for op, v in l.steps:
         if op == "muladd":
             v = np.stack([_chan(v[0], y), _chan(v[1], y)])
@@ -336,7 +326,7 @@ class _Named:
 def simulate(qmodel: Model, x: np.ndarray) -> tuple[np.ndarray, dict]:
     """Integer scores (N, classes) of the quantized chain, and the dequantized value of every
     QuantAct (by name), with the arithmetic the lowering reads its thresholds from."""
-    eval_per_channel, fuse_dot = _chain().eval_per_channel, _chain().fuse_dot
+    eval_per_channel, fuse_dot = float_chain.eval_per_channel, float_chain.fuse_dot
     layers = qmodel.layers
     val = np.asarray(x, dtype=np.float64).astype(np.int64)  # integers (the first layer's input)
     scale = 1.0
@@ -552,3 +542,10 @@ def predict_comparison(path: str, net, x, scores: np.ndarray, y: np.ndarray) -> 
     qa, fa = scores.argmax(axis=1), f.argmax(axis=1)
     return (f"; float model (onnxruntime) accuracy {float((fa == y).mean()):.4f}; argmax agreement "
             f"quantized vs float {float((qa == fa).mean()):.4f} ({int((qa == fa).sum())}/{len(y)})")
+
+
+def options_from_args(a) -> dict:
+    """The post-training quantization options of a parsed command line (inspect, predict,
+    compile, sweep), as ``api.load``'s ``ptq`` argument."""
+    return {"calibration": a.calibration, "weight_bits": a.weight_bits, "act_bits": a.act_bits,
+            "precision": a.precision, "calib_percentile": a.calib_percentile, "min_agreement": a.min_agreement}

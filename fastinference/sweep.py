@@ -309,8 +309,8 @@ def sweep(model_path: str, out: str | Path, target_cycles=None, fold_config_grid
 
 
 def _ptq_args(args):
-    from .cli import _ptq
-    return _ptq(args) if getattr(args, "calibration", None) is not None else None
+    from .ptq import options_from_args
+    return options_from_args(args) if getattr(args, "calibration", None) is not None else None
 
 
 def run_sweep(args, progress=None) -> int:
