@@ -8,7 +8,7 @@ reference model.
 * hand-built graphs (GraphBuilder) of many fork/join shapes with random BatchNorms: predict ==
   onnxruntime exactly on random integer inputs;
 * graphs the hardware cannot stream: exit 2, one line naming the node;
-* the IR's graph helpers, report.json's "inputs", and the backends' refusal (for now).
+* the IR's graph helpers, report.json's "inputs", and that both backends take graphs.
 """
 from __future__ import annotations
 
@@ -373,14 +373,14 @@ def test_report_lists_inputs(tmp_path, trained):
     assert "inputs" not in folding_report(chain.model, resolve_folding(chain.model))[0]
 
 
-@pytest.mark.parametrize("backend", ["rtl", "all"])  # hls streams graphs (tests/hls/test_hls_dag.py)
-def test_backends_refuse_graphs_for_now(tmp_path, capsys, trained, backend):
-    out = tmp_path / "out"
-    rc = cli.main(["compile", str(trained("res_mlp1", "legacy")), "--out", str(out), "--backend", backend])
-    err = capsys.readouterr().err
-    want = "rtl"
-    assert rc == 2 and f"skip connections are not supported by the {want} backend yet" in err, err
-    assert not out.exists()
+def test_backends_take_graphs():
+    """Both backends stream graphs now (tests/hls/test_hls_dag.py, the RTL graph tests): the
+    one place that would refuse a graph lets every backend through."""
+    from fastinference.project import GRAPH_BACKENDS, check_backend_graph
+    assert set(GRAPH_BACKENDS) == {"hls", "rtl"}
+    m = fi.load("examples/digits_res_mlp.onnx").model
+    for backend in ("hls", "rtl", "all"):
+        check_backend_graph(m, backend)
 
 
 def test_chain_pool_after_negative_batchnorm(tmp_path):
