@@ -28,13 +28,14 @@
 //        (ElemW = OutBits, or 32 for scores).
 // Pipeline (one step a cycle, all stages enabled by one stall signal):
 //   s0 step counters, input slice select, ROM address | s1 registered slice and weight ROM word
-//   (synchronous read) | s2 per-lane products (3:2 compressed XNOR bits for the popcount),
+//   (synchronous read) | s1b both re-registered (the ROM register is absorbed by the memory) |
+//   s2 per-lane products (3:2 compressed XNOR bits for the popcount),
 //   registered | mvau_tree, a register every RegEvery adder levels (TreeRegs) | accumulate |
 //   final acc register + threshold ROM read | compare register (mvau_act) | count + offset into
 //   the output shift register (no fold-index mux) | output register.
 // Throughput: exactly SF*NF cycles per vector in steady state (the input is double buffered
 //   and every stage is pipelined: no bubble).
-// Latency: SF*NF + 5 + TreeRegs cycles from the input handshake to the output handshake (idle
+// Latency: SF*NF + 6 + TreeRegs cycles from the input handshake to the output handshake (idle
 //   unit, output ready), TreeRegs = $clog2(TermN) / RegEvery.
 // Back-pressure: accepted on the output; the whole pipeline stalls only when a finished vector
 //   reaches the last stage while the previous output still waits for out_ready_i.
@@ -90,21 +91,20 @@ module mvau #(
                             BinIn ? WBits : WBits + InBits + (InSigned ? 0 : 1);
   localparam int TreeLv   = $clog2(TermN);
   localparam int TreeRegs = TreeLv / RegEvery;
-  localparam int PipeN    = 2 + TreeRegs;          // s1, s2, tree registers
+  localparam int PipeN    = 3 + TreeRegs;          // s1, s1b, s2, tree registers
   localparam int SfW      = (SF > 1) ? $clog2(SF) : 1;
   localparam int NfW      = (NF > 1) ? $clog2(NF) : 1;
   localparam int AddrW    = (Steps > 1) ? $clog2(Steps) : 1;
   localparam int TreeW    = (TermW + TreeLv < AccW) ? TermW + TreeLv : AccW;
 
   // ---------------------------------------------------------------- memories
-  // ROMs: only initialized from the files (undriven when no file is given)
+  // ROMs: only initialized from the files (undriven when no file is given). The weight ROM
+  // is LUT logic up to LogicRomMax words (on ECP5 a block RAM read without its output register,
+  // which Yosys does not use, costs 5.6 ns clock-to-out: no 150 MHz), block RAM beyond.
+  localparam int LogicRomMax = 1024;
   /* verilator lint_off UNDRIVEN */
-  logic [WordW-1:0]    w_rom [Steps];
   logic [PE*LaneW-1:0] t_rom [NF];
   /* verilator lint_on UNDRIVEN */
-  if (WeightFile != "") begin : g_w_init
-    initial $readmemh(WeightFile, w_rom, 0, Steps - 1);
-  end
   if (ThreshFile != "") begin : g_t_init
     initial $readmemh(ThreshFile, t_rom, 0, NF - 1);
   end
@@ -204,16 +204,53 @@ module mvau #(
     if (en) x_q <= s0_slice;
   end
 
-  // weights: synchronous ROM read (block RAM / LUT ROM), enabled while the pipeline moves
-  if (Steps > 1) begin : g_w_rom
-    always_ff @(posedge clk_i) begin
-      if (en) w_q <= w_rom[addr_q];
+  // weights: synchronous ROM read (LUT ROM or block RAM, by size), enabled while the pipeline
+  // moves
+  if (Steps == 1) begin : g_w_rom1
+    /* verilator lint_off UNDRIVEN */
+    logic [WordW-1:0] w_rom [1];
+    /* verilator lint_on UNDRIVEN */
+    if (WeightFile != "") begin : g_w_init
+      initial $readmemh(WeightFile, w_rom, 0, 0);
     end
-  end else begin : g_w_rom1
     logic unused_addr;
     assign unused_addr = ^addr_q;
     always_ff @(posedge clk_i) begin
       if (en) w_q <= w_rom[0];
+    end
+  end else if (Steps <= LogicRomMax) begin : g_w_lut
+    /* verilator lint_off UNDRIVEN */
+    (* rom_style = "logic" *) logic [WordW-1:0] w_rom [Steps];
+    /* verilator lint_on UNDRIVEN */
+    if (WeightFile != "") begin : g_w_init
+      initial $readmemh(WeightFile, w_rom, 0, Steps - 1);
+    end
+    always_ff @(posedge clk_i) begin
+      if (en) w_q <= w_rom[addr_q];
+    end
+  end else begin : g_w_bram
+    /* verilator lint_off UNDRIVEN */
+    (* rom_style = "block" *) logic [WordW-1:0] w_rom [Steps];
+    /* verilator lint_on UNDRIVEN */
+    if (WeightFile != "") begin : g_w_init
+      initial $readmemh(WeightFile, w_rom, 0, Steps - 1);
+    end
+    always_ff @(posedge clk_i) begin
+      if (en) w_q <= w_rom[addr_q];
+    end
+  end
+
+  // ------------------------------------------------- stage 1b: weight and slice re-registered
+  // The ROM's own read register (w_q) is absorbed by the memory (block RAM output, or moved
+  // in front of a LUT ROM as an address register); this plain register gives the products a
+  // flop-to-flop start, so ROM access and XNOR/compressor are separate cycles.
+  logic [SliceW-1:0] x_r;
+  logic [WordW-1:0]  w_r;
+
+  always_ff @(posedge clk_i) begin
+    if (en) begin
+      x_r <= x_q;
+      w_r <= w_q;
     end
   end
 
@@ -231,7 +268,7 @@ module mvau #(
       logic [3*TermN-1:0] m;
       for (genvar s = 0; s < 3 * TermN; s++) begin : g_m
         if (s < SIMD) begin : g_real
-          assign m[s] = ~(x_q[s] ^ w_q[p*SIMD + s]);
+          assign m[s] = ~(x_r[s] ^ w_r[p*SIMD + s]);
         end else begin : g_zero
           assign m[s] = 1'b0;
         end
@@ -247,8 +284,8 @@ module mvau #(
       for (genvar s = 0; s < SIMD; s++) begin : g_lane
         logic [InBits-1:0] xl;
         logic [WBits-1:0]  wl;
-        assign xl = x_q[s*InBits +: InBits];
-        assign wl = w_q[(p*SIMD + s)*WBits +: WBits];
+        assign xl = x_r[s*InBits +: InBits];
+        assign wl = w_r[(p*SIMD + s)*WBits +: WBits];
         if (WBits == 1) begin : g_pm1
           // +x or ~x = -x - 1 (the -1 per negative weight is folded into the thresholds)
           logic [InBits:0] xe;

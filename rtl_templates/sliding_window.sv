@@ -12,7 +12,8 @@
 // Structure: a circular buffer of Rows = 2*KH + StrideH input rows held in flops, with a writer
 // (one input pixel per cycle) and a reader (one window per cycle) that run independently. The
 // reader starts output row oy once every input row it needs is complete; the writer fills a row
-// slot once the reader no longer needs the row it held. Each window element is read through a
+// slot once the reader no longer needs the row it held (the count of rows it may still fill is
+// a register of its own, so in_ready_o is one compare of a flop). Each window element is read through a
 // row mux (Rows:1) and a column mux (W:1); padded positions are masked to zero, so padding costs
 // no cycles.
 //
@@ -101,8 +102,7 @@ module sliding_window #(
   logic signed [IW-1:0]  hi_img;       // highest (may be -1: no real row)
   logic signed [IW-1:0]  lo_delta;     // always in [0, Rows)
   /* verilator lint_on UNUSEDSIGNAL */
-  logic [CntW-1:0]       lo_glob;
-  logic signed [CntW-1:0] free_diff;   // wr_cnt - lo_glob
+  logic signed [CntW-1:0] free_q, free_d;   // wr_cnt - lo_glob, kept as a register
   logic signed [CntW-1:0] need_diff;   // wr_cnt - (base + hi)
   logic [SlotW:0]        slot_sum;
 
@@ -110,12 +110,12 @@ module sliding_window #(
   assign hi_img   = ((rd_top_q + KhM1) < HS) ? rd_top_q + KhM1 : HS - IW'(1);
   assign top_next = rd_top_q + SHS;
   assign lo_next  = (top_next < 0) ? '0 : top_next;
-  assign lo_glob  = rd_base_q + CntW'(lo_img);
 
-  assign free_diff = $signed(wr_cnt_q - lo_glob);
+  // free rows as a register (wr_cnt - (rd_base + lo_img), updated by both sides): in_ready_o
+  // is one compare of a flop, not a subtract chain in front of the upstream FIFO's pop
   assign need_diff = $signed(wr_cnt_q - rd_base_q - CntW'(hi_img));
 
-  assign in_ready_o  = free_diff < $signed(CntW'(Rows));
+  assign in_ready_o  = free_q < $signed(CntW'(Rows));
   assign out_valid_o = need_diff > 0;
   assign in_fire     = in_valid_i & in_ready_o;
   assign out_fire    = out_valid_o & out_ready_i;
@@ -169,6 +169,8 @@ module sliding_window #(
     slot_sum  = {1'b0, rd_slot_q} + (SlotW + 1)'(lo_delta);
     rd_slot_d = (slot_sum >= (SlotW + 1)'(Rows)) ? SlotW'(slot_sum - (SlotW + 1)'(Rows))
                                                  : SlotW'(slot_sum);
+    // the writer completes a row, the reader's lowest needed row moves up by lo_delta
+    free_d = free_q + CntW'(in_fire && (wr_col_q == XW'(W - 1))) - CntW'(lo_delta);
   end
 
   // ------------------------------------------------------------------ window read
@@ -211,6 +213,7 @@ module sliding_window #(
       rd_left_q <= LftRst;
       rd_base_q <= '0;
       rd_slot_q <= '0;
+      free_q    <= '0;
     end else begin
       wr_col_q  <= wr_col_d;
       wr_slot_q <= wr_slot_d;
@@ -221,6 +224,7 @@ module sliding_window #(
       rd_left_q <= rd_left_d;
       rd_base_q <= rd_base_d;
       rd_slot_q <= rd_slot_d;
+      free_q    <= free_d;
     end
   end
 
