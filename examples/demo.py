@@ -1,8 +1,10 @@
 """`make demo`: the bundled digits networks from ONNX to verified hardware.
 
-The BNNs (plain PyTorch exports) and the quantized networks (Brevitas QONNX exports: a W4A4
-MLP and a W2A2 ConvNet). For each bundled model: reference accuracy (and bit-exactness against
-onnxruntime, or qonnx's executor for QONNX files), compile
+The BNNs (plain PyTorch exports), the residual BNNs (skip connections), the quantized networks
+(Brevitas QONNX exports: a W4A4 MLP and a W2A2 ConvNet) and the float networks (quantized here,
+post-training, to 8 bits with the bundled calibration rows). For each bundled model: reference
+accuracy (and bit-exactness against onnxruntime, qonnx's executor for QONNX files, or argmax
+agreement with the float model for float ones), compile
 to HLS and RTL, g++ C-simulation, Verilator and Icarus simulation, each compared bit for bit
 with the reference, cycles per inference against the folding bound. Exits non-zero if any
 engine is not bit-exact.
@@ -25,7 +27,10 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 MODELS = [("digits_mlp", "digits_test_x.npy"), ("digits_cnn", "digits_test_x_img.npy"),
-          ("digits_qmlp_w4a4", "digits_q_test_x.npy"), ("digits_qcnn_w2a2", "digits_q_test_x.npy")]
+          ("digits_res_mlp", "digits_test_x.npy"), ("digits_res_cnn", "digits_test_x_img.npy"),
+          ("digits_qmlp_w4a4", "digits_q_test_x.npy"), ("digits_qcnn_w2a2", "digits_q_test_x.npy"),
+          ("digits_float_mlp", "digits_test_x.npy"), ("digits_float_cnn", "digits_test_x_img.npy")]
+CALIBRATION = "digits_calib_x.npy"  # representative inputs for the float models
 
 
 def qonnx_scores(path: Path, net, x: np.ndarray):
@@ -67,7 +72,10 @@ def demo_model(name: str, xfile: str, out_root: Path, n_icarus: int) -> bool:
     onnx_path = HERE / f"{name}.onnx"
     x = np.load(HERE / xfile)
     y = np.load(HERE / "digits_test_y.npy")
-    net = load(str(onnx_path))
+    ptq = {"calibration": str(HERE / CALIBRATION)} if name.startswith("digits_float") else None
+    net = load(str(onnx_path), ptq=ptq)
+    if ptq is not None:
+        x = x.reshape((len(x),) + tuple(net.model.input_shape))
     t0 = time.time()
     scores = net.predict(x)
     acc = float((scores.argmax(1) == y).mean())
@@ -75,9 +83,13 @@ def demo_model(name: str, xfile: str, out_root: Path, n_icarus: int) -> bool:
           + ", ".join(f"{l.name} {l.kind}" for l in net.layers))
     print(f"  reference accuracy     {acc:.3f} on {len(y)} test digits")
     ok = True
-    qonnx = net.model.output_scale is not None
+    qonnx = net.model.output_scale is not None and ptq is None
     ref = qonnx_scores(onnx_path, net, x) if qonnx else ort_scores(onnx_path, x)
-    if ref is not None and qonnx:
+    if ref is not None and ptq is not None:  # a float model: quantized here, so agreement
+        agree = float((ref.argmax(1) == scores.argmax(1)).mean())
+        print(f"  float model (onnxrt)   accuracy {float((ref.argmax(1) == y).mean()):.3f}, argmax "
+              f"agreement with the 8-bit hardware {agree:.3f}")
+    elif ref is not None and qonnx:
         same = np.array_equal(np.round(ref).astype(np.int64), scores)
         ok &= same
         print(line("qonnx executor", same, " (outputs / output_scale)"))
@@ -87,7 +99,7 @@ def demo_model(name: str, xfile: str, out_root: Path, n_icarus: int) -> bool:
         print(line("onnxruntime", same, " (scores before LogSoftmax)"))
     out = out_root / name
     t0 = time.time()
-    rep = compile_project(str(onnx_path), out, backend="all", force=True, vectors=x)
+    rep = compile_project(str(onnx_path), out, backend="all", force=True, vectors=x, ptq=ptq)
     print(f"  compiled to            {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} "
           f"in {time.time() - t0:.1f} s (HLS: {out.name}/hls"
           + ("" if rep.get("rtl_skipped") else f", RTL: {out.name}/rtl") + ")")

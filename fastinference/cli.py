@@ -57,12 +57,15 @@ def _layer_rows(net) -> list[dict]:
         if hasattr(l, "weights"):
             ops = l.K * l.M * l.V
             wbits, abits = int(l.weight_bits), l.input_bits if l.input_kind == "int" else 1
-        else:
-            ops = int(np.prod(l.out_shape)) * l.kernel[0] * l.kernel[1]
+        else:  # pools: a comparison per window element; joins, thresholds: one op per value
+            kh, kw = getattr(l, "kernel", (1, 1))
+            ops = int(np.prod(l.out_shape)) * kh * kw
             wbits, abits = 0, int(getattr(l, "bits", 1))
         row = {"index": i, "name": l.name, "kind": kind, "input_shape": list(l.in_shape),
                "output_shape": list(l.out_shape), "weight_bits": wbits, "activation_bits": abits,
                "operations": int(ops), "source_nodes": list(l.source_nodes)}
+        if getattr(l, "inputs", None) is not None:
+            row["inputs"] = list(l.inputs)
         if hasattr(l, "weights"):
             from .folding import layer_bits
             row.update(K=l.K, M=l.M, V=l.V, **layer_bits(l))

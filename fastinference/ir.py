@@ -255,7 +255,9 @@ class BinaryLayer(Layer):
 class BinaryDense(BinaryLayer):
     """weights (M, K); input (K,) in ONNX order (NCHW order after a flatten)."""
 
-    kind = "binary_dense"
+    @property
+    def kind(self) -> str:  # +-1 weights: the binarized unit; else a W-bit MVAU
+        return "binary_dense" if self.weight_bits == 1 else "mvau_dense"
 
 
 @dataclass
@@ -264,7 +266,10 @@ class BinaryConv(BinaryLayer):
 
     stride: tuple[int, int] = (1, 1)
     pads: tuple[int, int, int, int] = (0, 0, 0, 0)
-    kind = "binary_conv"
+
+    @property
+    def kind(self) -> str:
+        return "binary_conv" if self.weight_bits == 1 else "mvau_conv"
 
     @property
     def kernel(self) -> tuple[int, int]:
