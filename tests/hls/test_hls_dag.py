@@ -18,8 +18,8 @@ import fastinference as fi
 from fastinference import cli, reference, schedule
 from fastinference.backends.hls import plan, write_hls
 from fastinference.errors import ToolError
-from fastinference.ir import AddJoin, ConcatJoin, Model, Stream, Threshold
-from fastinference.testing.hls_models import conv, dense, fold, random_inputs, write_report
+from fastinference.testing.hls_models import fold, random_inputs, write_report
+from fastinference.testing.dag_models import concat_model, conv_block, dense_block
 from fastinference.verify.csim import run_csim
 
 DATAFLOW = ["-DFI_CSIM_DATAFLOW"]
@@ -47,46 +47,6 @@ def test_examples(tmp_path, name, xfile):
 
 
 # ------------------------------------------------------------------------ hand-built graphs
-def score_stream(layer):
-    lo, hi = layer.acc_range()
-    b = layer.bias
-    return Stream("int", lo + int(b.min()), hi + int(b.max()))
-
-
-def threshold_after(name, join, rng):
-    st = join.out_stream
-    M = join.out_shape[0]
-    T = rng.integers(st.lo - 1, st.hi + 2, size=M).astype(np.int64)
-    D = np.where(rng.random(M) < 0.5, -1, 1).astype(np.int8)
-    return Threshold(name=name, source_nodes=[f"/{name}/Greater"], in_shape=join.out_shape,
-                     out_shape=join.out_shape, in_stream=st, thresholds=T, directions=D)
-
-
-def dense_block(rng, depth, proj):
-    """input -> first (bits) -> [main: depth layers, the last scores] + [shortcut: bits, or a
-    projection's scores] -> add -> threshold -> head scores."""
-    layers = [dense("first", 20, 12, rng, input_kind="int", bits=4)]
-    prev = "first"
-    for k in range(depth):
-        last = k == depth - 1
-        l = dense(f"main{k}", 12, 12, rng, scores=last)
-        l.inputs = [prev]
-        layers.append(l)
-        prev = l.name
-    if proj:
-        p = dense("proj", 12, 12, rng, scores=True)
-        p.inputs = ["first"]
-        layers.append(p)
-        short, s_stream = "proj", score_stream(p)
-    else:
-        short, s_stream = "first", Stream("bits", -1, 1)
-    j = AddJoin(name="add", source_nodes=["/add/Add"], in_shape=(12,), out_shape=(12,),
-                inputs=[prev, short], in_streams=(score_stream(layers[depth]), s_stream))
-    layers += [j, threshold_after("post", j, rng)]
-    layers.append(dense("head", 12, 5, rng, scores=True))
-    return Model(name="dense_block", layers=layers, input_shape=(20,), input_bits=4)
-
-
 @pytest.mark.parametrize("depth,proj", [(1, False), (2, False), (1, True), (2, True)])
 def test_dense_shortcuts(tmp_path, depth, proj):
     rng = np.random.default_rng(10 * depth + proj)
@@ -98,23 +58,6 @@ def test_dense_shortcuts(tmp_path, depth, proj):
     check(m, f, tmp_path, x)
     if depth == 2 and proj:  # the dataflow C simulation once (a build costs seconds)
         check(m, f, tmp_path / "df", x, DATAFLOW)
-
-
-def conv_block(rng, depth):
-    """int input -> 3x3 conv (bits, 4 channels) -> [1x1 convs] + shortcut bits -> add ->
-    threshold -> dense head over the 6x6 map."""
-    first = conv("first", 1, 6, 6, 4, (3, 3), rng, pads=(1, 1, 1, 1), input_kind="int", bits=3)
-    layers, prev = [first], "first"
-    for k in range(depth):
-        l = conv(f"main{k}", 4, 6, 6, 4, (1, 1), rng, scores=k == depth - 1)
-        l.inputs = [prev]
-        layers.append(l)
-        prev = l.name
-    j = AddJoin(name="add", source_nodes=["/add/Add"], in_shape=(4, 6, 6), out_shape=(4, 6, 6),
-                inputs=[prev, "first"], in_streams=(score_stream(layers[depth]), Stream("bits", -1, 1)))
-    layers += [j, threshold_after("post", j, rng)]
-    layers.append(dense("head", 144, 3, rng, scores=True, in_shape=(4, 6, 6)))
-    return Model(name="conv_block", layers=layers, input_shape=(1, 6, 6), input_bits=3)
 
 
 @pytest.mark.parametrize("depth", [1, 2])
@@ -129,16 +72,7 @@ def test_conv_shortcuts(tmp_path, depth):
 
 def test_concat_join(tmp_path):
     rng = np.random.default_rng(5)
-    first = dense("first", 16, 10, rng, input_kind="int", bits=3, signed=True)
-    a = dense("a", 10, 6, rng)
-    a.inputs = ["first"]
-    b = dense("b", 10, 7, rng)
-    b.inputs = ["first"]
-    cat = ConcatJoin(name="cat", source_nodes=["/cat/Concat"], in_shape=(6,), out_shape=(13,),
-                     inputs=["a", "b"], in_streams=(Stream("bits", -1, 1), Stream("bits", -1, 1)))
-    head = dense("head", 13, 4, rng, scores=True)
-    m = Model(name="cat", layers=[first, a, b, cat, head], input_shape=(16,), input_bits=3,
-              input_signed=True)
+    m = concat_model(rng)
     x = random_inputs(m, rng, 16)
     f = fold(first=(10, 16), a=(1, 2), b=(7, 10), head=(4, 13))
     check(m, f, tmp_path, x)
