@@ -513,8 +513,18 @@ def write_rtl_graph(model: Model, folding: dict[str, LayerFold], out: Path, top:
         channels=int(model.input_shape[0]) if image_input else 0,
         pixels=int(np.prod(model.input_shape[1:])) if image_input else 0)
     _write(out / f"{top}.sv", _env().get_template("top_graph.sv.j2").render(**ctx))
-    used = {f"{s.module}.sv" for s in p.stages}
-    if "maxpool.sv" in used:
+    _write_project_files(out, top, {s.module for s in p.stages}, ctx, {
+        "in_elems": in_elems, "in_bits": in_bits, "in_signed": in_signed, "classes": classes,
+        "bound_cycles": bound, "stream_cycles": s_cycles, "layers": len(p.roms), "part": part,
+        "clock_ns": clock_ns, "fifo_depths": {w.name: w.depth for w in ctx["fifos"]}})
+    return p
+
+
+def _write_project_files(out: Path, top: str, used: set[str], ctx: dict, config: dict) -> None:
+    """Next to the generated top: the hand-written modules it uses, the cocotb testbench,
+    filelist.f, tb_config.json and the Makefile (shared by chains and graphs)."""
+    used = {f"{m}.sv" for m in used}
+    if "maxpool.sv" in used:  # maxpool instantiates a sliding_window
         used.add("sliding_window.sv")
     modules = ["stream_fifo.sv", "mvau_tree.sv", "mvau_act.sv", "mvau.sv"] + sorted(used - {"mvau.sv"})
     for m in modules:
@@ -523,16 +533,10 @@ def write_rtl_graph(model: Model, folding: dict[str, LayerFold], out: Path, top:
         shutil.copyfile(SIM_DIR / f, out / f)
     sources = modules + [f"{top}.sv"]
     _write(out / "filelist.f", "".join(s + "\n" for s in sources))
-    config = {
-        "top": top, "sources": sources, "in_elems": in_elems, "in_bits": in_bits,
-        "in_signed": in_signed, "classes": classes, "score_bits": SCORE_BITS,
-        "bound_cycles": bound, "stream_cycles": s_cycles, "expected_cycles": max(bound, s_cycles),
-        "layers": len(p.roms), "part": part, "clock_ns": clock_ns,
-        "fifo_depths": {w.name: w.depth for w in ctx["fifos"]},
-    }
+    config = {"top": top, "sources": sources, "score_bits": SCORE_BITS,
+              "expected_cycles": max(config["bound_cycles"], config["stream_cycles"]), **config}
     _write(out / "tb_config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
     _write(out / "Makefile", _env().get_template("Makefile.j2").render(**ctx))
-    return p
 
 
 def write_rtl(model: Model, folding: dict[str, LayerFold], out_dir, top: str = "fi_top",
@@ -584,22 +588,8 @@ def write_rtl(model: Model, folding: dict[str, LayerFold], out_dir, top: str = "
         pixels=int(np.prod(model.input_shape[1:])) if image_input else 0)
     _write(out / f"{top}.sv", _env().get_template("top.sv.j2").render(**ctx))
 
-    used = {f"{s.module}.sv" for s in stages}
-    if "maxpool.sv" in used:  # maxpool instantiates a sliding_window
-        used.add("sliding_window.sv")
-    modules = ["stream_fifo.sv", "mvau_tree.sv", "mvau_act.sv", "mvau.sv"] + sorted(used - {"mvau.sv"})
-    for m in modules:
-        shutil.copyfile(TEMPLATES / m, out / m)
-    for f in TB_FILES:
-        shutil.copyfile(SIM_DIR / f, out / f)
-    sources = modules + [f"{top}.sv"]
-    _write(out / "filelist.f", "".join(s + "\n" for s in sources))
-    config = {
-        "top": top, "sources": sources, "in_elems": in_elems, "in_bits": in_bits,
-        "in_signed": in_signed, "classes": last.M, "score_bits": SCORE_BITS,
-        "bound_cycles": bound, "stream_cycles": s_cycles, "expected_cycles": max(bound, s_cycles),
-        "layers": len(roms), "part": part, "clock_ns": clock_ns,
-    }
-    _write(out / "tb_config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
-    _write(out / "Makefile", _env().get_template("Makefile.j2").render(**ctx))
+    _write_project_files(out, top, {s.module for s in stages}, ctx, {
+        "in_elems": in_elems, "in_bits": in_bits, "in_signed": in_signed, "classes": last.M,
+        "bound_cycles": bound, "stream_cycles": s_cycles, "layers": len(roms), "part": part,
+        "clock_ns": clock_ns})
     return out
