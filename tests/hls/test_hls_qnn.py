@@ -276,4 +276,4 @@ def test_render_is_byte_identical_and_readable():
     assert ("// layer dense_0 (mvau_dense), ONNX node(s): /dense_0/MatMul, "
             "/dense_0/MultiThreshold") in cpp
     assert "4-bit two's complement weights; 4x5-bit signed products" in cpp
-    assert "static const ap_uint<28> dense_0_W[3][15]" in wh  # SIMD*WB = 7*4 bits, NF*SF = 3*5
+    assert "static const fi_rom_uint<28> dense_0_W[3][15]" in wh  # SIMD*WB = 7*4 bits, NF*SF = 3*5

@@ -74,15 +74,16 @@ def _signed_bits(lo: int, hi: int) -> int:
     return w
 
 
-def _hex_word(value: int, width: int) -> str:
-    """A C++ expression for an ap_uint<width> constant, in hex."""
+def _hex_word(value: int, width: int, cls: str = "ap_uint") -> str:
+    """A C++ expression for an unsigned ``width``-bit constant of class ``cls`` (``ap_uint``,
+    or ``fi_rom_uint`` in a ``weights.h`` table), in hex."""
     digits = max(1, math.ceil(width / 4))
     text = f"0x{value:0{digits}x}"
     if width <= 32:
         return text
     if width <= 64:
         return text + "ULL"
-    return f'ap_uint<{width}>("{text}", 16)'
+    return f'{cls}<{width}>("{text}", 16)'
 
 
 def _comment(text) -> str:
@@ -199,7 +200,7 @@ def _mvtu_stage(layer: BinaryLayer, fold: LayerFold, in_perm: np.ndarray | None,
         rows = []
         for nf in range(NF):
             j = nf * PE + p
-            rows.append({"words": ", ".join(_hex_word(v, SIMD * WB) for v in words[j]),
+            rows.append({"words": ", ".join(_hex_word(v, SIMD * WB, "fi_rom_uint") for v in words[j]),
                          "neuron": j, "pad": j >= M})
         W.append(rows)
 
