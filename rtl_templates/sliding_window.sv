@@ -74,6 +74,8 @@ module sliding_window #(
   localparam logic signed [IW-1:0] TopRst = -IW'(PadT);
   localparam logic signed [IW-1:0] LftRst = -IW'(PadL);
   localparam logic signed [IW-1:0] KhM1   = IW'(KH - 1);
+  // highest image row the first output row needs
+  localparam logic signed [IW-1:0] HiRst  = (TopRst + KhM1 < HS) ? TopRst + KhM1 : HS - IW'(1);
 
   // ------------------------------------------------------------------ row buffer
   logic [PixW-1:0] mem_q [Depth];
@@ -81,7 +83,6 @@ module sliding_window #(
   // ------------------------------------------------------------------ writer
   logic [XW-1:0]    wr_col_q,  wr_col_d;
   logic [SlotW-1:0] wr_slot_q, wr_slot_d;
-  logic [CntW-1:0]  wr_cnt_q,  wr_cnt_d;   // complete rows written (global)
   logic             in_fire;
   logic [AddrW-1:0] wr_addr;
 
@@ -90,7 +91,6 @@ module sliding_window #(
   logic [OxW-1:0]        rd_ox_q,   rd_ox_d;
   logic signed [IW-1:0]  rd_top_q,  rd_top_d;   // oy*StrideH - PadT
   logic signed [IW-1:0]  rd_left_q, rd_left_d;  // ox*StrideW - PadL
-  logic [CntW-1:0]       rd_base_q, rd_base_d;  // global index of image row 0
   logic [SlotW-1:0]      rd_slot_q, rd_slot_d;  // slot of row lo (global lo mod Rows)
   logic                  out_fire;
 
@@ -102,8 +102,12 @@ module sliding_window #(
   logic signed [IW-1:0]  hi_img;       // highest (may be -1: no real row)
   logic signed [IW-1:0]  lo_delta;     // always in [0, Rows)
   /* verilator lint_on UNUSEDSIGNAL */
-  logic signed [CntW-1:0] free_q, free_d;   // wr_cnt - lo_glob, kept as a register
-  logic signed [CntW-1:0] need_diff;   // wr_cnt - (base + hi)
+  logic signed [CntW-1:0] free_q, free_d;   // wr_cnt - (base + lo), kept as a register
+  logic signed [CntW-1:0] need_q, need_d;   // wr_cnt - (base + hi), kept as a register
+  logic signed [IW-1:0]  hi_next;
+  /* verilator lint_off UNUSEDSIGNAL */
+  logic signed [IW-1:0]  hi_delta;     // always in [0, H]
+  /* verilator lint_on UNUSEDSIGNAL */
   logic [SlotW:0]        slot_sum;
 
   assign lo_img   = (rd_top_q < 0) ? '0 : rd_top_q;
@@ -113,10 +117,13 @@ module sliding_window #(
 
   // free rows as a register (wr_cnt - (rd_base + lo_img), updated by both sides): in_ready_o
   // is one compare of a flop, not a subtract chain in front of the upstream FIFO's pop
-  assign need_diff = $signed(wr_cnt_q - rd_base_q - CntW'(hi_img));
+  // rows still missing for the current output row, likewise a register: out_valid_o is one
+  // compare of a flop (wr_cnt: complete rows written, base: global index of image row 0; both
+  // live only in these differences)
+  assign hi_next  = ((top_next + KhM1) < HS) ? top_next + KhM1 : HS - IW'(1);
 
   assign in_ready_o  = free_q < $signed(CntW'(Rows));
-  assign out_valid_o = need_diff > 0;
+  assign out_valid_o = need_q > 0;
   assign in_fire     = in_valid_i & in_ready_o;
   assign out_fire    = out_valid_o & out_ready_i;
 
@@ -126,11 +133,9 @@ module sliding_window #(
   always_comb begin
     wr_col_d  = wr_col_q;
     wr_slot_d = wr_slot_q;
-    wr_cnt_d  = wr_cnt_q;
     if (in_fire) begin
       if (wr_col_q == XW'(W - 1)) begin
         wr_col_d  = '0;
-        wr_cnt_d  = wr_cnt_q + CntW'(1);
         wr_slot_d = (wr_slot_q == SlotW'(Rows - 1)) ? '0 : wr_slot_q + SlotW'(1);
       end else begin
         wr_col_d  = wr_col_q + XW'(1);
@@ -144,8 +149,8 @@ module sliding_window #(
     rd_ox_d   = rd_ox_q;
     rd_top_d  = rd_top_q;
     rd_left_d = rd_left_q;
-    rd_base_d = rd_base_q;
     lo_delta  = '0;
+    hi_delta  = '0;
     if (out_fire) begin
       if (rd_ox_q == OxW'(OW - 1)) begin
         rd_ox_d   = '0;
@@ -153,12 +158,13 @@ module sliding_window #(
         if (rd_oy_q == OyW'(OH - 1)) begin
           rd_oy_d   = '0;
           rd_top_d  = TopRst;
-          rd_base_d = rd_base_q + CntW'(H);
           lo_delta  = HS - lo_img;           // next image's row 0
+          hi_delta  = HS + HiRst - hi_img;
         end else begin
           rd_oy_d   = rd_oy_q + OyW'(1);
           rd_top_d  = top_next;
           lo_delta  = lo_next - lo_img;
+          hi_delta  = hi_next - hi_img;
         end
       end else begin
         rd_ox_d   = rd_ox_q + OxW'(1);
@@ -171,6 +177,7 @@ module sliding_window #(
                                                  : SlotW'(slot_sum);
     // the writer completes a row, the reader's lowest needed row moves up by lo_delta
     free_d = free_q + CntW'(in_fire && (wr_col_q == XW'(W - 1))) - CntW'(lo_delta);
+    need_d = need_q + CntW'(in_fire && (wr_col_q == XW'(W - 1))) - CntW'(hi_delta);
   end
 
   // ------------------------------------------------------------------ window read
@@ -206,25 +213,23 @@ module sliding_window #(
     if (!rst_ni) begin
       wr_col_q  <= '0;
       wr_slot_q <= '0;
-      wr_cnt_q  <= '0;
       rd_oy_q   <= '0;
       rd_ox_q   <= '0;
       rd_top_q  <= TopRst;
       rd_left_q <= LftRst;
-      rd_base_q <= '0;
       rd_slot_q <= '0;
       free_q    <= '0;
+      need_q    <= -CntW'(HiRst);
     end else begin
       wr_col_q  <= wr_col_d;
       wr_slot_q <= wr_slot_d;
-      wr_cnt_q  <= wr_cnt_d;
       rd_oy_q   <= rd_oy_d;
       rd_ox_q   <= rd_ox_d;
       rd_top_q  <= rd_top_d;
       rd_left_q <= rd_left_d;
-      rd_base_q <= rd_base_d;
       rd_slot_q <= rd_slot_d;
       free_q    <= free_d;
+      need_q    <= need_d;
     end
   end
 
