@@ -44,6 +44,9 @@
 // Memories (read with $readmemh, file names relative to the simulator's working directory):
 //   WeightFile: SF*NF words of PE*SIMD*WBits bits, word nf*SF+sf, lane p*SIMD+s at
 //               [(p*SIMD+s)*WBits +: WBits] = weight of channel nf*PE+p for input sf*SIMD+s.
+//               Synchronous read; rom_style "logic" (LUT ROM) up to LogicRomMax = 1024 words,
+//               "block" beyond (Yosys maps ECP5 DP16KD without its output register: ~5.6 ns
+//               clock-to-out, so a block ROM caps a design near 130 MHz there).
 //   ThreshFile: NF words of PE*LaneW bits, lane p at [p*LaneW +: LaneW]: Scores = 0:
 //               LaneW = 1 + NThr*AccW, {neg, U[NThr-1], ..., U[0]}; Scores = 1: the 32-bit B.
 // AccW must hold every reachable S and the clamped thresholds (two's complement).
