@@ -44,9 +44,10 @@
 // Memories (read with $readmemh, file names relative to the simulator's working directory):
 //   WeightFile: SF*NF words of PE*SIMD*WBits bits, word nf*SF+sf, lane p*SIMD+s at
 //               [(p*SIMD+s)*WBits +: WBits] = weight of channel nf*PE+p for input sf*SIMD+s.
-//               Synchronous read; rom_style "logic" (LUT ROM) up to LogicRomMax = 1024 words,
-//               "block" beyond (Yosys maps ECP5 DP16KD without its output register: ~5.6 ns
-//               clock-to-out, so a block ROM caps a design near 130 MHz there).
+//               Synchronous read, re-registered once (s1b): Yosys maps it to LUTs or block RAM
+//               by size; an ECP5 DP16KD is mapped without its output register (~5.6 ns
+//               clock-to-out), hence the second register. (A forced LUT ROM was slower on ECP5:
+//               the address fans out to every ROM LUT.)
 //   ThreshFile: NF words of PE*LaneW bits, lane p at [p*LaneW +: LaneW]: Scores = 0:
 //               LaneW = 1 + NThr*AccW, {neg, U[NThr-1], ..., U[0]}; Scores = 1: the 32-bit B.
 // AccW must hold every reachable S and the clamped thresholds (two's complement).
@@ -101,10 +102,8 @@ module mvau #(
   localparam int TreeW    = (TermW + TreeLv < AccW) ? TermW + TreeLv : AccW;
 
   // ---------------------------------------------------------------- memories
-  // ROMs: only initialized from the files (undriven when no file is given). The weight ROM
-  // is LUT logic up to LogicRomMax words (on ECP5 a block RAM read without its output register,
-  // which Yosys does not use, costs 5.6 ns clock-to-out: no 150 MHz), block RAM beyond.
-  localparam int LogicRomMax = 1024;
+  // ROMs: only initialized from the files (undriven when no file is given); the synthesis
+  // tool picks LUT ROM or block RAM by size (weights below)
   /* verilator lint_off UNDRIVEN */
   logic [PE*LaneW-1:0] t_rom [NF];
   /* verilator lint_on UNDRIVEN */
@@ -207,8 +206,7 @@ module mvau #(
     if (en) x_q <= s0_slice;
   end
 
-  // weights: synchronous ROM read (LUT ROM or block RAM, by size), enabled while the pipeline
-  // moves
+  // weights: synchronous ROM read, enabled while the pipeline moves
   if (Steps == 1) begin : g_w_rom1
     /* verilator lint_off UNDRIVEN */
     logic [WordW-1:0] w_rom [1];
@@ -221,19 +219,9 @@ module mvau #(
     always_ff @(posedge clk_i) begin
       if (en) w_q <= w_rom[0];
     end
-  end else if (Steps <= LogicRomMax) begin : g_w_lut
+  end else begin : g_w_rom
     /* verilator lint_off UNDRIVEN */
-    (* rom_style = "logic" *) logic [WordW-1:0] w_rom [Steps];
-    /* verilator lint_on UNDRIVEN */
-    if (WeightFile != "") begin : g_w_init
-      initial $readmemh(WeightFile, w_rom, 0, Steps - 1);
-    end
-    always_ff @(posedge clk_i) begin
-      if (en) w_q <= w_rom[addr_q];
-    end
-  end else begin : g_w_bram
-    /* verilator lint_off UNDRIVEN */
-    (* rom_style = "block" *) logic [WordW-1:0] w_rom [Steps];
+    logic [WordW-1:0] w_rom [Steps];
     /* verilator lint_on UNDRIVEN */
     if (WeightFile != "") begin : g_w_init
       initial $readmemh(WeightFile, w_rom, 0, Steps - 1);

@@ -96,31 +96,51 @@ module sliding_window #(
 
   logic signed [IW-1:0]  lo_img;       // lowest image row the current output row needs
   logic signed [IW-1:0]  top_next;
-  logic signed [IW-1:0]  lo_next;
   // only the low bits of these take part in modular arithmetic
   /* verilator lint_off UNUSEDSIGNAL */
-  logic signed [IW-1:0]  hi_img;       // highest (may be -1: no real row)
   logic signed [IW-1:0]  lo_delta;     // always in [0, Rows)
   /* verilator lint_on UNUSEDSIGNAL */
   logic signed [CntW-1:0] free_q, free_d;   // wr_cnt - (base + lo), kept as a register
   logic signed [CntW-1:0] need_q, need_d;   // wr_cnt - (base + hi), kept as a register
-  logic signed [IW-1:0]  hi_next;
   /* verilator lint_off UNUSEDSIGNAL */
   logic signed [IW-1:0]  hi_delta;     // always in [0, H]
   /* verilator lint_on UNUSEDSIGNAL */
   logic [SlotW:0]        slot_sum;
 
   assign lo_img   = (rd_top_q < 0) ? '0 : rd_top_q;
-  assign hi_img   = ((rd_top_q + KhM1) < HS) ? rd_top_q + KhM1 : HS - IW'(1);
   assign top_next = rd_top_q + SHS;
-  assign lo_next  = (top_next < 0) ? '0 : top_next;
 
   // free rows as a register (wr_cnt - (rd_base + lo_img), updated by both sides): in_ready_o
   // is one compare of a flop, not a subtract chain in front of the upstream FIFO's pop
   // rows still missing for the current output row, likewise a register: out_valid_o is one
   // compare of a flop (wr_cnt: complete rows written, base: global index of image row 0; both
   // live only in these differences)
-  assign hi_next  = ((top_next + KhM1) < HS) ? top_next + KhM1 : HS - IW'(1);
+
+  // lowest / highest image row output row oy needs (elaboration-time constants)
+  function automatic int lo_of(input int oy);
+    int t;
+    t = oy * StrideH - PadT;
+    lo_of = (t < 0) ? 0 : t;
+  endfunction
+  function automatic int hi_of(input int oy);
+    int t;
+    t = oy * StrideH - PadT + KH - 1;
+    hi_of = (t < H) ? t : H - 1;
+  endfunction
+
+  // how far the lowest / highest needed global row moves when the reader leaves output row
+  // rd_oy_q: constants selected by the row index (a few LUTs, no adder chain)
+  logic signed [IW-1:0] lo_adv, hi_adv;
+  always_comb begin
+    lo_adv = '0;
+    hi_adv = '0;
+    for (int i = 0; i < OH; i++) begin
+      if (rd_oy_q == OyW'(i)) begin
+        lo_adv = (i == OH - 1) ? IW'(H + lo_of(0) - lo_of(i)) : IW'(lo_of(i + 1) - lo_of(i));
+        hi_adv = (i == OH - 1) ? IW'(H + hi_of(0) - hi_of(i)) : IW'(hi_of(i + 1) - hi_of(i));
+      end
+    end
+  end
 
   assign in_ready_o  = free_q < $signed(CntW'(Rows));
   assign out_valid_o = need_q > 0;
@@ -158,13 +178,13 @@ module sliding_window #(
         if (rd_oy_q == OyW'(OH - 1)) begin
           rd_oy_d   = '0;
           rd_top_d  = TopRst;
-          lo_delta  = HS - lo_img;           // next image's row 0
-          hi_delta  = HS + HiRst - hi_img;
+          lo_delta  = lo_adv;                // next image's row 0
+          hi_delta  = hi_adv;
         end else begin
           rd_oy_d   = rd_oy_q + OyW'(1);
           rd_top_d  = top_next;
-          lo_delta  = lo_next - lo_img;
-          hi_delta  = hi_next - hi_img;
+          lo_delta  = lo_adv;
+          hi_delta  = hi_adv;
         end
       end else begin
         rd_ox_d   = rd_ox_q + OxW'(1);
