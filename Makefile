@@ -29,7 +29,7 @@ demo: setup
 	$(VBIN)/python examples/demo.py
 
 test: setup
-	$(VBIN)/python -m pytest -q -n 2 --basetemp=.tmp-pytest
+	$(VBIN)/python -m pytest -q -n 2 --durations=15 --basetemp=.tmp-pytest
 
 test-slow: setup
 	$(VBIN)/python -m pytest -q -n 2 -m slow --basetemp=.tmp-pytest
