@@ -12,7 +12,6 @@ engine is not bit-exact.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path

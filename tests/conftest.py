@@ -15,7 +15,6 @@ import fcntl
 import hashlib
 import json
 import os
-import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path

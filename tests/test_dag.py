@@ -23,7 +23,7 @@ from onnx import helper
 import fastinference as fi
 from fastinference import cli
 from fastinference.folding import folding_report, resolve_folding
-from fastinference.ir import INPUT, AddJoin, BinaryDense, ConcatJoin, Model, Threshold
+from fastinference.ir import INPUT, AddJoin, BinaryDense, ConcatJoin, Threshold
 from fastinference.testing import res_nets
 from fastinference.testing.graphs import GraphBuilder, ort_run, pm1
 from fastinference.testing.nets import load_data, ort_pre_softmax

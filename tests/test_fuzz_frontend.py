@@ -20,7 +20,6 @@ minute; ``-m slow`` runs many more.
 """
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import numpy as np

@@ -4,7 +4,6 @@ the lowered reference == csim, the bad-input errors, --precision and --act-bits 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from fastinference.folding import LayerFold, folding_report, pipeline_bound
-from fastinference.ir import BinaryConv, BinaryDense, BinaryMaxPool, Model
+from fastinference.ir import BinaryConv, BinaryDense, BinaryMaxPool
 
 
 def pm1(rng, shape):

@@ -84,8 +84,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
-import sys
 import time
 from pathlib import Path
 

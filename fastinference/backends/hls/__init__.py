@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 

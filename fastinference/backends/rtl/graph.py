@@ -27,7 +27,7 @@ import numpy as np
 from ... import schedule
 from ...errors import UnsupportedModelError
 from ...ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, ConcatJoin,
-                   IntMaxPool, Model, Threshold, int_bits)
+                   IntMaxPool, Model, Threshold)
 from ...names import safe_comment
 
 SCORE_BITS = 32
