@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 from .errors import BadOptionError
-from .ir import BinaryLayer, Model
+from .ir import BinaryLayer, Model, signed_bits  # noqa: F401  (signed_bits: re-exported)
 
 DEFAULT_TARGET_CYCLES = 64
 
@@ -148,14 +148,6 @@ def graph_report(model: Model) -> list[dict]:
     producers = model.producers()
     return [{"name": l.name, "kind": l.kind, "inputs": producers[l.name], "out_shape": list(l.out_shape)}
             for l in model.layers]
-
-
-def signed_bits(lo: int, hi: int) -> int:
-    """Bits of the narrowest two's complement integer holding lo..hi."""
-    w = 1
-    while not (-(1 << (w - 1)) <= lo and hi <= (1 << (w - 1)) - 1):
-        w += 1
-    return w
 
 
 def layer_bits(l) -> dict:

@@ -327,14 +327,20 @@ class Stream:
         return self.kind == "bits" or self.lo < 0
 
 
+def signed_bits(lo: int, hi: int) -> int:
+    """Bits of the narrowest two's complement integer holding lo..hi (the one place this
+    width is computed: passes, report, and both backends call it)."""
+    w = 1
+    while not (-(1 << (w - 1)) <= lo and hi <= (1 << (w - 1)) - 1):
+        w += 1
+    return w
+
+
 def int_bits(lo: int, hi: int) -> tuple[int, bool]:
     """(bits, signed) of the narrowest integer holding lo..hi (unsigned when lo >= 0)."""
     if lo >= 0:
         return max(1, int(hi).bit_length()), False
-    w = 1
-    while not (-(1 << (w - 1)) <= lo and hi <= (1 << (w - 1)) - 1):
-        w += 1
-    return w, True
+    return signed_bits(lo, hi), True
 
 
 @dataclass

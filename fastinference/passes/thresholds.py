@@ -284,9 +284,10 @@ def _score_scale(model: Model, l: BinaryLayer, steps):
 
 
 def _is_qonnx(model: Model) -> bool:
+    """A network whose scores may carry a scale: a QONNX input quantizer, or multi-bit weights
+    (QONNX or post-training quantized)."""
     return model.input_quant is not None or any(
-        isinstance(l, BinaryLayer) and l.weight_bits > 1 for l in model.layers) or model.output_scale is not None \
-        or getattr(model, "qonnx", False)
+        isinstance(l, BinaryLayer) and l.weight_bits > 1 for l in model.layers)
 
 
 def _score_layer(model: Model):

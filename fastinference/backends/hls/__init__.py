@@ -49,6 +49,7 @@ import numpy as np
 from ... import names, resources
 from ...errors import BadOptionError, UnsupportedModelError
 from ...folding import LayerFold, layer_bound, pipeline_bound
+from ...ir import signed_bits
 from ... import schedule
 from ...ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, ConcatJoin,
                   IntMaxPool, Model, Threshold, int_bits)
@@ -66,11 +67,9 @@ __all__ = ["write_hls", "plan", "TEMPLATE_DIR", "CXXFLAGS", "DEFAULT_PART", "DEF
 
 # ------------------------------------------------------------------------------ helpers
 def _signed_bits(lo: int, hi: int) -> int:
-    """Smallest two's complement width holding every integer in [lo, hi] (at least 2)."""
-    w = 2
-    while not (-(1 << (w - 1)) <= lo and hi <= (1 << (w - 1)) - 1):
-        w += 1
-    return w
+    """Smallest two's complement width holding every integer in [lo, hi] (at least 2: an
+    ap_int<1> holds only -1 and 0)."""
+    return max(2, signed_bits(lo, hi))
 
 
 def _hex_word(value: int, width: int, cls: str = "ap_uint") -> str:

@@ -25,6 +25,7 @@ import numpy as np
 from ... import resources
 from ...errors import BadOptionError, UnsupportedModelError
 from ...folding import LayerFold, layer_bound, pipeline_bound
+from ...ir import signed_bits as _signed_width
 from ...ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, ConcatJoin, IntMaxPool,
                    Model, Threshold)
 from ...names import safe_comment
@@ -80,14 +81,6 @@ class RtlLayer:
     @property
     def out_width(self) -> int:
         return self.M * self.elem_bits
-
-
-def _signed_width(lo: int, hi: int) -> int:
-    """Bits of a two's complement number holding every value in lo..hi."""
-    w = 1
-    while not (-(1 << (w - 1)) <= lo and hi <= (1 << (w - 1)) - 1):
-        w += 1
-    return w
 
 
 def _hex_lines(words: list[int], bits: int) -> str:
