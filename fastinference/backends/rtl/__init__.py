@@ -26,7 +26,7 @@ from ... import resources
 from ...errors import BadOptionError, UnsupportedModelError
 from ...folding import LayerFold, layer_bound, pipeline_bound
 from ...ir import signed_bits as _signed_width
-from ...ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, ConcatJoin, IntMaxPool,
+from ...ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, ConcatJoin, IntMaxPool,
                    Model, Threshold)
 from ...names import safe_comment
 
@@ -35,7 +35,6 @@ SIM_DIR = resources.sim_dir()
 
 #: testbench files copied from ``sim/``
 TB_FILES = ("fi_tb.py", "fi_runner.py")
-FIFO_DEPTH = 2
 SCORE_BITS = 32
 
 
@@ -342,110 +341,6 @@ def _mvau_stage(r: RtlLayer) -> Stage:
                   f"input: {r.input_desc}; output: {out_desc}"])
 
 
-def build_stages(model: Model, folding: dict[str, LayerFold]) -> tuple[list[Stage], list[tuple[BinaryLayer, RtlLayer, np.ndarray]]]:
-    """The chain of blocks, and per compute layer its ROM description and hardware weights.
-
-    A conv net streams pixels (one beat = one pixel) between pixel_serializer, sliding_window,
-    the conv's mvau (one window in, one output pixel out) and the pools (binary_maxpool for
-    square bit pools with stride = kernel, maxpool for any other kernel, stride or integer
-    values); a pixel_collector gathers the last image into the vector a dense layer takes."""
-    stages: list[Stage] = []
-    roms = []
-    pixels = False  # does a pixel stream flow at this point?
-    pix_bits = 1  # bits per value of that stream
-    for i, l in enumerate(model.layers):
-        nodes = safe_comment(", ".join(l.source_nodes) or "(none)")
-        if isinstance(l, BinaryConv):
-            C, H, W = l.in_shape
-            bits = 1 if l.input_kind == "binary" else int(l.input_bits)
-            if not pixels:
-                stages.append(Stage(
-                    name=f"{l.name}_ser", module="pixel_serializer",
-                    params=[("N", str(H * W)), ("PixW", str(C * bits))],
-                    in_width=H * W * C * bits, out_width=C * bits, image_cycles=H * W,
-                    comments=[f"image vector -> {H * W} pixels of {C} x {bits} bits"]))
-            kh, kw = l.kernel
-            OH, OW = l.out_shape[1:]
-            pt, pl, pb, pr = l.pads
-            if max(pt, pb) >= kh or max(pl, pr) >= kw:
-                raise UnsupportedModelError(f"layer '{l.name}': padding as large as the kernel is not supported in RTL")
-            stages.append(Stage(
-                name=f"{l.name}_win", module="sliding_window",
-                params=[("C", str(C)), ("H", str(H)), ("W", str(W)), ("BITS", str(bits)),
-                        ("KH", str(kh)), ("KW", str(kw)), ("StrideH", str(l.stride[0])),
-                        ("StrideW", str(l.stride[1])), ("PadT", str(pt)), ("PadL", str(pl)),
-                        ("PadB", str(pb)), ("PadR", str(pr))],
-                in_width=C * bits, out_width=kh * kw * C * bits, image_cycles=max(H * W, OH * OW),
-                comments=[f"windows {kh}x{kw}, stride {l.stride[0]}x{l.stride[1]}, pads {pt},{pl},{pb},{pr} "
-                          f"of {C}x{H}x{W} for {l.name}"]))
-            r = _mvau_info(l, folding[l.name])
-            stages.append(_mvau_stage(r))
-            roms.append((l, r, hardware_weights(l, True)))
-            pixels, pix_bits = not l.emits_scores, r.out_bits
-        elif isinstance(l, (BinaryMaxPool, IntMaxPool)):
-            C, H, W = l.in_shape
-            OH, OW = l.out_shape[1:]
-            k = tuple(int(v) for v in l.kernel)
-            st = tuple(int(v) for v in l.stride)
-            if isinstance(l, IntMaxPool):
-                bits, signed = int(l.bits), bool(l.signed)
-            else:
-                bits, signed = 1, False
-            if not pixels:
-                stages.append(Stage(
-                    name=f"{l.name}_ser", module="pixel_serializer",
-                    params=[("N", str(H * W)), ("PixW", str(C * bits))],
-                    in_width=H * W * C * bits, out_width=C * bits, image_cycles=H * W,
-                    comments=[f"image vector -> {H * W} pixels of {C} x {bits} bits"]))
-            mask = 0
-            if getattr(l, "and_channels", None) is not None:
-                for c, a in enumerate(l.and_channels):
-                    mask |= int(bool(a)) << c
-            what = (f"max over the window of {bits}-bit {'signed' if signed else 'unsigned'} integers"
-                    if isinstance(l, IntMaxPool) else
-                    "OR over the window; AND for channels set in AndMask (pool before a decreasing threshold)")
-            head = (f"{'integer' if isinstance(l, IntMaxPool) else 'binary'} max pool {k[0]}x{k[1]}, "
-                    f"stride {st[0]}x{st[1]} of {C}x{H}x{W} from ONNX node(s): {nodes}")
-            if bits == 1 and k[0] == k[1] and st == k:
-                # the common case: a cheaper block (OW x C flops instead of a line buffer)
-                stages.append(Stage(
-                    name=l.name, module="binary_maxpool",
-                    params=[("C", str(C)), ("H", str(H)), ("W", str(W)), ("K", str(k[0])),
-                            ("Stride", str(st[0])), ("AndMask", f"{C}'h{mask:x}")],
-                    in_width=C, out_width=C, image_cycles=H * W, comments=[head, what]))
-            else:
-                stages.append(Stage(
-                    name=l.name, module="maxpool",
-                    params=[("C", str(C)), ("H", str(H)), ("W", str(W)), ("Bits", str(bits)),
-                            ("Signed", f"1'b{int(signed)}"), ("KH", str(k[0])), ("KW", str(k[1])),
-                            ("StrideH", str(st[0])), ("StrideW", str(st[1])),
-                            ("AndMask", f"{C}'h{mask:x}")],
-                    in_width=C * bits, out_width=C * bits, image_cycles=max(H * W, OH * OW),
-                    comments=[head, what]))
-            pixels, pix_bits = True, bits
-        elif isinstance(l, BinaryDense):
-            if pixels:
-                C, H, W = l.in_shape
-                stages.append(Stage(
-                    name=f"{l.name}_col", module="pixel_collector",
-                    params=[("C", str(C)), ("N", str(H * W)), ("BITS", str(pix_bits))],
-                    in_width=C * pix_bits, out_width=H * W * C * pix_bits, image_cycles=H * W,
-                    comments=[f"{H * W} pixels -> one vector (HWC order) for {l.name}"]))
-            r = _mvau_info(l, folding[l.name])
-            stages.append(_mvau_stage(r))
-            roms.append((l, r, hardware_weights(l, pixels)))
-            pixels = False
-        else:
-            raise UnsupportedModelError(f"layer '{l.name}' ({l.kind}) is not supported by the RTL backend")
-    return stages, roms
-
-
-def stream_cycles(stages: list[Stage]) -> int:
-    """Cycles per image the pixel-stream blocks need (0 for an MLP); the pipeline runs at
-    max(layer bounds, this)."""
-    return max((s.image_cycles for s in stages), default=0)
-
-
 def _env() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
@@ -535,54 +430,13 @@ def _write_project_files(out: Path, top: str, used: set[str], ctx: dict, config:
 def write_rtl(model: Model, folding: dict[str, LayerFold], out_dir, top: str = "fi_top",
               part: str = "xc7z020clg400-1", clock_ns: float = 10.0, depths: dict | None = None) -> Path:
     """Fill ``out_dir`` (``DIR/rtl``) with the SystemVerilog project. Returns ``out_dir``.
-    A graph with skip connections goes to ``write_rtl_graph`` (``depths``: FIFO name -> depth,
+    Chains and graphs alike go through ``write_rtl_graph`` (``depths``: FIFO name -> depth,
     replacing the cycle schedule's: tests of undersized FIFOs)."""
-    from ... import __version__
-
     check_supported(model)
     for l in model.compute_layers():
         if l.name not in folding:
             raise BadOptionError(f"no folding given for layer '{l.name}'")
-    if not model.is_chain:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        write_rtl_graph(model, folding, out, top, part, clock_ns, depths)
-        return out
-    stages, roms = build_stages(model, folding)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-
-    for l, rl, w in roms:
-        hw = l.copy()
-        hw.weights = w
-        _write(out / rl.weight_file, _hex_lines(weight_words(hw, rl.PE, rl.SIMD), rl.PE * rl.SIMD * rl.w_bits))
-        words, bits = thresh_words(l, rl.PE, rl.acc_width)
-        _write(out / rl.thresh_file, _hex_lines(words, bits))
-
-    first_layer = model.layers[0]
-    if isinstance(first_layer, IntMaxPool):
-        in_bits, in_signed = int(first_layer.bits), bool(first_layer.signed)
-    else:
-        in_bits = 1 if first_layer.input_kind == "binary" else int(first_layer.input_bits)
-        in_signed = bool(first_layer.input_signed) and first_layer.input_kind != "binary"
-    in_elems = int(np.prod(model.input_shape))
-    image_input = stages[0].module == "pixel_serializer"
-    last = roms[-1][1]
-    bound = pipeline_bound(model, folding)
-    s_cycles = stream_cycles(stages)
-    ctx = dict(
-        top=top, version=__version__, model_comment=safe_comment(model.name or "model"),
-        in_elems=in_elems, in_bits=in_bits, in_signed=in_signed, in_width=in_elems * in_bits,
-        classes=last.M, out_width=last.M * SCORE_BITS, bound=bound, stream_cycles=s_cycles,
-        cycles=max(bound, s_cycles), stages=stages, fifo_depth=FIFO_DEPTH, last_bits=not last.scores,
-        last_elem_bits=last.elem_bits, last_signed=last.out_signed,
-        image_input=image_input,
-        channels=int(model.input_shape[0]) if image_input else 0,
-        pixels=int(np.prod(model.input_shape[1:])) if image_input else 0)
-    _write(out / f"{top}.sv", _env().get_template("top.sv.j2").render(**ctx))
-
-    _write_project_files(out, top, {s.module for s in stages}, ctx, {
-        "in_elems": in_elems, "in_bits": in_bits, "in_signed": in_signed, "classes": last.M,
-        "bound_cycles": bound, "stream_cycles": s_cycles, "layers": len(roms), "part": part,
-        "clock_ns": clock_ns})
+    write_rtl_graph(model, folding, out, top, part, clock_ns, depths)
     return out
