@@ -44,133 +44,239 @@ def xnor_popcount_acc(x_bits: np.ndarray, w_bits: np.ndarray, K: int) -> np.ndar
     return 2 * pc - K
 
 
-def _threshold(layer: BinaryLayer, acc: np.ndarray) -> np.ndarray:
-    """acc (..., M) with channels on the last axis -> 0/1 bits."""
-    T = np.asarray(layer.thresholds).astype(acc.dtype)  # exact: |T| <= the accumulator bound + 1
-    if np.all(layer.directions > 0):  # canonical binary layers: one comparison
-        return (acc >= T).view(np.uint8)
-    return np.where(layer.directions > 0, acc >= T, acc <= T).view(np.uint8)
-
-
-def _multi_threshold(layer: BinaryLayer, acc: np.ndarray) -> np.ndarray:
-    """acc (..., M) -> out_offset + the number of thresholds passed, per channel (int64)."""
-    T = np.asarray(layer.thresholds).astype(acc.dtype)
-    out = np.empty(acc.shape, dtype=np.int64)
-    for j in range(layer.M):
-        a = acc[..., j]
-        if layer.directions[j] > 0:  # T[j] ascending: #{i: acc >= T[j, i]}
-            out[..., j] = np.searchsorted(T[j], a, side="right")
-        else:  # T[j] descending: #{i: acc <= T[j, i]}
-            out[..., j] = T.shape[1] - np.searchsorted(T[j][::-1], a, side="left")
-    return out + layer.out_offset
-
-
 EXACT_F32 = 1 << 24  # every integer below this in magnitude is a float32, so sums stay exact
 EXACT_F64 = 1 << 53  # ... and a float64
 
 
-def _matvec(layer: BinaryLayer, x: np.ndarray) -> np.ndarray:
-    """x: (N, K) inputs (0/1 bits for binary inputs, integers for int inputs) -> acc (N, M).
+def _exact_dtype(bound: int):
+    """The cheapest type whose sums are exact on integers up to ``bound`` in magnitude."""
+    return np.float32 if bound < EXACT_F32 else np.float64 if bound < EXACT_F64 else np.int64
+
+
+# Inside ``run``, a tensor of shape (C, H, W) (or (C,)) is held channels last, (N, H, W, C):
+# bits as bool (True = +1), integers in the type ``_exact_dtype`` picks from their range
+# (float32 in every bundled network), so that a conv is one strided copy and one BLAS product.
+# The public functions (``run_layer``, ``run_layers``, ``_windows``, ``_matvec``) take and give
+# the IR's layout: (N, C, H, W), bits as 0/1 uint8, integers as int64.
+
+def _values(x: np.ndarray, dtype, binary: bool) -> np.ndarray:
+    """The integers a tensor stands for, as ``dtype``: bits are +1/-1."""
+    if binary:
+        v = np.asarray(x).astype(bool, copy=False).astype(dtype)  # 2b - 1, in place
+        v *= 2
+        v -= 1
+        return v
+    return np.asarray(x).astype(dtype, copy=False)
+
+
+def _per_channel(v: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """A per-channel vector (M,) repeated along one row of ``acc`` (N, ..., M) flattened: numpy
+    broadcasts over long rows far faster than over rows of M."""
+    return np.tile(v, acc[0].size // len(v)) if acc.ndim > 1 else v
+
+
+def _as_thresholds(T: np.ndarray, dtype) -> np.ndarray:
+    """T in ``dtype``, clamped to +-2^24 (+-2^53) for float32 (float64): exact for every value
+    that type holds, since the compared values are below that bound."""
+    lim = {np.float32: EXACT_F32, np.float64: EXACT_F64}.get(dtype)
+    T = np.asarray(T, dtype=np.int64)
+    return (T if lim is None else np.clip(T, -lim, lim)).astype(dtype)
+
+
+def _activate(layer, acc: np.ndarray) -> np.ndarray:
+    """Thresholds per channel (the last axis of ``acc``): bits (bool) for (M,) thresholds,
+    else ``out_offset`` + the number of thresholds passed (float32)."""
+    T = _as_thresholds(layer.thresholds, acc.dtype)
+    D = np.asarray(layer.directions)
+    shape = acc.shape
+    acc = acc.reshape(len(acc), -1)  # (N, ... * M): channels vary fastest
+    if np.any(D < 0):  # acc <= T is -acc >= -T: one rule, +1, for every channel
+        sign = D.astype(acc.dtype)
+        acc, T = acc * _per_channel(sign, acc), T * (sign if T.ndim == 1 else sign[:, None])
+    if T.ndim == 1:
+        return (acc >= _per_channel(T, acc)).reshape(shape)
+    out = np.full(acc.shape, layer.out_offset, dtype=np.float32)
+    if T.shape[1] <= 16:  # a few levels: one vector compare per level
+        for i in range(T.shape[1]):
+            out += acc >= _per_channel(T[:, i], acc)
+    else:  # each row of T ascending: a binary search per value
+        acc, out = acc.reshape(shape), out.reshape(shape)
+        for j in range(T.shape[0]):
+            out[..., j] += np.searchsorted(T[j], acc[..., j], side="right")
+    return out.reshape(shape)
+
+
+def _product(layer: BinaryLayer, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """x (P, K) integer values (bits already +-1), w (M, K) -> acc (P, M).
 
     Integer products through BLAS in floating point: exact while every partial sum stays an
     integer the format holds (|sum| <= K * max|w| * max|x|, checked): float32 below 2^24
     (every layer of the examples), float64 below 2^53, int64 matmul beyond."""
-    w = layer.weights.reshape(layer.M, -1)
-    if layer.input_kind == "binary":
-        x = 2 * np.asarray(x, dtype=np.int8) - 1  # bit 1 = +1, bit 0 = -1
-    lo, hi = layer.input_range()
-    bound = layer.K * int(np.abs(w).max(initial=0)) * max(abs(lo), abs(hi))
-    dtype = np.float32 if bound < EXACT_F32 else np.float64 if bound < EXACT_F64 else None
-    if dtype is None:
-        return np.asarray(x, dtype=np.int64) @ w.T.astype(np.int64)
+    dtype = _exact_dtype(_acc_bound(layer))
     # w.T as a column-major copy: BLAS then reads the weights in their natural row order
-    return np.asarray(x, dtype=dtype) @ w.T.astype(dtype)  # exact integers, as floats
+    return x.astype(dtype, copy=False) @ w.T.astype(dtype)  # exact integers, as floats
+
+
+def _matvec(layer: BinaryLayer, x: np.ndarray) -> np.ndarray:
+    """x: (N, K) inputs (0/1 bits for binary inputs, integers for int inputs) -> acc (N, M)."""
+    x = _values(x, _exact_dtype(_acc_bound(layer)), layer.input_kind == "binary")
+    return _product(layer, x, layer.weights.reshape(layer.M, -1))
+
+
+def _acc_bound(layer: BinaryLayer) -> int:
+    lo, hi = layer.input_range()
+    return layer.K * int(np.abs(layer.weights).max(initial=0)) * max(abs(lo), abs(hi))
 
 
 def _finish(layer: BinaryLayer, acc: np.ndarray) -> np.ndarray:
-    kind = layer.output_kind
-    if kind == "scores":
-        bias = layer.bias if layer.bias is not None else 0
-        return acc.astype(np.int64) + bias
-    if kind == "int":
-        return _multi_threshold(layer, acc)
-    return _threshold(layer, acc)
+    if layer.output_kind != "scores":
+        return _activate(layer, acc)
+    if layer.bias is None:
+        return acc
+    bias = np.asarray(layer.bias, dtype=np.int64)
+    dtype = _exact_dtype(_acc_bound(layer) + int(np.abs(bias).max(initial=0)))
+    return acc.astype(dtype, copy=False) + bias.astype(dtype)
+
+
+def _patches(layer: BinaryConv, x: np.ndarray) -> np.ndarray:
+    """x (N, H, W, C) -> (N, OH, OW, kh, kw, C): the zero-padded window of every output pixel,
+    a strided view."""
+    kh, kw = layer.kernel
+    sh, sw = layer.stride
+    pt, pl, pb, pr = layer.pads
+    N, H, W, C = x.shape
+    if pt or pl or pb or pr:
+        xp = np.zeros((N, H + pt + pb, W + pl + pr, C), dtype=x.dtype)
+        xp[:, pt:pt + H, pl:pl + W] = x
+        x = xp
+    OH = (x.shape[1] - kh) // sh + 1
+    OW = (x.shape[2] - kw) // sw + 1
+    s = x.strides
+    return np.lib.stride_tricks.as_strided(
+        x, (N, OH, OW, kh, kw, C), (s[0], s[1] * sh, s[2] * sw, s[1], s[2], s[3]), writeable=False)
+
+
+def _patch_matrix(p: np.ndarray) -> np.ndarray:
+    """Windows (N, OH, OW, kh, kw, C) -> (N*OH*OW, kh*kw*C), one copy. One channel: the kh*kw
+    shifted images copied whole (long runs) into a column-major matrix."""
+    P, K = int(np.prod(p.shape[:3])), int(np.prod(p.shape[3:]))
+    if p.shape[-1] > 1:
+        return p.reshape(P, K)
+    return np.ascontiguousarray(p[..., 0].transpose(3, 4, 0, 1, 2)).reshape(K, P).T
+
+
+def _conv(layer: BinaryConv, x: np.ndarray) -> np.ndarray:
+    """x (N, H, W, C) -> (N, OH, OW, M): one copy of the windows, one matrix product."""
+    if layer.input_kind == "binary" and any(layer.pads):
+        raise UnsupportedModelError(
+            f"layer '{layer.name}': zero padding of a binary conv is not binary")
+    x = _values(x, _exact_dtype(_acc_bound(layer)), layer.input_kind == "binary")
+    p = _patches(layer, x)
+    N, OH, OW = p.shape[:3]
+    w = layer.weights.transpose(0, 2, 3, 1).reshape(layer.M, -1)  # (c, kh, kw) -> (kh, kw, c)
+    acc = _product(layer, _patch_matrix(p), w)
+    return _finish(layer, acc.reshape(N, OH, OW, layer.M))
+
+
+def _dense(layer: BinaryDense, x: np.ndarray) -> np.ndarray:
+    """x (N, ..., C) channels last -> (N, M); the weights' inputs (C, ...) reordered to match."""
+    w = layer.weights.reshape(layer.M, -1)
+    if x.ndim > 2:
+        w = np.moveaxis(w.reshape((layer.M, x.shape[-1]) + x.shape[1:-1]), 1, -1).reshape(layer.M, -1)
+    x = _values(x.reshape(len(x), -1), _exact_dtype(_acc_bound(layer)), layer.input_kind == "binary")
+    return _finish(layer, _product(layer, x, w))
+
+
+def _max_pool(layer, x: np.ndarray) -> np.ndarray:
+    """x (N, H, W, C) -> (N, OH, OW, C): the maximum of kh*kw shifted, strided slices (floor
+    mode). Bits: OR, or AND for ``and_channels`` (OR of the inverted bits, inverted)."""
+    kh, kw = layer.kernel
+    sh, sw = layer.stride
+    OH, OW = layer.out_shape[1:]
+    flip = getattr(layer, "and_channels", None)
+    if flip is not None:
+        x = x ^ np.asarray(flip, dtype=bool)
+    out = None
+    for dy in range(kh):
+        for dx in range(kw):
+            s = x[:, dy:dy + sh * (OH - 1) + 1:sh, dx:dx + sw * (OW - 1) + 1:sw]
+            out = s.copy() if out is None else np.maximum(out, s, out=out)
+    return out if flip is None else out ^ np.asarray(flip, dtype=bool)
+
+
+def _join(layer, xs: list[np.ndarray]) -> np.ndarray:
+    """An integer add of two tensors, or a channel concat (the last axis)."""
+    if isinstance(layer, AddJoin):
+        dtype = _exact_dtype(max(abs(v) for v in layer.out_range))
+        a, b = (_values(x, dtype, s.kind == "bits") for s, x in zip(layer.in_streams, xs))
+        return a + b
+    s = layer.out_stream
+    if s.kind == "bits":
+        return np.concatenate(xs, axis=-1)
+    dtype = _exact_dtype(max(abs(s.lo), abs(s.hi)))
+    return np.concatenate([x.astype(dtype, copy=False) for x in xs], axis=-1)
+
+
+def _step(layer, xs: list[np.ndarray]) -> np.ndarray:
+    """One hardware layer on channels-last tensors."""
+    if isinstance(layer, (AddJoin, ConcatJoin)):
+        return _join(layer, xs)
+    x = xs[0]
+    if isinstance(layer, Threshold):
+        return _activate(layer, x)
+    if isinstance(layer, BinaryDense):
+        return _dense(layer, x)
+    if isinstance(layer, BinaryConv):
+        return _conv(layer, x)
+    if isinstance(layer, (IntMaxPool, BinaryMaxPool)):
+        return _max_pool(layer, x)
+    raise UnsupportedModelError(
+        f"layer '{layer.name}' ({layer.kind}) was not lowered to a hardware layer")
+
+
+def _bits_in(layer) -> list[bool]:
+    """Whether each input of a layer is bits."""
+    if isinstance(layer, (AddJoin, ConcatJoin)):
+        return [s.kind == "bits" for s in layer.in_streams]
+    if isinstance(layer, BinaryLayer):
+        return [layer.input_kind == "binary"]
+    return [isinstance(layer, BinaryMaxPool)]
+
+
+def _channels_last(x: np.ndarray, bits: bool) -> np.ndarray:
+    """IR layout (N, C, ...) -> the internal one."""
+    x = np.moveaxis(np.asarray(x), 1, -1) if np.ndim(x) > 2 else np.asarray(x)
+    if bits:
+        return x.astype(bool)
+    return x.astype(_exact_dtype(int(np.abs(x).max(initial=0))), copy=False)
+
+
+def _channels_first(y: np.ndarray) -> np.ndarray:
+    """The internal layout -> the IR's: (N, C, ...), bits 0/1 uint8, integers int64."""
+    y = np.moveaxis(y, -1, 1) if y.ndim > 2 else y
+    return np.ascontiguousarray(y, dtype=np.uint8 if y.dtype == bool else np.int64)
 
 
 def _windows(layer: BinaryConv, x: np.ndarray) -> tuple[np.ndarray, int, int]:
     """x (N, C, H, W) -> (N, OH, OW, C*kh*kw) patches in weight order (c, kh, kw)."""
-    kh, kw = layer.kernel
-    sh, sw = layer.stride
-    pt, pl, pb, pr = layer.pads
-    x = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)))
-    N, C, H, W = x.shape
-    OH = (H - kh) // sh + 1
-    OW = (W - kw) // sw + 1
-    v = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))  # N,C,H',W',kh,kw
-    v = v[:, :, ::sh, ::sw][:, :, :OH, :OW]
-    v = v.transpose(0, 2, 3, 1, 4, 5).reshape(N, OH, OW, C * kh * kw)
-    return v, OH, OW
-
-
-def _pool_windows(layer, x: np.ndarray) -> np.ndarray:
-    """x (N, C, H, W) -> (N, C, OH, OW, kh, kw): the window of every output pixel (floor mode)."""
-    kh, kw = layer.kernel
-    sh, sw = layer.stride
-    OH, OW = layer.out_shape[1:]
-    v = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
-    return v[:, :, ::sh, ::sw][:, :, :OH, :OW]
-
-
-def _stream_value(stream, x: np.ndarray) -> np.ndarray:
-    """The integers a stream stands for: bits 1/0 are +1/-1."""
-    x = np.asarray(x, dtype=np.int64)
-    return 2 * x - 1 if stream.kind == "bits" else x
+    p = _patches(layer, np.moveaxis(np.asarray(x), 1, -1))  # N, OH, OW, kh, kw, C
+    N, OH, OW = p.shape[:3]
+    return p.transpose(0, 1, 2, 5, 3, 4).reshape(N, OH, OW, -1), OH, OW
 
 
 def run_join(layer, xs: list[np.ndarray]) -> np.ndarray:
     """A join of two tensors (N, *shape): an integer add, or a channel concat (axis 1)."""
-    if isinstance(layer, AddJoin):
-        a, b = (_stream_value(s, x) for s, x in zip(layer.in_streams, xs))
-        return a + b
-    if layer.out_stream.kind == "bits":
-        return np.concatenate([np.asarray(x, dtype=np.uint8) for x in xs], axis=1)
-    return np.concatenate([np.asarray(x, dtype=np.int64) for x in xs], axis=1)
+    return _channels_first(_join(layer, [_channels_last(x, b) for x, b in zip(xs, _bits_in(layer))]))
 
 
 def run_threshold(layer: Threshold, x: np.ndarray) -> np.ndarray:
     """Per channel (axis 1 of (N, C, ...)) thresholds on an integer stream."""
-    acc = np.moveaxis(np.asarray(x, dtype=np.int64), 1, -1)
-    out = _multi_threshold(layer, acc) if layer.output_kind == "int" else _threshold(layer, acc)
-    return np.moveaxis(out, -1, 1)
+    return run_layer(layer, x)
 
 
 def run_layer(layer, x: np.ndarray) -> np.ndarray:
     """One hardware layer. Binary activations are 0/1 uint8 arrays, shapes as in the IR."""
-    N = x.shape[0]
-    if isinstance(layer, Threshold):
-        return run_threshold(layer, x)
-    if isinstance(layer, BinaryDense):
-        out = _finish(layer, _matvec(layer, x.reshape(N, -1)))
-        return out
-    if isinstance(layer, BinaryConv):
-        if layer.input_kind == "binary" and any(layer.pads):
-            raise UnsupportedModelError(
-                f"layer '{layer.name}': zero padding of a binary conv is not binary")
-        patches, OH, OW = _windows(layer, x)
-        acc = _matvec(layer, patches.reshape(N * OH * OW, -1)).reshape(N, OH, OW, layer.M)
-        out = _finish(layer, acc)
-        return out.transpose(0, 3, 1, 2)  # back to N, M, OH, OW
-    if isinstance(layer, IntMaxPool):
-        return _pool_windows(layer, x).max(axis=(-2, -1))
-    if isinstance(layer, BinaryMaxPool):
-        v = _pool_windows(layer, x)
-        any_ = v.max(axis=(-2, -1))
-        if layer.and_channels is None:
-            return any_.astype(np.uint8)
-        all_ = v.min(axis=(-2, -1))
-        return np.where(layer.and_channels[None, :, None, None], all_, any_).astype(np.uint8)
-    raise UnsupportedModelError(
-        f"layer '{layer.name}' ({layer.kind}) was not lowered to a hardware layer")
+    return _channels_first(_step(layer, [_channels_last(x, _bits_in(layer)[0])]))
 
 
 def check_input(model: Model, x: np.ndarray) -> np.ndarray:
@@ -222,20 +328,18 @@ def check_input(model: Model, x: np.ndarray) -> np.ndarray:
     return x.astype(np.int64)
 
 
+def _run(model: Model, x: np.ndarray):
+    """Every layer's output, channels last, in list order (the graph in topological order)."""
+    x = check_input(model, x)
+    values = {INPUT: _channels_last(x, False)}
+    for i, layer in enumerate(model.layers):
+        values[layer.name] = y = _step(layer, [values[p] for p in model.inputs_of(i)])
+        yield y
+
+
 def run_layers(model: Model, x: np.ndarray) -> list[np.ndarray]:
     """Every layer's output, in list order (the graph walked in topological order)."""
-    x = check_input(model, x)
-    values = {INPUT: x}
-    outs = []
-    for i, layer in enumerate(model.layers):
-        ins = [values[p] for p in model.inputs_of(i)]
-        if isinstance(layer, (AddJoin, ConcatJoin)):
-            y = run_join(layer, ins)
-        else:
-            y = run_layer(layer, ins[0])
-        values[layer.name] = y
-        outs.append(y)
-    return outs
+    return [_channels_first(y) for y in _run(model, x)]
 
 
 def run(model: Model, x: np.ndarray) -> np.ndarray:
@@ -243,5 +347,5 @@ def run(model: Model, x: np.ndarray) -> np.ndarray:
     if not model.is_lowered:
         bad = next(l for l in model.layers if not l.is_hardware)
         raise UnsupportedModelError(f"layer '{bad.name}' ({bad.kind}) was not lowered")
-    out = run_layers(model, x)[-1]
-    return np.asarray(out, dtype=np.int64).reshape(out.shape[0], -1)
+    *_, out = _run(model, x)
+    return _channels_first(out).reshape(len(out), -1)
