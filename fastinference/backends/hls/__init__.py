@@ -49,7 +49,7 @@ import numpy as np
 from ... import names, resources
 from ...errors import BadOptionError, UnsupportedModelError
 from ...folding import LayerFold, layer_bound, pipeline_bound
-from ...ir import signed_bits
+from ...hwplan import mvau_plan, score_word_bits, value_format, wide_signed_bits
 from ... import schedule
 from ...ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, ConcatJoin,
                   IntMaxPool, Model, Threshold, int_bits)
@@ -66,10 +66,7 @@ __all__ = ["write_hls", "plan", "TEMPLATE_DIR", "CXXFLAGS", "DEFAULT_PART", "DEF
 
 
 # ------------------------------------------------------------------------------ helpers
-def _signed_bits(lo: int, hi: int) -> int:
-    """Smallest two's complement width holding every integer in [lo, hi] (at least 2: an
-    ap_int<1> holds only -1 and 0)."""
-    return max(2, signed_bits(lo, hi))
+_signed_bits = wide_signed_bits  # at least 2 bits: an ap_int<1> holds only -1 and 0
 
 
 def _hex_word(value: int, width: int, cls: str = "ap_uint") -> str:
@@ -121,21 +118,8 @@ class Plan:
     schedule: object = None  # schedule.Schedule of a graph
 
 
-def _score_bits(layer: BinaryLayer) -> int:
-    lo, hi = layer.acc_range()
-    bias = layer.bias if layer.bias is not None else np.zeros(layer.M, dtype=np.int64)
-    need = _signed_bits(lo + int(bias.min()), hi + int(bias.max()))
-    if need <= 32:
-        return 32
-    if need <= 64:
-        return 64
-    raise UnsupportedModelError(
-        f"layer '{layer.name}': scores need {need} bits; at most 64 are supported")
-
-
-def _fmt(bits: int, signed: bool) -> str:
-    """A stream value format in words: '4-bit unsigned integers'."""
-    return f"{bits}-bit {'signed' if signed else 'unsigned'} integers"
+_score_bits = score_word_bits
+_fmt = value_format  # '4-bit unsigned integers'
 
 
 def _pack_lanes(vals: np.ndarray, simd: int, wb: int) -> list[list[int]]:
@@ -152,47 +136,21 @@ def _pack_lanes(vals: np.ndarray, simd: int, wb: int) -> list[list[int]]:
 def _mvtu_stage(layer: BinaryLayer, fold: LayerFold, in_perm: np.ndarray | None,
                 score_bits: int) -> Stage:
     """A BinaryDense/BinaryConv layer as one MVAU function (``mvtu.cpp.j2``) and its
-    constants (``weights.h``). ``mode`` picks the datapath: ``xnor`` (+-1 weights, bits in:
-    XNOR-popcount), ``pm_x`` (+-1 weights, integers in: +-x), ``w_pm`` (integer weights, bits
-    in: +-w), ``mul`` (integer weights times integer inputs)."""
-    K, M, V = layer.K, layer.M, layer.V
-    PE, SIMD = fold.pe, fold.simd
-    if not (1 <= PE <= M and 1 <= SIMD <= K):
-        raise BadOptionError(
-            f"layer '{layer.name}': PE={PE}, SIMD={SIMD} out of range (PE 1..{M}, SIMD 1..{K})")
-    NF, SF = math.ceil(M / PE), math.ceil(K / SIMD)
-    WB = int(layer.weight_bits)
-    if not 1 <= WB <= 32:
-        raise UnsupportedModelError(
-            f"layer '{layer.name}': {WB}-bit weights; use a weight bit width of 1..32")
-    binary = layer.input_kind == "binary"
-    B = 1 if binary else int(layer.input_bits)
-    signed = bool(layer.input_signed) and not binary
-    mode = ("xnor" if binary else "pm_x") if WB == 1 else ("w_pm" if binary else "mul")
-    kind = layer.output_kind
-    scores = kind == "scores"
-
-    w = np.asarray(layer.weights).reshape(M, K).astype(np.int64)
-    if WB == 1:
-        if not np.isin(w, (-1, 1)).all():
-            raise UnsupportedModelError(f"layer '{layer.name}': 1-bit weights must be +-1")
-    elif w.min(initial=0) < -(1 << (WB - 1)) or w.max(initial=0) > (1 << (WB - 1)) - 1:
-        raise UnsupportedModelError(
-            f"layer '{layer.name}': weights do not fit {WB}-bit two's complement")
-    if in_perm is not None:
-        w = w[:, in_perm]
-
-    # accumulator: the exact reachable range (partial sums stay inside it: every product's
-    # range holds 0); thresholds clamped to one past it on either side keep every outcome
-    lo, hi = layer.acc_range()
-    acc_w = _signed_bits(lo, hi)
-    thr_w = _signed_bits(lo - 1, hi + 1)
+    constants (``weights.h``), formatted from its ``hwplan.MvauPlan``. ``mode`` picks the
+    datapath: ``xnor`` (+-1 weights, bits in: XNOR-popcount), ``pm_x`` (+-1 weights, integers
+    in: +-x), ``w_pm`` (integer weights, bits in: +-w), ``mul`` (integer weights times integer
+    inputs)."""
+    pl = mvau_plan(layer, fold, in_perm)
+    K, M, V = pl.K, pl.M, pl.V
+    PE, SIMD, NF, SF = pl.PE, pl.SIMD, pl.NF, pl.SF
+    WB, B, signed, binary = pl.weight_bits, pl.in_bits, pl.in_signed, pl.binary_in
+    mode, kind, scores = pl.datapath, pl.output, pl.scores
+    lo, hi = pl.acc_lo, pl.acc_hi
+    acc_w, thr_w = pl.acc_bits, pl.thr_bits
 
     # weights: +-1 as bit 1 = +1 (pad lanes 0, masked or times a 0 input); integers as WB-bit
     # two's complement lanes (pad lanes and PE padding 0)
-    vals = np.zeros((NF * PE, SF * SIMD), dtype=np.int64)
-    vals[:M, :K] = (w > 0) if WB == 1 else w
-    words = _pack_lanes(vals, SIMD, WB)
+    words = _pack_lanes(pl.lanes(0), SIMD, WB)
     W = []
     for p in range(PE):
         rows = []
@@ -209,41 +167,21 @@ def _mvtu_stage(layer: BinaryLayer, fold: LayerFold, in_perm: np.ndarray | None,
             "SF": SF, "W": W, "scores": scores, "acc_w": acc_w, "thr_w": thr_w}
     N, E, out_signed, offset, val_w = 0, score_bits, True, 0, 1
     if scores:
-        bias = layer.bias if layer.bias is not None else np.zeros(M, dtype=np.int64)
-        wctx["BIAS"] = per_pe([int(b) for b in bias] + [0] * (NF * PE - M))
+        wctx["BIAS"] = per_pe([int(b) for b in pl.bias] + [0] * (NF * PE - M))
         wctx["E"] = E
     else:
-        D = np.asarray(layer.directions).reshape(-1)
-        if D.shape != (M,) or any(int(d) not in (1, -1) for d in D):
-            raise UnsupportedModelError(
-                f"layer '{layer.name}': directions must be +1 or -1, one per channel")
-        T = np.asarray(layer.thresholds, dtype=np.int64)
-        if kind == "bits":  # one threshold per channel: a 1-bit unsigned count
-            T = T.reshape(M, 1)
-            E, out_signed, offset = 1, False, 0
-        else:
-            E, out_signed = int(layer.out_bits), bool(layer.out_signed)
-            offset = int(layer.out_offset)
-        N = int(T.shape[1])
-        if T.shape[0] != M or N < 1:
-            raise UnsupportedModelError(
-                f"layer '{layer.name}': thresholds of shape {T.shape}; expected ({M}, N >= 1)")
-        o_lo, o_hi = ((-(1 << (E - 1)), (1 << (E - 1)) - 1) if out_signed else (0, (1 << E) - 1))
-        if not (1 <= E <= 32 and o_lo <= offset and offset + N <= o_hi):
-            raise UnsupportedModelError(
-                f"layer '{layer.name}': outputs {offset}..{offset + N} do not fit "
-                f"{_fmt(E, out_signed)}")
-        val_w = _signed_bits(min(offset, 0), max(N, offset + N))
-        Tc = np.clip(T, lo - 1, hi + 1)
+        E, out_signed, offset, N = pl.out_bits, pl.out_signed, pl.out_offset, pl.n_thr
+        val_w = pl.count_bits
+        Tc = pl.clamped_thresholds
         rows_t = [[int(t) for t in Tc[j]] if j < M else [0] * N for j in range(NF * PE)]
         wctx["T"] = [[{"vals": ", ".join(map(str, rows_t[nf * PE + p])), "neuron": nf * PE + p,
                        "pad": nf * PE + p >= M} for nf in range(NF)] for p in range(PE)]
         wctx["N"] = N
-        wctx["D"] = per_pe([1 if int(d) > 0 else 0 for d in D] + [1] * (NF * PE - M))
+        wctx["D"] = per_pe([1 if int(d) > 0 else 0 for d in pl.directions] + [1] * (NF * PE - M))
 
     bound = layer_bound(layer, PE, SIMD)
-    nodes = ", ".join(_comment(n) for n in layer.source_nodes) or "-"
-    what = "conv" if isinstance(layer, BinaryConv) else "dense"
+    nodes = ", ".join(_comment(n) for n in pl.source_nodes) or "-"
+    what = "conv" if pl.conv else "dense"
     wdesc = ("+-1 weights (bit 1 = +1)" if WB == 1 else
              f"{WB}-bit two's complement weights")
     datapath = {"xnor": "XNOR-popcount", "pm_x": "+-x per lane", "w_pm": "+-w per lane",
@@ -256,7 +194,7 @@ def _mvtu_stage(layer: BinaryLayer, fold: LayerFold, in_perm: np.ndarray | None,
         out_desc = (f"{M} {_fmt(E, out_signed)}, value j = {offset} + #{{i < {N}: acc_j >= "
                     f"T[j][i]}} (D_j = 1; acc_j <= T[j][i] if D_j = 0)")
     comment = [
-        f"layer {layer.name} ({layer.kind}), ONNX node(s): {nodes}",
+        f"layer {layer.name} ({pl.kind}), ONNX node(s): {nodes}",
         f"K={K} M={M} V={V} PE={PE} SIMD={SIMD}: NF={NF} neuron fold(s) x SF={SF} input fold(s)"
         + (f" x V={V} pixels" if V > 1 else "") + f", bound {bound} cycles per inference",
         f"input: {'bits (1 = +1)' if binary else _fmt(B, signed)}"
@@ -505,9 +443,7 @@ def plan(model: Model, folding: dict[str, LayerFold], in_port: str = "x_in",
                     f"layer '{layer.name}': input kind {layer.input_kind!r} "
                     "(expected int or binary)")
         if isinstance(layer, BinaryLayer) and layer.emits_scores and layer is not last:
-            lo, hi = layer.acc_range()
-            bias = layer.bias if layer.bias is not None else np.zeros(layer.M, dtype=np.int64)
-            E_scores = _signed_bits(lo + int(bias.min()), hi + int(bias.max()))
+            E_scores = mvau_plan(layer, folding[layer.name]).score_exact_bits
         else:
             E_scores = score_bits
         if isinstance(layer, BinaryDense):
