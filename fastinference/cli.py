@@ -137,7 +137,8 @@ def cmd_compile(a) -> int:
     rep = compile_project(a.model, a.out, backend=a.backend, fold_config=a.fold_config,
                           target_cycles=a.target_cycles, input_bits=a.input_bits,
                           input_signed=a.input_signed, part=a.part, clock_ns=a.clock_ns,
-                          name=a.name, force=a.force, vectors=vectors, progress=_progress, ptq=_ptq(a))
+                          name=a.name, force=a.force, vectors=vectors, progress=_progress, ptq=_ptq(a),
+                          in_stream_bits=a.in_stream_bits, out_stream=a.out_stream)
     for w in rep.get("ptq", {}).get("warnings", []):
         sys.stderr.write(f"warning: {w}\n")
     print(f"wrote {a.out} (top '{rep['top']}', backend {rep['backend']}, pipeline bound "
@@ -251,6 +252,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="activation range from this percentile of |activation| on the calibration "
                        "rows (e.g. 99.99) instead of the max")
 
+    def stream_opts(sp):
+        g = sp.add_argument_group("AXI4-Stream ports (both cores; fastinference/axis.py)")
+        g.add_argument("--in-stream-bits", type=int, metavar="B",
+                       help="s_axis TDATA width, a multiple of 8: an AXI DMA's 32 or 64, a camera's 8. "
+                       "The input values of one inference (ONNX flatten order, NCHW for images) are "
+                       "packed LSB-first, as many whole values per beat as fit, TLAST on the last beat. "
+                       "The pipeline's cycles per inference become max(folding bound, input beats, "
+                       "output beats). Default: the whole input in one beat, rounded up to bytes")
+        g.add_argument("--out-stream", choices=["vector", "serial"], default="vector",
+                       help="m_axis: 'vector' (default), one beat per inference with every class score "
+                       "as 32 bits, class 0 in the LSBs; 'serial', one 32-bit beat per class, class 0 "
+                       "first, TLAST on the last (a 32-bit DMA)")
+
     def project_io_opts(sp):
         sp.add_argument("project", metavar="DIR", help="folder written by compile")
         sp.add_argument("--input", required=True, metavar="X.npy", help="inputs, integer values")
@@ -295,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--vectors", metavar="X.npy",
                    help="test vectors to bundle in DIR/vectors (default: 32 random inputs)")
     s.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    stream_opts(s)
     s.set_defaults(func=cmd_compile)
 
     s = sub.add_parser("csim", help="build DIR/hls with g++ and run it on vectors",

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import __version__
 from .api import Network, load
+from .axis import OUT_MODES, StreamFormat, stream_format
 from .errors import BadOptionError, UnsupportedModelError
 from .folding import LayerFold, folding_report, graph_report, pipeline_bound, resolve_folding
 from .ir import Model
@@ -129,10 +130,13 @@ def joins(model: Model) -> list[str]:
 def compile_project(model_path: str, out: str | Path, backend: str = "all", fold_config=None,
                     target_cycles: int | None = None, input_bits: int = 8, input_signed: bool = False,
                     part: str = DEFAULT_PART, clock_ns: float = DEFAULT_CLOCK_NS, name: str | None = None,
-                    force: bool = False, vectors: np.ndarray | None = None, progress=None, ptq=None) -> dict:
+                    force: bool = False, vectors: np.ndarray | None = None, progress=None, ptq=None,
+                    in_stream_bits: int | None = None, out_stream: str = "vector") -> dict:
     """The ``compile`` command. Returns the report dict. ``ptq``: post-training quantization
     options of a float model (``api.load``); the calibration rows and the chosen bits go into
-    source/ and report.json["ptq"], so csim/sim rebuild the same network."""
+    source/ and report.json["ptq"], so csim/sim rebuild the same network. ``in_stream_bits`` /
+    ``out_stream``: the AXI4-Stream port format of both cores (fastinference/axis.py), written
+    to report.json["stream"]."""
     say = progress or (lambda msg: None)
     if backend not in BACKENDS:
         raise BadOptionError(f"--backend {backend!r}: choose one of {', '.join(BACKENDS)}")
@@ -141,6 +145,8 @@ def compile_project(model_path: str, out: str | Path, backend: str = "all", fold
     if not isinstance(part, str) or not part.replace("-", "").replace("_", "").isalnum():
         raise BadOptionError(f"--part {part!r}: a Xilinx part name has letters, digits and '-' only")
     out = Path(out)
+    if out_stream not in OUT_MODES:  # before loading the model: a typo fails fast
+        stream_format(1, 1, False, 1, None, out_stream)
     check_out(out, force)
     net = load(model_path, input_bits=input_bits, input_signed=input_signed, ptq=ptq)
     top = top_name(net, name)
@@ -153,9 +159,11 @@ def compile_project(model_path: str, out: str | Path, backend: str = "all", fold
     from .backends.rtl import multibit_reason
     # 'all' on a quantized network: the HLS project, and one line saying why no RTL
     skip_rtl = multibit_reason(net.model) if backend == "all" else None
+    fmt = port_format(net.model, in_stream_bits, out_stream)
     with AtomicFolder(out, force) as tmp:
         source_file = copy_source(str(model_path), tmp / "source")
         report = build_report(net, folding, top, backend, part, float(clock_ns), source_file, origin)
+        report["stream"] = fmt.as_dict()
         if skip_rtl:
             report["rtl_skipped"] = skip_rtl
         if net.ptq is not None:
@@ -168,14 +176,25 @@ def compile_project(model_path: str, out: str | Path, backend: str = "all", fold
         if backend in ("hls", "all"):
             say("writing HLS C++")
             from .backends.hls import write_hls
-            write_hls(net.model, folding, tmp / "hls", top, part, float(clock_ns))
+            import inspect
+            kw = {"stream": fmt} if "stream" in inspect.signature(write_hls).parameters else {}
+            write_hls(net.model, folding, tmp / "hls", top, part, float(clock_ns), **kw)
         if backend in ("rtl", "all") and not skip_rtl:
             say("writing SystemVerilog")
             from .backends.rtl import write_rtl
-            write_rtl(net.model, folding, tmp / "rtl", top, part, float(clock_ns))
+            write_rtl(net.model, folding, tmp / "rtl", top, part, float(clock_ns), stream=fmt)
             from .backends.ip import write_ip_files
             write_ip_files(tmp / "rtl", top, part, float(clock_ns))
     return report
+
+
+def port_format(model: Model, in_stream_bits: int | None = None, out_stream: str = "vector") -> StreamFormat:
+    """The AXI4-Stream format of a compiled network's ports: the input as the hardware takes
+    it (the first layer's input: 1-bit for a binary first layer), the class scores out."""
+    from .backends.rtl import _graph_input
+    in_bits, in_signed, _ = _graph_input(model)
+    return stream_format(int(np.prod(model.input_shape)), in_bits, in_signed, int(model.num_classes),
+                         in_stream_bits, out_stream)
 
 
 def load_project_network(project: str | Path) -> tuple[Network, dict]:

@@ -14,9 +14,19 @@ Two phases, one build:
 1. functional: every vector, driver with random valid gaps, monitor with random
    back-pressure, scoreboard against the expected scores (if given);
 2. throughput: ``input always valid, output always ready`` on an idle pipeline, enough vectors
-   to reach steady state; ``cycles_per_inference`` is the output beat interval measured over the
-   second half, ``latency_cycles`` the clock edges from the first input handshake to the first
-   output handshake (one inference = one input beat and one output beat).
+   to reach steady state; ``cycles_per_inference`` is the interval between the last output beats
+   of consecutive inferences measured over the second half, ``latency_cycles`` the clock edges
+   from the first input beat's handshake to the last output beat's handshake of the first
+   inference (one beat each way with the default stream format).
+
+Stream format (tb_config ``stream``, fastinference/axis.py): an inference's values are sent in
+``in_beats`` beats of ``in_values_per_beat`` values packed LSB-first, TLAST on the last beat; the
+scores come back in one beat (``vector``) or one 32-bit beat per class (``serial``).
+
+AXI4-Stream rules are checked on the DUT's master side in every cycle of both phases
+(``AxisMasterChecker``): once m_axis_tvalid is high it stays high, with m_axis_tdata and
+m_axis_tlast stable, until the handshake; TLAST is 1 exactly on the last beat of an inference;
+no X/Z on a valid beat. A violation fails the test with the cycle and what changed.
 
 Once a cycle, at the falling edge, the testbench reads the DUT's tready/tvalid (they must not
 depend combinationally on the testbench's tvalid/tready, as AXI4-Stream allows and the generated
@@ -61,6 +71,72 @@ def unpack_signed(word: int, count: int, bits: int) -> list[int]:
     return out
 
 
+class AxisViolation(AssertionError):
+    """The DUT's master port broke an AXI4-Stream rule."""
+
+
+class AxisMasterChecker:
+    """Checks a master port sampled once a cycle (before the edge that commits the handshake):
+    ``step(valid, data, last, ready)`` with the values of that cycle; returns the beat's data
+    when it is a handshake, else None. ``beats``: beats per packet (TLAST on the last)."""
+
+    def __init__(self, beats: int, name: str = "m_axis"):
+        self.beats = beats
+        self.name = name
+        self.pending = None  # (data, last) of a valid beat not taken
+        self.index = 0  # beat index within the current packet
+        self.cycle = 0
+
+    def step(self, valid: int, data, last: int, ready: int):
+        self.cycle += 1
+        n = self.name
+        if self.pending is not None:
+            pdata, plast = self.pending
+            if not valid:
+                raise AxisViolation(f"{n}: tvalid dropped in cycle {self.cycle} before the handshake "
+                                    f"of beat {self.index} (tvalid must stay high until tready)")
+            if data != pdata:
+                raise AxisViolation(f"{n}: tdata changed in cycle {self.cycle} while tvalid was high "
+                                    f"and tready low (beat {self.index}: {pdata:#x} -> {data:#x})")
+            if last != plast:
+                raise AxisViolation(f"{n}: tlast changed in cycle {self.cycle} while tvalid was high "
+                                    f"and tready low (beat {self.index}: {plast} -> {last})")
+        if not valid:
+            self.pending = None
+            return None
+        want = int(self.index == self.beats - 1)
+        if last != want:
+            raise AxisViolation(f"{n}: tlast = {last} on beat {self.index} of {self.beats} of a packet "
+                                f"(cycle {self.cycle}); it must be 1 on beat {self.beats - 1} only")
+        if ready:
+            self.pending = None
+            self.index = (self.index + 1) % self.beats
+            return data
+        self.pending = (data, last)
+        return None
+
+
+def _value(sig, what: str) -> int:
+    v = sig.value
+    if not v.is_resolvable:
+        raise AxisViolation(f"{what} has X/Z bits: {v}")
+    return int(v)
+
+
+def stream_cfg(cfg: dict) -> dict:
+    """The stream format of tb_config (default: one beat each way, as before the option)."""
+    st = cfg.get("stream")
+    if st:
+        return st
+    return {"in_values_per_beat": cfg["in_elems"], "in_beats": 1, "out_mode": "vector", "out_beats": 1}
+
+
+def in_beats_of(row: list[int], bits: int, st: dict) -> list[tuple[int, int]]:
+    """(tdata, tlast) of each beat of one inference."""
+    per, n = st["in_values_per_beat"], st["in_beats"]
+    return [(pack(row[b * per:(b + 1) * per], bits), int(b == n - 1)) for b in range(n)]
+
+
 class Harness:
     """Drives s_axis and m_axis_tready once a cycle; records handshakes with their cycle."""
 
@@ -75,6 +151,7 @@ class Harness:
         Clock(self.clk, 10, unit="ns").start()
         self.dut.s_axis_tvalid.value = 0
         self.dut.s_axis_tdata.value = 0
+        self.dut.s_axis_tlast.value = 0
         self.dut.m_axis_tready.value = 0
         self.dut.ap_rst_n.value = 0
         for _ in range(4):
@@ -85,10 +162,16 @@ class Harness:
 
     async def run(self, rows: list[list[int]], p_valid: float, p_ready: float,
                   timeout: int) -> tuple[list[list[int]], list[int], list[int]]:
-        """Send ``rows`` and collect as many outputs. Returns (outputs, in_cycles, out_cycles)."""
+        """Send ``rows`` and collect as many outputs. Returns (outputs, in_cycles, out_cycles):
+        per inference the cycle of its first input beat and of its last output beat."""
         dut, cfg = self.dut, self.cfg
+        st = stream_cfg(cfg)
         bits, classes, sbits = cfg["in_bits"], cfg["classes"], cfg["score_bits"]
-        outs, t_in, t_out = [], [], []
+        serial = st["out_mode"] == "serial"
+        beats = [b for r in rows for b in in_beats_of(r, bits, st)]
+        per_inf = st["in_beats"]
+        checker = AxisMasterChecker(st["out_beats"])
+        outs, t_in, t_out, words = [], [], [], []
         nxt, cur = 0, None
         idle = 0
         drv_valid, drv_ready = None, None
@@ -100,7 +183,7 @@ class Harness:
             in_ready = int(dut.s_axis_tready.value)
             out_valid = int(dut.m_axis_tvalid.value)
             new_input = False
-            if cur is None and nxt < len(rows) and self.rng.random() < p_valid:
+            if cur is None and nxt < len(beats) and self.rng.random() < p_valid:
                 cur = nxt
                 nxt += 1
                 new_input = True
@@ -110,21 +193,31 @@ class Harness:
                 dut.s_axis_tvalid.value = valid
                 drv_valid = valid
             if new_input:
-                dut.s_axis_tdata.value = pack(rows[cur], bits)
+                dut.s_axis_tdata.value = beats[cur][0]
+                dut.s_axis_tlast.value = beats[cur][1]
             if ready != drv_ready:
                 dut.m_axis_tready.value = ready
                 drv_ready = ready
             if valid and in_ready:
-                t_in.append(self.cycle)
+                if cur % per_inf == 0:
+                    t_in.append(self.cycle)
                 cur = None
             idle += 1
-            if ready and out_valid:
-                v = dut.m_axis_tdata.value
-                assert v.is_resolvable, f"output beat {len(outs)} has X/Z bits: {v}"
-                assert int(dut.m_axis_tlast.value) == 1, "m_axis_tlast must be 1 on every beat"
-                outs.append(unpack_signed(int(v), classes, sbits))
-                t_out.append(self.cycle)
+            data = last = 0
+            if out_valid:
+                data = _value(dut.m_axis_tdata, f"m_axis_tdata (output beat {len(words)})")
+                last = _value(dut.m_axis_tlast, f"m_axis_tlast (output beat {len(words)})")
+            got = checker.step(out_valid, data, last, ready)
+            if got is not None:
+                words.append(got)
                 idle = 0
+                if last:
+                    if serial:
+                        outs.append(unpack_signed(pack(words, sbits), classes, sbits))
+                    else:
+                        outs.append(unpack_signed(words[0], classes, sbits))
+                    words = []
+                    t_out.append(self.cycle)
             assert idle < timeout, f"no output beat for {timeout} cycles (after {len(outs)} outputs)"
         await FallingEdge(self.clk)
         dut.s_axis_tvalid.value = 0
@@ -143,7 +236,9 @@ async def run_vectors(dut):
             f"input row {i} has {len(r)} values, the design takes {cfg['in_elems']}"
     expected = read_rows(os.environ["FI_EXPECTED"]) if os.environ.get("FI_EXPECTED") else None
     rng = random.Random(int(os.environ.get("FI_SEED", "1")))
-    timeout = 64 * int(cfg["bound_cycles"]) + 64 * int(cfg["layers"]) + 256
+    st = stream_cfg(cfg)
+    timeout = (64 * int(cfg["bound_cycles"]) + 64 * int(cfg["layers"]) + 256
+               + 4 * (st["in_beats"] + st["out_beats"]))
 
     h = Harness(dut, cfg, rng)
     await h.start()
@@ -168,6 +263,7 @@ async def run_vectors(dut):
         "latency_cycles": t_out[0] - t_in[0],
         "throughput_vectors": n_t,
         "bound_cycles": cfg["bound_cycles"],
+        "expected_cycles": cfg.get("expected_cycles", cfg["bound_cycles"]),
     }
 
     mismatches, first_bad = 0, None

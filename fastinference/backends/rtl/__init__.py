@@ -141,9 +141,19 @@ def acc_width(layer: BinaryLayer) -> int:
     return _signed_width(lo - 1, hi + 1)
 
 
+def csa_levels(n: int) -> int:
+    """Levels of mvau_tree's carry-save popcount tree for n operands (mirrors mvau.sv)."""
+    levels = 0
+    while n > 1:
+        n = n - 1 if n <= 3 else 3 * (n // 6 + 1) if n % 6 >= 4 else 3 * (n // 6) + n % 6
+        levels += 1
+    return levels
+
+
 def tree_regs(layer: BinaryLayer, simd: int) -> int:
-    terms = math.ceil(simd / 3) if mvau_mode(layer) == "xnor" else simd
-    return (max(terms, 1) - 1).bit_length() // REG_EVERY
+    if mvau_mode(layer) == "xnor":  # 3:2 compressed bits into the carry-save tree
+        return csa_levels(math.ceil(simd / 3)) // REG_EVERY
+    return (max(simd, 1) - 1).bit_length() // REG_EVERY
 
 
 def mvau_latency(layer: BinaryLayer, pe: int, simd: int) -> int:
@@ -368,12 +378,12 @@ def _graph_input(model: Model) -> tuple[int, bool, bool]:
 
 
 def write_rtl_graph(model: Model, folding: dict[str, LayerFold], out: Path, top: str, part: str,
-                    clock_ns: float, depths: dict | None = None):
+                    clock_ns: float, depths: dict | None = None, stream=None):
     """A graph with skip connections (see graph.py). Returns the GraphPlan."""
     import sys
 
     from ... import __version__
-    from . import graph
+    from . import axis_ctx, graph
 
     in_bits, in_signed, binary = _graph_input(model)
     image_input = len(model.input_shape) == 3
@@ -390,6 +400,7 @@ def write_rtl_graph(model: Model, folding: dict[str, LayerFold], out: Path, top:
     in_elems = int(np.prod(model.input_shape))
     o = p.output
     classes = o.elems
+    fmt = axis_ctx.resolve(stream, in_elems, in_bits, in_signed, classes)
     ctx = dict(
         top=top, version=__version__, model_comment=safe_comment(model.name or "model"),
         in_elems=in_elems, in_bits=in_bits, in_signed=in_signed, in_width=in_elems * in_bits,
@@ -399,12 +410,12 @@ def write_rtl_graph(model: Model, folding: dict[str, LayerFold], out: Path, top:
         input_wire=p.input_wire, output_wire=o.wire, out_bits=o.bits,
         out_signed=o.signed and o.kind == "int", image_input=image_input,
         channels=int(model.input_shape[0]) if image_input else 0,
-        pixels=int(np.prod(model.input_shape[1:])) if image_input else 0)
+        pixels=int(np.prod(model.input_shape[1:])) if image_input else 0, **axis_ctx.context(fmt))
     _write(out / f"{top}.sv", _env().get_template("top_graph.sv.j2").render(**ctx))
-    _write_project_files(out, top, {s.module for s in p.stages}, ctx, {
+    _write_project_files(out, top, {s.module for s in p.stages} | axis_ctx.modules(fmt), ctx, {
         "in_elems": in_elems, "in_bits": in_bits, "in_signed": in_signed, "classes": classes,
         "bound_cycles": bound, "stream_cycles": s_cycles, "layers": len(p.roms), "part": part,
-        "clock_ns": clock_ns, "fifo_depths": {w.name: w.depth for w in ctx["fifos"]}})
+        "clock_ns": clock_ns, "fifo_depths": {w.name: w.depth for w in ctx["fifos"]}, **axis_ctx.config(fmt)})
     return p
 
 
@@ -422,21 +433,25 @@ def _write_project_files(out: Path, top: str, used: set[str], ctx: dict, config:
     sources = modules + [f"{top}.sv"]
     _write(out / "filelist.f", "".join(s + "\n" for s in sources))
     config = {"top": top, "sources": sources, "score_bits": SCORE_BITS,
-              "expected_cycles": max(config["bound_cycles"], config["stream_cycles"]), **config}
+              "expected_cycles": max(config["bound_cycles"], config["stream_cycles"],
+                                     *((config["stream"]["in_beats"], config["stream"]["out_beats"])
+                                       if "stream" in config else ())), **config}
     _write(out / "tb_config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
     _write(out / "Makefile", _env().get_template("Makefile.j2").render(**ctx))
 
 
 def write_rtl(model: Model, folding: dict[str, LayerFold], out_dir, top: str = "fi_top",
-              part: str = "xc7z020clg400-1", clock_ns: float = 10.0, depths: dict | None = None) -> Path:
+              part: str = "xc7z020clg400-1", clock_ns: float = 10.0, depths: dict | None = None,
+              stream=None) -> Path:
     """Fill ``out_dir`` (``DIR/rtl``) with the SystemVerilog project. Returns ``out_dir``.
     Chains and graphs alike go through ``write_rtl_graph`` (``depths``: FIFO name -> depth,
-    replacing the cycle schedule's: tests of undersized FIFOs)."""
+    replacing the cycle schedule's: tests of undersized FIFOs; ``stream``: the AXI4-Stream
+    port format, an ``axis.StreamFormat``, default one input beat and one output beat)."""
     check_supported(model)
     for l in model.compute_layers():
         if l.name not in folding:
             raise BadOptionError(f"no folding given for layer '{l.name}'")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_rtl_graph(model, folding, out, top, part, clock_ns, depths)
+    write_rtl_graph(model, folding, out, top, part, clock_ns, depths, stream)
     return out
