@@ -56,7 +56,7 @@ def test_byte_identical_and_self_contained(tmp_path):
     write_hls(model, folding, b, top="net", part="xc7z020clg400-1", clock_ns=5)
     ta, tb = tree(a), tree(b)
     assert ta == tb
-    assert sorted(ta) == ["Makefile", "fi_stream.h", "net.cpp", "net.h", "run_hls.tcl",
+    assert sorted(ta) == ["Makefile", "fi_axis.h", "fi_stream.h", "net.cpp", "net.h", "run_hls.tcl",
                           "tb.cpp", "weights.h"]
     for name, data in ta.items():
         text = data.decode("ascii")  # plain ASCII throughout
@@ -68,7 +68,7 @@ def test_byte_identical_and_self_contained(tmp_path):
     assert not re.search(r"^\s*#include <evil>", cpp, re.M) and "/*" not in cpp
     assert all(line.lstrip().startswith("//") for line in cpp.splitlines() if "evil" in line)
     for line in ("#pragma HLS INTERFACE axis port=x_in", "#pragma HLS INTERFACE axis port=y_out",
-                 "#pragma HLS INTERFACE s_axilite port=return bundle=control",
+                 "#pragma HLS INTERFACE ap_ctrl_none port=return",
                  "#pragma HLS DATAFLOW", "#pragma HLS PIPELINE II=1"):
         assert line in cpp
     for l in model.compute_layers():
@@ -142,7 +142,7 @@ def test_make_csim_own_stream_and_mismatch(tmp_path):
     y = reference.run(model, x)
     write_report(model, folding, tmp_path)
     write_hls(model, folding, tmp_path / "hls", top="rows")
-    assert "hls::stream<InWord>& x_in_2" in (tmp_path / "hls" / "rows.h").read_text()
+    assert "hls::stream<InBeat>& x_in_2" in (tmp_path / "hls" / "rows.h").read_text()
     write_vectors(tmp_path, x, y)
     env = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}")
     r = subprocess.run(["make", "-s", "-C", str(tmp_path / "hls"), "csim",

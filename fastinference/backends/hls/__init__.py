@@ -2,8 +2,10 @@
 
 ``write_hls(model, folding, out_dir, top, part, clock_ns)`` fills ``out_dir`` with:
 
-* ``<top>.h`` / ``<top>.cpp``: the DATAFLOW top with AXI4-Stream ports and an s_axilite
-  control interface (ap_ctrl_chain); one function per layer connected by ``hls::stream``;
+* ``<top>.h`` / ``<top>.cpp``: the DATAFLOW top with AXI4-Stream ports (``hls::axis`` with
+  TLAST, the format of ``fastinference.axis``; ``axis_ctx.py``) and no block control
+  (ap_ctrl_none); one function per layer connected by ``hls::stream``;
+* ``fi_axis.h``: a minimal ``hls::axis`` for C simulation without ``ap_axi_sdata.h``;
 * ``weights.h``: the packed weights, thresholds, directions and biases;
 * ``fi_stream.h``: our FIFO with the ``hls::stream`` API, used by C simulation when the
   Xilinx header is not available;
@@ -51,6 +53,7 @@ from ...errors import BadOptionError, UnsupportedModelError
 from ...folding import LayerFold, layer_bound, pipeline_bound
 from ...hwplan import mvau_plan, score_word_bits, value_format, wide_signed_bits
 from ... import schedule
+from . import axis_ctx
 from ...ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, ConcatJoin,
                   IntMaxPool, Model, Threshold, int_bits)
 
@@ -60,7 +63,7 @@ DEFAULT_CLOCK_NS = 10.0
 CXXFLAGS = ("-std=c++17 -O2 -Wall -Werror -Wno-unknown-pragmas -Wno-uninitialized "
             "-Wno-maybe-uninitialized")
 MAX_AP_WIDTH = 32768  # ap_int's hard limit (AP_INT_MAX_W)
-STATIC_FILES = ("fi_stream.h",)
+STATIC_FILES = ("fi_stream.h", "fi_axis.h")
 
 __all__ = ["write_hls", "plan", "TEMPLATE_DIR", "CXXFLAGS", "DEFAULT_PART", "DEFAULT_CLOCK_NS"]
 
@@ -691,9 +694,10 @@ def _check_options(model: Model, top: str, part: str, clock_ns) -> str:
 
 def render(model: Model, folding: dict[str, LayerFold], top: str = "fi_top",
            part: str = DEFAULT_PART, clock_ns: float = DEFAULT_CLOCK_NS,
-           depths: dict | None = None) -> dict[str, str]:
+           depths: dict | None = None, stream=None) -> dict[str, str]:
     """All generated files as ``{file name: text}`` (nothing written). ``depths``: stream ->
-    FIFO depth, replacing the schedule's (tests of undersized FIFOs)."""
+    FIFO depth, replacing the schedule's (tests of undersized FIFOs). ``stream``: the ports'
+    ``axis.StreamFormat`` (None: the default, the whole input in one beat; ``axis_ctx.py``)."""
     clock = _check_options(model, top, part, clock_ns)
     missing = [l.name for l in model.compute_layers() if l.name not in folding]
     if missing:
@@ -732,8 +736,9 @@ def render(model: Model, folding: dict[str, LayerFold], top: str = "fi_top",
               "out_port": out_port, "in_values": p.in_values, "in_bits": p.in_bits,
               "in_signed": p.in_signed, "out_values": p.out_values, "out_bits": p.out_bits,
               "bound_cycles": p.bound_cycles}
+    common["axis"] = axis_ctx.apply(p, stream, in_port, out_port, calls, streams)
     sources = [f"{top}.cpp"]
-    headers = [f"{top}.h", "weights.h", "fi_stream.h"]
+    headers = [f"{top}.h", "weights.h", "fi_stream.h", "fi_axis.h"]
     files = {
         f"{top}.h": env.get_template("top.h.j2").render(ap_int_max_w=ap_max, **common),
         f"{top}.cpp": env.get_template("top.cpp.j2").render(
@@ -752,12 +757,12 @@ def render(model: Model, folding: dict[str, LayerFold], top: str = "fi_top",
 
 def write_hls(model: Model, folding: dict[str, LayerFold], out_dir, top: str = "fi_top",
               part: str = DEFAULT_PART, clock_ns: float = DEFAULT_CLOCK_NS,
-              depths: dict | None = None) -> list[Path]:
+              depths: dict | None = None, stream=None) -> list[Path]:
     """Write the HLS project into ``out_dir`` (created if needed); returns the files written.
 
     Everything is rendered before anything is written, so an error leaves ``out_dir`` as it
     was."""
-    files = render(model, folding, top, part, clock_ns, depths)
+    files = render(model, folding, top, part, clock_ns, depths, stream=stream)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
