@@ -75,18 +75,12 @@ def _per_channel(v: np.ndarray, acc: np.ndarray) -> np.ndarray:
     return np.tile(v, acc[0].size // len(v)) if acc.ndim > 1 else v
 
 
-def _as_thresholds(T: np.ndarray, dtype) -> np.ndarray:
-    """T in ``dtype``, clamped to +-2^24 (+-2^53) for float32 (float64): exact for every value
-    that type holds, since the compared values are below that bound."""
-    lim = {np.float32: EXACT_F32, np.float64: EXACT_F64}.get(dtype)
-    T = np.asarray(T, dtype=np.int64)
-    return (T if lim is None else np.clip(T, -lim, lim)).astype(dtype)
-
-
 def _activate(layer, acc: np.ndarray) -> np.ndarray:
     """Thresholds per channel (the last axis of ``acc``): bits (bool) for (M,) thresholds,
     else ``out_offset`` + the number of thresholds passed (float32)."""
-    T = _as_thresholds(layer.thresholds, acc.dtype)
+    # exact: |T| <= the accumulator bound + 1, and a T beyond what the type holds exactly rounds
+    # to a value still beyond every accumulator (rounding is monotone and 2^24, 2^53 are exact)
+    T = np.asarray(layer.thresholds).astype(acc.dtype)
     D = np.asarray(layer.directions)
     shape = acc.shape
     acc = acc.reshape(len(acc), -1)  # (N, ... * M): channels vary fastest
@@ -209,7 +203,8 @@ def _join(layer, xs: list[np.ndarray]) -> np.ndarray:
     if isinstance(layer, AddJoin):
         dtype = _exact_dtype(max(abs(v) for v in layer.out_range))
         a, b = (_values(x, dtype, s.kind == "bits") for s, x in zip(layer.in_streams, xs))
-        return a + b
+        fresh = a if a is not xs[0] else b if b is not xs[1] else None  # a temporary: add into it
+        return np.add(a, b, out=fresh)
     s = layer.out_stream
     if s.kind == "bits":
         return np.concatenate(xs, axis=-1)
@@ -329,11 +324,18 @@ def check_input(model: Model, x: np.ndarray) -> np.ndarray:
 
 
 def _run(model: Model, x: np.ndarray):
-    """Every layer's output, channels last, in list order (the graph in topological order)."""
-    x = check_input(model, x)
-    values = {INPUT: _channels_last(x, False)}
+    """Every layer's output, channels last, in list order (the graph in topological order); a
+    tensor is let go after its last reader (less memory: fewer fresh pages to fault in)."""
+    last_reader = {p: i for i in range(len(model.layers)) for p in model.inputs_of(i)}
+    values = {INPUT: _channels_last(check_input(model, x), False)}
     for i, layer in enumerate(model.layers):
-        values[layer.name] = y = _step(layer, [values[p] for p in model.inputs_of(i)])
+        names = model.inputs_of(i)
+        ins = [values[p] for p in names]
+        for p in names:
+            if last_reader[p] == i:
+                values.pop(p, None)
+        values[layer.name] = y = _step(layer, ins)
+        del ins
         yield y
 
 
@@ -347,5 +349,6 @@ def run(model: Model, x: np.ndarray) -> np.ndarray:
     if not model.is_lowered:
         bad = next(l for l in model.layers if not l.is_hardware)
         raise UnsupportedModelError(f"layer '{bad.name}' ({bad.kind}) was not lowered")
-    *_, out = _run(model, x)
+    for out in _run(model, x):
+        pass
     return _channels_first(out).reshape(len(out), -1)

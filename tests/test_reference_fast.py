@@ -1,0 +1,171 @@
+"""The reference's fast paths (channels-last windows as one strided copy and one BLAS product,
+thresholds broadcast over whole rows, pools as maxima of shifted slices, float32/float64/int64
+picked from the accumulator bound) against plain loops over output pixels in int64, over random
+shapes, strides, pads, kernels, weight and input bit widths, directions and threshold levels."""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from fastinference import reference
+from fastinference.ir import BinaryConv, BinaryDense, BinaryMaxPool, IntMaxPool, Model
+
+
+def plain_conv(x, W, stride, pads):
+    """x (N, C, H, W) int64, W (M, C, kh, kw) -> acc (N, M, OH, OW): a loop over output pixels."""
+    M, _, kh, kw = W.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
+    OH = (xp.shape[2] - kh) // stride[0] + 1
+    OW = (xp.shape[3] - kw) // stride[1] + 1
+    out = np.zeros((len(x), M, OH, OW), np.int64)
+    for i in range(OH):
+        for j in range(OW):
+            patch = xp[:, :, i * stride[0]:i * stride[0] + kh, j * stride[1]:j * stride[1] + kw]
+            out[:, :, i, j] = patch.reshape(len(x), -1) @ W.reshape(M, -1).T.astype(np.int64)
+    return out
+
+
+def plain_activation(acc, T, D, offset):
+    """acc (N, M, ...) int64, thresholds per channel (axis 1)."""
+    e = (slice(None),) + (None,) * (acc.ndim - 2)
+    if T is None:
+        return acc
+    if T.ndim == 1:
+        return np.where(D[e] > 0, acc >= T[e], acc <= T[e]).astype(np.uint8)
+    n = sum(np.where(D[e] > 0, acc >= T[:, i][e], acc <= T[:, i][e]).astype(np.int64) for i in range(T.shape[1]))
+    return n + offset
+
+
+def plain_pool(x, kernel, stride, out_hw, and_channels=None):
+    N, C = x.shape[:2]
+    out = np.zeros((N, C) + tuple(out_hw), x.dtype)
+    for i in range(out_hw[0]):
+        for j in range(out_hw[1]):
+            win = x[:, :, i * stride[0]:i * stride[0] + kernel[0], j * stride[1]:j * stride[1] + kernel[1]]
+            win = win.reshape(N, C, -1)
+            out[:, :, i, j] = win.max(-1)
+            if and_channels is not None:
+                out[:, and_channels, i, j] = win.min(-1)[:, and_channels]
+    return out
+
+
+def random_output(rng, acc, kind, levels):
+    """Thresholds (sorted per row by direction, some far outside any float32 integer) or a bias."""
+    M = acc.shape[1]
+    lo, hi = int(acc.min()) - 3, int(acc.max()) + 3
+    D = rng.choice([-1, 1], M).astype(np.int8)
+    if kind == "scores":
+        return dict(bias=rng.integers(-1000, 1000, M)), None, D
+    T = rng.integers(lo, hi, (M, levels), endpoint=True)
+    T[rng.random(T.shape) < 0.1] = 1 << 30
+    T[rng.random(T.shape) < 0.1] = -(1 << 30)
+    T.sort(axis=1)
+    T[D < 0] = T[D < 0, ::-1]
+    T = T[:, 0] if kind == "bits" else T
+    return dict(thresholds=T, directions=D, out_offset=-2 if kind == "int" else 0), T, D
+
+
+def input_kind(rng, binary, bits, signed, shape):
+    if binary:
+        return rng.integers(0, 2, shape), dict(input_kind="binary", input_bits=1)
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    x = rng.integers(lo, hi, shape, endpoint=True)
+    x[rng.random(shape) < 0.2] = hi
+    return x, dict(input_kind="int", input_bits=bits, input_signed=signed)
+
+
+def weights(rng, wbits, shape):
+    if wbits == 1:
+        return rng.choice([-1, 1], shape).astype(np.int8)
+    return rng.integers(-(1 << (wbits - 1)), (1 << (wbits - 1)), shape).astype(np.int8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), N=st.integers(1, 3), C=st.integers(1, 5), M=st.integers(1, 6),
+       H=st.integers(1, 8), Wd=st.integers(1, 8), kh=st.integers(1, 4), kw=st.integers(1, 4),
+       sh=st.integers(1, 3), sw=st.integers(1, 3), pads=st.tuples(*[st.integers(0, 2)] * 4),
+       binary=st.booleans(), bits=st.sampled_from([2, 4, 8, 16, 24]), signed=st.booleans(),
+       wbits=st.sampled_from([1, 2, 4, 8]), out=st.sampled_from(["bits", "int", "scores"]),
+       levels=st.sampled_from([1, 3, 15, 20]))
+def test_conv_equals_plain_loops(seed, N, C, M, H, Wd, kh, kw, sh, sw, pads, binary, bits, signed, wbits, out,
+                                 levels):
+    rng = np.random.default_rng(seed)
+    if binary:
+        pads, wbits = (0, 0, 0, 0), 1
+    if H + pads[0] + pads[2] < kh or Wd + pads[1] + pads[3] < kw:
+        return
+    x, kind = input_kind(rng, binary, bits, signed, (N, C, H, Wd))
+    W = weights(rng, wbits, (M, C, kh, kw))
+    acc = plain_conv(2 * x - 1 if binary else x, W, (sh, sw), pads)
+    extra, T, D = random_output(rng, acc, out, levels)
+    conv = BinaryConv(name="c", source_nodes=[], in_shape=(C, H, Wd), out_shape=(M,) + acc.shape[2:], weights=W,
+                      weight_bits=wbits, stride=(sh, sw), pads=pads, **kind, **extra)
+    want = plain_activation(acc, T, D, -2) if out != "scores" else acc + extra["bias"][None, :, None, None]
+    got = reference.run_layer(conv, x)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+@settings(max_examples=100, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), N=st.integers(1, 3), C=st.integers(1, 5), H=st.integers(1, 9),
+       Wd=st.integers(1, 9), kh=st.integers(1, 3), kw=st.integers(1, 3), sh=st.integers(1, 3),
+       sw=st.integers(1, 3), binary=st.booleans(), ands=st.booleans())
+def test_max_pools_equal_plain_loops(seed, N, C, H, Wd, kh, kw, sh, sw, binary, ands):
+    rng = np.random.default_rng(seed)
+    if H < kh or Wd < kw:
+        return
+    out_hw = ((H - kh) // sh + 1, (Wd - kw) // sw + 1)
+    if binary:
+        x = rng.integers(0, 2, (N, C, H, Wd)).astype(np.uint8)
+        andc = rng.random(C) < 0.5 if ands else None
+        pool = BinaryMaxPool(name="p", source_nodes=[], in_shape=(C, H, Wd), out_shape=(C,) + out_hw,
+                             kernel=(kh, kw), stride=(sh, sw), and_channels=andc)
+        want = plain_pool(x, (kh, kw), (sh, sw), out_hw, andc)
+    else:
+        x = rng.integers(-128, 128, (N, C, H, Wd))
+        pool = IntMaxPool(name="p", source_nodes=[], in_shape=(C, H, Wd), out_shape=(C,) + out_hw,
+                          kernel=(kh, kw), stride=(sh, sw), bits=8, signed=True)
+        want = plain_pool(x, (kh, kw), (sh, sw), out_hw)
+    got = reference.run_layer(pool, x)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), K=st.integers(1, 100), M=st.integers(1, 8),
+       bits=st.sampled_from([2, 8, 24, 40]), signed=st.booleans(), wbits=st.sampled_from([1, 8]))
+def test_dense_is_exact_in_float32_float64_and_int64(seed, K, M, bits, signed, wbits):
+    """Accumulator bounds below 2^24, below 2^53 and beyond: each exact."""
+    rng = np.random.default_rng(seed)
+    x, kind = input_kind(rng, False, bits, signed, (4, K))
+    W = weights(rng, wbits, (M, K))
+    bias = rng.integers(-(1 << 40), 1 << 40, M)
+    layer = BinaryDense(name="d", source_nodes=[], in_shape=(K,), out_shape=(M,), weights=W, weight_bits=wbits,
+                        bias=bias, **kind)
+    want = x @ W.T.astype(np.int64) + bias
+    assert np.array_equal(reference.run_layer(layer, x), want)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), C=st.integers(1, 3), M=st.integers(1, 5), H=st.integers(4, 8))
+def test_chain_in_channels_last_equals_plain_chain(seed, C, M, H):
+    """conv (multi-level) -> int max pool -> dense: the dense weights' (C, H, W) inputs meet the
+    channels-last tensor in the right order."""
+    rng = np.random.default_rng(seed)
+    x, kind = input_kind(rng, False, 4, False, (3, C, H, H))
+    W1 = weights(rng, 4, (M, C, 3, 3))
+    acc = plain_conv(x, W1, (1, 1), (1, 1, 1, 1))
+    extra, T, D = random_output(rng, acc, "int", 3)
+    conv = BinaryConv(name="c", source_nodes=[], in_shape=(C, H, H), out_shape=(M, H, H), weights=W1, weight_bits=4,
+                      pads=(1, 1, 1, 1), out_bits=3, out_signed=True, **kind, **extra)
+    h = plain_activation(acc, T, D, -2)
+    P = H // 2
+    pool = IntMaxPool(name="p", source_nodes=[], in_shape=(M, H, H), out_shape=(M, P, P), bits=3, signed=True)
+    h = plain_pool(h, (2, 2), (2, 2), (P, P))
+    W2 = weights(rng, 2, (7, M * P * P))
+    dense = BinaryDense(name="d", source_nodes=[], in_shape=(M * P * P,), out_shape=(7,), weights=W2, weight_bits=2,
+                        input_kind="int", input_bits=3, input_signed=True)
+    want = h.reshape(3, -1) @ W2.T.astype(np.int64)
+    m = Model("t", [conv, pool, dense], (C, H, H), input_bits=4)
+    assert np.array_equal(reference.run(m, x), want)
+    outs = reference.run_layers(m, x)
+    assert [o.shape for o in outs] == [(3, M, H, H), (3, M, P, P), (3, 7)]
+    assert np.array_equal(outs[1], h)
