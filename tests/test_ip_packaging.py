@@ -72,3 +72,16 @@ def test_source_names_do_not_reach_tcl(rtl_project):
     for f in ("package_ip.tcl", "my_core.xdc"):
         text = (rtl_project / "rtl" / f).read_text()
         assert "weird" not in text and "[$x]" not in text
+
+
+def test_axis_interfaces_map_tlast_and_reset(rtl_project, tmp_path):
+    """An AXI DMA needs TLAST on both interfaces: mapped by name whatever Vivado infers; the
+    reset is associated with the clock."""
+    calls = run_tcl(rtl_project / "rtl" / "package_ip.tcl", tmp_path)
+    flat = "\n".join(" ".join(c) for c in calls)
+    for side in ("s_axis", "m_axis"):
+        for sig in ("tdata", "tvalid", "tready", "tlast"):
+            assert any(c[:2] == ["set_property", "physical_name"] and f"{side}_{sig}" in c for c in calls), (side, sig)
+    assert any(c[0] == "ipx::associate_bus_interfaces" and "-reset" in c and "ap_rst_n" in c for c in calls)
+    assert "input  logic                  s_axis_tlast" in (rtl_project / "rtl" / "my_core.sv").read_text()
+    assert "96-bit TDATA" in flat  # 12 x 8-bit inputs in one beat
