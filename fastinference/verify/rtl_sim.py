@@ -3,9 +3,12 @@
 ``run_sim(project_dir, x, simulator="verilator", waves=False) -> (scores, stats)``: ``x`` are
 the model's integer inputs (any shape with N rows; flattened in ONNX order per row),
 ``scores`` int64 (N, classes), ``stats`` holds ``cycles_per_inference`` (steady state, input
-always valid and output always ready), ``latency_cycles`` (first input handshake to the
-first output handshake, idle pipeline), ``simulator``, ``vectors``, ``bound_cycles``,
-``steady_state_intervals`` and ``sim_seconds``.
+always valid and output always ready), ``latency_cycles`` (the first input beat's handshake
+to the last output beat's handshake of the first inference, idle pipeline), ``simulator``,
+``vectors``, ``bound_cycles``, ``expected_cycles`` (max of the bound, the pixel-stream cycles
+and the AXI4-Stream beats per inference: tb_config.json), ``steady_state_intervals`` and
+``sim_seconds``. The testbench sends the inputs in the project's stream format (tb_config
+``stream``) and fails on an AXI4-Stream rule the core breaks (a ToolError naming it).
 
 The design is built once per simulator (``DIR/rtl/sim_build/<simulator>``) and reused while
 its sources are unchanged; all vectors run in one simulation.
