@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
@@ -25,6 +25,7 @@ import numpy as np
 from ... import resources
 from ...errors import BadOptionError, UnsupportedModelError
 from ...folding import LayerFold, layer_bound, pipeline_bound
+from ...hwplan import MvauPlan, hwc_perm, mvau_plan, window_perm
 from ...ir import signed_bits as _signed_width
 from ...ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, ConcatJoin, IntMaxPool,
                    Model, Threshold)
@@ -68,6 +69,7 @@ class RtlLayer:
     weight_file: str
     thresh_file: str
     input_desc: str
+    plan: MvauPlan | None = field(default=None, repr=False)  # the layer's hardware plan
 
     @property
     def in_width(self) -> int:
@@ -87,6 +89,15 @@ def _hex_lines(words: list[int], bits: int) -> str:
     return "".join(f"{w:0{digits}x}\n" for w in words)
 
 
+#: the plan's datapath names (hwplan.DATAPATHS) as mvau.sv calls them
+RTL_MODE = {"xnor": "xnor", "pm_x": "pm1_int", "w_pm": "w_bin", "mul": "w_int"}
+
+
+def _plan(layer: BinaryLayer, pe: int = 1, simd: int = 1) -> MvauPlan:
+    """The layer's hardware plan, its columns in the order given (folded by pe, simd)."""
+    return mvau_plan(layer, LayerFold(pe, simd))
+
+
 def mvau_mode(layer: BinaryLayer) -> str:
     """Which sum the mvau accumulates (see rtl_templates/mvau.sv): ``xnor`` (+-1 x bits),
     ``pm1_int`` (+-1 x integers), ``w_bin`` (W-bit x bits), ``w_int`` (W-bit x integers)."""
@@ -95,38 +106,14 @@ def mvau_mode(layer: BinaryLayer) -> str:
     return "w_bin" if layer.input_kind == "binary" else "w_int"
 
 
-def _w2d(layer: BinaryLayer) -> np.ndarray:
-    return np.asarray(layer.weights, dtype=np.int64).reshape(layer.M, -1)
-
-
 def s_affine(layer: BinaryLayer) -> tuple[int, np.ndarray]:
-    """(a, c): acc_j = a * S_j + c_j, S the sum the mvau accumulates."""
-    w = _w2d(layer)
-    mode = mvau_mode(layer)
-    if mode == "xnor":
-        return 2, np.full(layer.M, -layer.K, dtype=np.int64)
-    if mode == "pm1_int":
-        return 1, (w < 0).sum(axis=1).astype(np.int64)
-    if mode == "w_bin":
-        return 2, -w.sum(axis=1)
-    return 1, np.zeros(layer.M, dtype=np.int64)
+    """(a, c): acc_j = a * S_j + c_j, S the sum the mvau accumulates (``MvauPlan.s_affine``)."""
+    return _plan(layer).s_affine
 
 
 def s_range(layer: BinaryLayer) -> tuple[int, int]:
-    """Smallest and largest S over every input (and every partial sum's final value)."""
-    w = _w2d(layer)
-    mode = mvau_mode(layer)
-    if mode == "xnor":
-        return 0, layer.K
-    lo, hi = layer.input_range()
-    if mode == "pm1_int":
-        tlo = np.where(w > 0, lo, -hi - 1)
-        thi = np.where(w > 0, hi, -lo - 1)
-    elif mode == "w_bin":
-        tlo, thi = np.minimum(w, 0), np.maximum(w, 0)
-    else:
-        tlo, thi = np.minimum(w * lo, w * hi), np.maximum(w * lo, w * hi)
-    return int(tlo.sum(axis=1).min()), int(thi.sum(axis=1).max())
+    """Smallest and largest S over every input (``MvauPlan.s_range``)."""
+    return _plan(layer).s_range
 
 
 def acc_bound(layer: BinaryLayer) -> int:
@@ -137,8 +124,7 @@ def acc_bound(layer: BinaryLayer) -> int:
 
 def acc_width(layer: BinaryLayer) -> int:
     """The mvau's accumulator width: every S and the clamped thresholds S_lo-1 .. S_hi+1."""
-    lo, hi = s_range(layer)
-    return _signed_width(lo - 1, hi + 1)
+    return _plan(layer).s_acc_bits
 
 
 def csa_levels(n: int) -> int:
@@ -163,19 +149,19 @@ def mvau_latency(layer: BinaryLayer, pe: int, simd: int) -> int:
 
 
 def weight_words(layer: BinaryLayer, pe: int, simd: int) -> list[int]:
+    """The ROM words of a layer whose weight columns are already in hardware order."""
+    return plan_weight_words(_plan(layer, pe, simd))
+
+
+def plan_weight_words(p: MvauPlan) -> list[int]:
     """ROM words: address nf*SF+sf, lane p*SIMD+s at [(p*SIMD+s)*WBits +: WBits] = weight of
     channel nf*PE+p for input sf*SIMD+s (1 bit: 1 = +1; else two's complement). Pad lanes
-    contribute 0: weight 0, or +1 (on a zero input) for +-1 weights on integers."""
-    K, M = layer.K, layer.M
-    wb = int(layer.weight_bits)
-    SF, NF = math.ceil(K / simd), math.ceil(M / pe)
-    pad = 1 if mvau_mode(layer) == "pm1_int" else 0
-    w = np.full((NF * pe, SF * simd), pad, dtype=np.int64)
-    w2 = _w2d(layer)
-    w[:M, :K] = (w2 > 0) if wb == 1 else (w2 & ((1 << wb) - 1))
+    contribute 0: weight 0, or +1 (on a zero input) for +-1 weights on integers (``s_pad``)."""
+    pe, simd, wb = p.PE, p.SIMD, p.weight_bits
+    w = p.lanes(p.s_pad)
     words = []
-    for nf in range(NF):
-        for sf in range(SF):
+    for nf in range(p.NF):
+        for sf in range(p.SF):
             block = w[nf * pe:(nf + 1) * pe, sf * simd:(sf + 1) * simd].reshape(-1)  # p*SIMD+s
             word = 0
             for i, v in enumerate(block.tolist()):
@@ -185,43 +171,35 @@ def weight_words(layer: BinaryLayer, pe: int, simd: int) -> list[int]:
 
 
 def thresh_words(layer: BinaryLayer, pe: int, accw: int) -> tuple[list[int], int]:
+    """The threshold ROM of a layer folded by ``pe`` (``plan_thresh_words``)."""
+    return plan_thresh_words(_plan(layer, pe), accw)
+
+
+def plan_thresh_words(p: MvauPlan, accw: int) -> tuple[list[int], int]:
     """ROM words of NF entries, lane p at [p*LaneW +: LaneW]. Thresholds: {neg, U[N-1..0]} in
-    the S domain (acc = a*S + c): ">= T" becomes S >= ceil((T-c)/a), "<= T" becomes
-    ~S >= ~floor((T-c)/a), clamped to S_lo-1 .. S_hi+1 (same result on every reachable S).
-    Scores: the 32-bit bias + c (score = a*S + bias + c)."""
-    M = layer.M
-    NF = math.ceil(M / pe)
-    a, c = s_affine(layer)
-    if layer.emits_scores:
+    the S domain (``MvauPlan.s_thresholds``: acc = a*S + c, ">= T" becomes S >= ceil((T-c)/a),
+    "<= T" becomes ~S >= ~floor((T-c)/a), clamped to S_lo-1 .. S_hi+1). Scores: the 32-bit
+    bias + c (score = a*S + bias + c)."""
+    M, pe = p.M, p.PE
+    if p.scores:
         lane_w = SCORE_BITS
-        bias = layer.bias if layer.bias is not None else np.zeros(M, dtype=np.int64)
-        vals = [(int(b) + int(cj)) & ((1 << lane_w) - 1) for b, cj in zip(bias, c)]
+        vals = [v & ((1 << lane_w) - 1) for v in p.s_bias()]
     else:
-        T = np.asarray(layer.thresholds, dtype=object)
-        if T.ndim == 1:
-            T = T[:, None]
-        n = T.shape[1]
+        n = p.n_thr
         lane_w = 1 + n * accw
-        lo, hi = s_range(layer)
         mask = (1 << accw) - 1
         vals = []
-        for j in range(M):
-            neg = int(layer.directions[j]) < 0
+        for neg, us in p.s_thresholds():
             v = int(neg) << (n * accw)
-            for i in range(n):
-                num = int(T[j, i]) - int(c[j])
-                if neg:
-                    u = ~min(max(num // a, lo - 1), hi)
-                else:
-                    u = min(max(-((-num) // a), lo), hi + 1)
+            for i, u in enumerate(us):
                 v |= (u & mask) << (i * accw)
             vals.append(v)
-    vals += [0] * (NF * pe - M)
+    vals += [0] * (p.NF * pe - M)
     words = []
-    for nf in range(NF):
+    for nf in range(p.NF):
         word = 0
-        for p in range(pe):
-            word |= vals[nf * pe + p] << (p * lane_w)
+        for q in range(pe):
+            word |= vals[nf * pe + q] << (q * lane_w)
         words.append(word)
     return words, pe * lane_w
 
@@ -279,39 +257,42 @@ def _check_score_range(layer: BinaryLayer) -> None:
             f"layer '{layer.name}': scores can exceed 32-bit two's complement")
 
 
-def hardware_weights(layer: BinaryLayer, pixel_input: bool) -> np.ndarray:
-    """(M, K) +-1 weights in the element order the hardware feeds the layer: a conv sees
-    windows in (kh, kw, c) order (sliding_window); a dense layer fed by a pixel stream sees
-    its input in (h, w, c) order (pixel_collector) instead of ONNX's (c, h, w)."""
-    w = layer.weights
+def column_perm(layer: BinaryLayer, pixel_input: bool) -> np.ndarray | None:
+    """The element order the hardware feeds the layer (``hwplan``): a conv sees windows in
+    (kh, kw, c) order (sliding_window); a dense layer fed by a pixel stream sees its input in
+    (h, w, c) order (pixel_collector) instead of ONNX's (c, h, w). None: ONNX order."""
     if isinstance(layer, BinaryConv):
-        w = w.transpose(0, 2, 3, 1)
-    elif pixel_input and len(layer.in_shape) == 3:
-        C, H, W = layer.in_shape
-        w = w.reshape(layer.M, C, H, W).transpose(0, 2, 3, 1)
-    return np.ascontiguousarray(w).reshape(layer.M, -1)
+        C, kh, kw = (int(v) for v in layer.weights.shape[1:])
+        return window_perm(C, kh, kw)
+    if pixel_input and len(layer.in_shape) == 3:
+        return hwc_perm(*(int(v) for v in layer.in_shape))
+    return None
 
 
-def _mvau_info(l: BinaryLayer, f: LayerFold) -> RtlLayer:
-    bin_in = l.input_kind == "binary"
-    in_bits = 1 if bin_in else int(l.input_bits)
-    in_signed = bool(l.input_signed) and not bin_in
-    accw = acc_width(l)
-    kind = l.output_kind
-    n_thr = 0 if kind == "scores" else (1 if kind == "bits" else int(np.shape(l.thresholds)[1]))
-    desc = (f"{'+-1' if l.weight_bits == 1 else str(l.weight_bits) + '-bit'} weights on "
+def hardware_weights(layer: BinaryLayer, pixel_input: bool) -> np.ndarray:
+    """(M, K) weights in the element order the hardware feeds the layer (``column_perm``)."""
+    return mvau_plan(layer, LayerFold(1, 1), column_perm(layer, pixel_input)).weights
+
+
+def _mvau_info(l: BinaryLayer, f: LayerFold, pixel_input: bool = False) -> RtlLayer:
+    """What the top needs about one mvau, formatted from the layer's plan (its columns in
+    the order of ``column_perm``)."""
+    p = mvau_plan(l, f, column_perm(l, pixel_input))
+    bin_in, in_bits, in_signed = p.binary_in, p.in_bits, p.in_signed
+    kind = p.output
+    desc = (f"{'+-1' if p.weight_bits == 1 else str(p.weight_bits) + '-bit'} weights on "
             + ("bits" if bin_in else f"{in_bits}-bit {'signed' if in_signed else 'unsigned'} integers")
-            + f" ({mvau_mode(l)})")
+            + f" ({RTL_MODE[p.datapath]})")
     return RtlLayer(
-        name=l.name, kind=l.kind, nodes=safe_comment(", ".join(l.source_nodes) or "(none)"),
-        K=l.K, M=l.M, PE=f.pe, SIMD=f.simd, bound=layer_bound(l, f.pe, f.simd),
-        w_bits=int(l.weight_bits), bin_in=bin_in, in_bits=in_bits, in_signed=in_signed,
-        scores=l.emits_scores, n_thr=n_thr,
-        out_bits=int(l.out_bits) if kind == "int" else 1,
-        out_offset=int(l.out_offset) if kind == "int" else 0,
-        out_signed=bool(l.out_signed) if kind == "int" else False,
-        acc_width=accw, latency=mvau_latency(l, f.pe, f.simd),
-        weight_file=f"{l.name}_w.mem", thresh_file=f"{l.name}_t.mem", input_desc=desc)
+        name=l.name, kind=p.kind, nodes=safe_comment(", ".join(p.source_nodes) or "(none)"),
+        K=p.K, M=p.M, PE=p.PE, SIMD=p.SIMD, bound=layer_bound(l, f.pe, f.simd),
+        w_bits=p.weight_bits, bin_in=bin_in, in_bits=in_bits, in_signed=in_signed,
+        scores=p.scores, n_thr=p.n_thr,
+        out_bits=p.out_bits if kind == "int" else 1,
+        out_offset=p.out_offset if kind == "int" else 0,
+        out_signed=p.out_signed if kind == "int" else False,
+        acc_width=p.s_acc_bits, latency=mvau_latency(l, f.pe, f.simd),
+        weight_file=f"{l.name}_w.mem", thresh_file=f"{l.name}_t.mem", input_desc=desc, plan=p)
 
 
 @dataclass
@@ -389,11 +370,9 @@ def write_rtl_graph(model: Model, folding: dict[str, LayerFold], out: Path, top:
     image_input = len(model.input_shape) == 3
     p = graph.plan_graph(model, folding, sys.modules[__name__],
                          graph.input_tensor(model, in_bits, in_signed, binary), depths)
-    for l, rl, w in p.roms:
-        hw = l.copy()
-        hw.weights = w
-        _write(out / rl.weight_file, _hex_lines(weight_words(hw, rl.PE, rl.SIMD), rl.PE * rl.SIMD * rl.w_bits))
-        words, bits = thresh_words(l, rl.PE, rl.acc_width)
+    for _l, rl, _w in p.roms:
+        _write(out / rl.weight_file, _hex_lines(plan_weight_words(rl.plan), rl.PE * rl.SIMD * rl.w_bits))
+        words, bits = plan_thresh_words(rl.plan, rl.acc_width)
         _write(out / rl.thresh_file, _hex_lines(words, bits))
     bound = pipeline_bound(model, folding)
     s_cycles = max((s.image_cycles for s in p.stages), default=0)

@@ -105,7 +105,9 @@ def _window_nodes(name, src, dst, H, W, OH, OW, kh, sh, pt, latency):
     running independently (so the next image's first rows come in while the last windows of
     this one go out: max(H*W, OH*OW) cycles per image). Between them, one beat per input row
     that completes what an output row needs (row min(H-1, oy*StrideH + KH-1-PadT)); the
-    reader takes it at the output row's first window, the cycle after the row was accepted."""
+    reader takes it at the output row's first window, the cycle after the row was accepted.
+    ``latency``: the window reaches the output FIFO through the bank read and window registers
+    (sliding_window 3, maxpool 4 with its output register)."""
     need = [min(H - 1, oy * sh + kh - 1 - pt) for oy in range(OH)]
     rows = sorted(set(need))
     wr = [(True, (x == W - 1 and y in rows)) for y in range(H) for x in range(W)]
@@ -208,7 +210,7 @@ class _Builder:
 
     def mvau(self, l: BinaryLayer, t: Tensor, pix_in: bool, windows: int) -> Tensor:
         rtl = self.rtl
-        r = rtl._mvau_info(l, self.f[l.name])
+        r = rtl._mvau_info(l, self.f[l.name], pix_in)
         st = rtl._mvau_stage(r)
         out_bits = r.elem_bits
         w = self.wire(f"{l.name}_o", r.out_width, l.name)
@@ -216,7 +218,7 @@ class _Builder:
         self.stage(GStage(l.name, "mvau", st.params, [("in", t.wire, "in"), ("out", w, "out")],
                           st.comments, _mvau_program(steps, windows),
                           r.latency - steps + 2, 0))
-        self.p.roms.append((l, r, rtl.hardware_weights(l, pix_in)))
+        self.p.roms.append((l, r, r.plan.weights))
         kind = "bits" if (not r.scores and r.n_thr == 1 and r.out_bits == 1) else "int"
         signed = True if r.scores else (False if kind == "bits" else r.out_signed)
         if isinstance(l, BinaryConv):
@@ -248,7 +250,7 @@ class _Builder:
                 [f"windows {kh}x{kw}, stride {l.stride[0]}x{l.stride[1]}, pads {pt},{pl},{pb},{pr} "
                  f"of {C}x{H}x{W} for {name}"],
                 [], 0, max(H * W, OH * OW),
-                _window_nodes(f"{name}_win", t.wire, w, H, W, OH, OW, kh, l.stride[0], pt, 1)))
+                _window_nodes(f"{name}_win", t.wire, w, H, W, OH, OW, kh, l.stride[0], pt, 3)))
             win = Tensor(w, False, kh * kw * C, t.bits, t.kind, t.signed, (), OH * OW)
             return self.mvau(l, win, True, OH * OW)
         if isinstance(l, (BinaryMaxPool, IntMaxPool)):
@@ -281,7 +283,7 @@ class _Builder:
                                    ("AndMask", f"{C}'h{mask:x}")],
                                   [("in", t.wire, "in"), ("out", w, "out")], [head],
                                   [], 0, max(H * W, OH * OW),
-                                  _window_nodes(name, t.wire, w, H, W, OH, OW, k[0], s[0], 0, 2)))
+                                  _window_nodes(name, t.wire, w, H, W, OH, OW, k[0], s[0], 0, 4)))
             return Tensor(w, True, C, t.bits, t.kind, t.signed, tuple(l.out_shape), OH * OW)
         if isinstance(l, BinaryDense):
             t = self.to_vector(self.take(self.ins[0]), name)
