@@ -105,9 +105,7 @@ def _window_nodes(name, src, dst, H, W, OH, OW, kh, sh, pt, latency):
     running independently (so the next image's first rows come in while the last windows of
     this one go out: max(H*W, OH*OW) cycles per image). Between them, one beat per input row
     that completes what an output row needs (row min(H-1, oy*StrideH + KH-1-PadT)); the
-    reader takes it at the output row's first window, the cycle after the row was accepted.
-    ``latency``: the window reaches the output FIFO through the bank read and window registers
-    (sliding_window 3, maxpool 4 with its output register)."""
+    reader takes it at the output row's first window, the cycle after the row was accepted."""
     need = [min(H - 1, oy * sh + kh - 1 - pt) for oy in range(OH)]
     rows = sorted(set(need))
     wr = [(True, (x == W - 1 and y in rows)) for y in range(H) for x in range(W)]
@@ -250,7 +248,7 @@ class _Builder:
                 [f"windows {kh}x{kw}, stride {l.stride[0]}x{l.stride[1]}, pads {pt},{pl},{pb},{pr} "
                  f"of {C}x{H}x{W} for {name}"],
                 [], 0, max(H * W, OH * OW),
-                _window_nodes(f"{name}_win", t.wire, w, H, W, OH, OW, kh, l.stride[0], pt, 3)))
+                _window_nodes(f"{name}_win", t.wire, w, H, W, OH, OW, kh, l.stride[0], pt, 1)))
             win = Tensor(w, False, kh * kw * C, t.bits, t.kind, t.signed, (), OH * OW)
             return self.mvau(l, win, True, OH * OW)
         if isinstance(l, (BinaryMaxPool, IntMaxPool)):
@@ -283,7 +281,7 @@ class _Builder:
                                    ("AndMask", f"{C}'h{mask:x}")],
                                   [("in", t.wire, "in"), ("out", w, "out")], [head],
                                   [], 0, max(H * W, OH * OW),
-                                  _window_nodes(name, t.wire, w, H, W, OH, OW, k[0], s[0], 0, 4)))
+                                  _window_nodes(name, t.wire, w, H, W, OH, OW, k[0], s[0], 0, 2)))
             return Tensor(w, True, C, t.bits, t.kind, t.signed, tuple(l.out_shape), OH * OW)
         if isinstance(l, BinaryDense):
             t = self.to_vector(self.take(self.ins[0]), name)
