@@ -361,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scheduler", metavar="ADDRESS", help="run the points on a Dask distributed cluster "
                    "(e.g. tcp://host:8786; needs the 'cluster' extra); default: a local process pool")
     input_opts(s)
+    stream_opts(s)
     s.set_defaults(func=cmd_sweep)
     return p
 

@@ -51,7 +51,7 @@ def point_key(model_bytes: bytes, folding: dict, options: dict) -> str:
 
 
 def run_point(model_path: str, point_dir: str, fold_config: dict, input_bits: int, input_signed: bool,
-              n_vectors: int, label: str, pnr: str = "ecp5", ptq=None) -> dict:
+              n_vectors: int, label: str, pnr: str = "ecp5", ptq=None, stream: dict | None = None) -> dict:
     """Compile, simulate, synthesize (and place and route) one design. Never raises: errors go
     into the row."""
     from .project import compile_project, first_mismatch, random_vectors
@@ -65,7 +65,8 @@ def run_point(model_path: str, point_dir: str, fold_config: dict, input_bits: in
         net = load(model_path, input_bits=input_bits, input_signed=input_signed, ptq=ptq)
         x = random_vectors(net.model, n_vectors, seed=1)
         rep = compile_project(model_path, out, backend="rtl", fold_config=fold_config,
-                              input_bits=input_bits, input_signed=input_signed, force=True, vectors=x, ptq=ptq)
+                              input_bits=input_bits, input_signed=input_signed, force=True, vectors=x, ptq=ptq,
+                              **(stream or {}))
         row["bound_cycles"] = rep["bound_cycles"]
         row["compile_s"] = round(time.time() - t0, 2)
         t0 = time.time()
@@ -248,7 +249,8 @@ def _local(jobs, workers):
 
 def sweep(model_path: str, out: str | Path, target_cycles=None, fold_config_grid=None, jobs=None,
           vectors: int = 20, input_bits: int = 8, input_signed: bool = False, scheduler: str | None = None,
-          progress=None, force: bool = False, pnr: str = "ecp5", ptq=None) -> list[dict]:
+          progress=None, force: bool = False, pnr: str = "ecp5", ptq=None, in_stream_bits: int | None = None,
+          out_stream: str = "vector") -> list[dict]:
     """The Python entry point. Returns the rows (in point order). ``pnr``: "ecp5" places and
     routes every point (timing columns), "none" skips it."""
     if pnr not in ("ecp5", "none"):
@@ -262,6 +264,11 @@ def sweep(model_path: str, out: str | Path, target_cycles=None, fold_config_grid
         raise BadOptionError(f"--out {out} exists and is not a sweep folder; pass --force to use it")
     out.mkdir(parents=True, exist_ok=True)
     net = load(str(model_path), input_bits=input_bits, input_signed=input_signed, ptq=ptq)
+    # the AXI4-Stream format of every point (checked once; the default keeps the old cache keys)
+    from .project import port_format
+    port_format(net.model, in_stream_bits, out_stream)
+    stream = ({} if in_stream_bits is None and out_stream == "vector" else
+              {"in_stream_bits": in_stream_bits, "out_stream": out_stream})
     if net.ptq is not None:  # a float model: every point takes the bits chosen here (auto runs once)
         ptq = {"calibration": net.ptq.calibration, "precision": net.ptq.precision(), "act_bits": 8,
                "calib_percentile": net.ptq.percentile}
@@ -270,7 +277,8 @@ def sweep(model_path: str, out: str | Path, target_cycles=None, fold_config_grid
     rows, todo = {}, []
     options = {"input_bits": input_bits, "input_signed": input_signed, "vectors": vectors, "pnr": pnr,
                **({} if ptq is None else {"ptq": [ptq["precision"], ptq["calib_percentile"],
-                                                  hashlib.sha256(ptq["calibration"].tobytes()).hexdigest()]})}
+                                                  hashlib.sha256(ptq["calibration"].tobytes()).hexdigest()]}),
+               **({"stream": stream} if stream else {})}
     for label, spec in points:
         try:
             folding = resolve_folding(net.model, spec if isinstance(spec, dict) else None,
@@ -290,7 +298,7 @@ def sweep(model_path: str, out: str | Path, target_cycles=None, fold_config_grid
             rows[label] = row
             continue
         pdir.mkdir(parents=True, exist_ok=True)
-        todo.append((str(model_path), str(pdir), cfg, input_bits, input_signed, vectors, label, pnr, ptq))
+        todo.append((str(model_path), str(pdir), cfg, input_bits, input_signed, vectors, label, pnr, ptq, stream))
     done = 0
     for row in _submit_all(todo, scheduler, jobs or os.cpu_count() or 1):
         rows[row["point"]] = row
@@ -317,7 +325,8 @@ def run_sweep(args, progress=None) -> int:
     rows = sweep(args.model, args.out, target_cycles=args.target_cycles, fold_config_grid=args.fold_config_grid,
                  jobs=args.jobs, vectors=args.vectors, input_bits=args.input_bits, input_signed=args.input_signed,
                  scheduler=getattr(args, "scheduler", None), progress=progress, force=args.force,
-                 pnr=getattr(args, "pnr", "ecp5"), ptq=_ptq_args(args))
+                 pnr=getattr(args, "pnr", "ecp5"), ptq=_ptq_args(args),
+                 in_stream_bits=getattr(args, "in_stream_bits", None), out_stream=getattr(args, "out_stream", "vector"))
     print_table(rows)
     print(f"wrote {Path(args.out) / 'sweep.csv'} and {Path(args.out) / 'pareto.png'}")
     return 0 if any(r["status"] == "ok" for r in rows) else 1

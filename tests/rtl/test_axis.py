@@ -169,3 +169,12 @@ def test_checker_fails_on_a_bad_master(tmp_path, bug, message):
         assert text == "ok"
     else:
         assert message in text and "m_axis" in text, text
+
+
+def test_sweep_checks_the_stream_options_before_any_point(models, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(models["mlp"]), "--out", str(out), "--in-stream-bits", "12", "--pnr", "none",
+                 "--target-cycles", "4"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --in-stream-bits 12")
+    assert not (out / "points").exists()
