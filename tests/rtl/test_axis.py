@@ -84,7 +84,7 @@ def test_verilator_exact_narrow_serial(models, tmp_path):
 
 @pytest.mark.slow
 def test_verilator_exact_cnn_narrow(models, tmp_path):
-    compile_and_sim(models, tmp_path, "cnn", 16, "serial", 4, "verilator")
+    compile_and_sim(models, tmp_path, "cnn", 8, "serial", 16, "verilator")  # 32 beats in: 32 cycles
 
 
 def test_bad_in_stream_bits_exit_2_nothing_written(models, tmp_path, capsys):
