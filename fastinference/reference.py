@@ -77,27 +77,34 @@ def _per_channel(v: np.ndarray, acc: np.ndarray) -> np.ndarray:
 
 def _activate(layer, acc: np.ndarray) -> np.ndarray:
     """Thresholds per channel (the last axis of ``acc``): bits (bool) for (M,) thresholds,
-    else ``out_offset`` + the number of thresholds passed (float32)."""
-    # exact: |T| <= the accumulator bound + 1, and a T beyond what the type holds exactly rounds
-    # to a value still beyond every accumulator (rounding is monotone and 2^24, 2^53 are exact)
-    T = np.asarray(layer.thresholds).astype(acc.dtype)
+    else ``out_offset`` + the number of thresholds passed (the narrowest int type)."""
+    # exact: a T beyond what a float type holds exactly rounds to a value still beyond every
+    # accumulator (rounding is monotone and 2^24, 2^53 are exact)
+    dtype = acc.dtype if acc.dtype.kind == "f" else np.int64
+    T = np.asarray(layer.thresholds).astype(dtype)
     D = np.asarray(layer.directions)
     shape = acc.shape
     acc = acc.reshape(len(acc), -1)  # (N, ... * M): channels vary fastest
     if np.any(D < 0):  # acc <= T is -acc >= -T: one rule, +1, for every channel
-        sign = D.astype(acc.dtype)
+        sign = D.astype(dtype)
         acc, T = acc * _per_channel(sign, acc), T * (sign if T.ndim == 1 else sign[:, None])
     if T.ndim == 1:
         return (acc >= _per_channel(T, acc)).reshape(shape)
-    out = np.full(acc.shape, layer.out_offset, dtype=np.float32)
-    if T.shape[1] <= 16:  # a few levels: one vector compare per level
-        for i in range(T.shape[1]):
-            out += acc >= _per_channel(T[:, i], acc)
+    levels, lo = T.shape[1], layer.out_offset
+    if levels <= 100:  # a few levels: one vector compare per level, counted in int8
+        count = np.zeros(acc.shape, dtype=np.int8)
+        for i in range(levels):
+            count += (acc >= _per_channel(T[:, i], acc)).view(np.int8)
     else:  # each row of T ascending: a binary search per value
-        acc, out = acc.reshape(shape), out.reshape(shape)
+        acc, count = acc.reshape(shape), np.empty(shape, dtype=np.int32)
         for j in range(T.shape[0]):
-            out[..., j] += np.searchsorted(T[j], acc[..., j], side="right")
-    return out.reshape(shape)
+            count[..., j] = np.searchsorted(T[j], acc[..., j], side="right")
+    out_type = next(t for t in (np.int8, np.int16, np.int32)
+                    if np.iinfo(t).min <= lo and lo + levels <= np.iinfo(t).max)
+    count = count.reshape(shape).astype(out_type, copy=False)
+    if lo:
+        count += out_type(lo)
+    return count
 
 
 def _product(layer: BinaryLayer, x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -182,20 +189,23 @@ def _dense(layer: BinaryDense, x: np.ndarray) -> np.ndarray:
 
 
 def _max_pool(layer, x: np.ndarray) -> np.ndarray:
-    """x (N, H, W, C) -> (N, OH, OW, C): the maximum of kh*kw shifted, strided slices (floor
-    mode). Bits: OR, or AND for ``and_channels`` (OR of the inverted bits, inverted)."""
+    """x (N, H, W, C) -> (N, OH, OW, C) (floor mode), separable: the maximum of kh shifted
+    strided row slices (whole rows: long runs), then of kw column slices of that. Bits: OR, or
+    AND for ``and_channels`` (OR of the inverted bits, inverted)."""
     kh, kw = layer.kernel
     sh, sw = layer.stride
     OH, OW = layer.out_shape[1:]
     flip = getattr(layer, "and_channels", None)
     if flip is not None:
-        x = x ^ np.asarray(flip, dtype=bool)
-    out = None
-    for dy in range(kh):
-        for dx in range(kw):
-            s = x[:, dy:dy + sh * (OH - 1) + 1:sh, dx:dx + sw * (OW - 1) + 1:sw]
-            out = s.copy() if out is None else np.maximum(out, s, out=out)
-    return out if flip is None else out ^ np.asarray(flip, dtype=bool)
+        flip = np.asarray(flip, dtype=bool)
+        x = x ^ flip
+    rows = x[:, :sh * (OH - 1) + 1:sh].copy()
+    for dy in range(1, kh):
+        np.maximum(rows, x[:, dy:dy + sh * (OH - 1) + 1:sh], out=rows)
+    out = rows[:, :, :sw * (OW - 1) + 1:sw].copy()
+    for dx in range(1, kw):
+        np.maximum(out, rows[:, :, dx:dx + sw * (OW - 1) + 1:sw], out=out)
+    return out if flip is None else np.bitwise_xor(out, flip, out=out)
 
 
 def _join(layer, xs: list[np.ndarray]) -> np.ndarray:

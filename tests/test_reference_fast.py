@@ -62,7 +62,8 @@ def random_output(rng, acc, kind, levels):
     T.sort(axis=1)
     T[D < 0] = T[D < 0, ::-1]
     T = T[:, 0] if kind == "bits" else T
-    return dict(thresholds=T, directions=D, out_offset=-2 if kind == "int" else 0), T, D
+    offset = int(rng.choice([-2, 0, 300, -(1 << 20)])) if kind == "int" else 0  # int8, int16, int32 outputs
+    return dict(thresholds=T, directions=D, out_offset=offset), T, D
 
 
 def input_kind(rng, binary, bits, signed, shape):
@@ -86,7 +87,7 @@ def weights(rng, wbits, shape):
        sh=st.integers(1, 3), sw=st.integers(1, 3), pads=st.tuples(*[st.integers(0, 2)] * 4),
        binary=st.booleans(), bits=st.sampled_from([2, 4, 8, 16, 24]), signed=st.booleans(),
        wbits=st.sampled_from([1, 2, 4, 8]), out=st.sampled_from(["bits", "int", "scores"]),
-       levels=st.sampled_from([1, 3, 15, 20]))
+       levels=st.sampled_from([1, 3, 15, 120]))
 def test_conv_equals_plain_loops(seed, N, C, M, H, Wd, kh, kw, sh, sw, pads, binary, bits, signed, wbits, out,
                                  levels):
     rng = np.random.default_rng(seed)
@@ -100,7 +101,7 @@ def test_conv_equals_plain_loops(seed, N, C, M, H, Wd, kh, kw, sh, sw, pads, bin
     extra, T, D = random_output(rng, acc, out, levels)
     conv = BinaryConv(name="c", source_nodes=[], in_shape=(C, H, Wd), out_shape=(M,) + acc.shape[2:], weights=W,
                       weight_bits=wbits, stride=(sh, sw), pads=pads, **kind, **extra)
-    want = plain_activation(acc, T, D, -2) if out != "scores" else acc + extra["bias"][None, :, None, None]
+    want = plain_activation(acc, T, D, extra.get("out_offset")) if out != "scores" else acc + extra["bias"][None, :, None, None]
     got = reference.run_layer(conv, x)
     assert got.dtype == want.dtype and np.array_equal(got, want)
 
@@ -154,9 +155,10 @@ def test_chain_in_channels_last_equals_plain_chain(seed, C, M, H):
     W1 = weights(rng, 4, (M, C, 3, 3))
     acc = plain_conv(x, W1, (1, 1), (1, 1, 1, 1))
     extra, T, D = random_output(rng, acc, "int", 3)
+    extra["out_offset"] = -2
     conv = BinaryConv(name="c", source_nodes=[], in_shape=(C, H, H), out_shape=(M, H, H), weights=W1, weight_bits=4,
                       pads=(1, 1, 1, 1), out_bits=3, out_signed=True, **kind, **extra)
-    h = plain_activation(acc, T, D, -2)
+    h = plain_activation(acc, T, D, extra["out_offset"])
     P = H // 2
     pool = IntMaxPool(name="p", source_nodes=[], in_shape=(M, H, H), out_shape=(M, P, P), bits=3, signed=True)
     h = plain_pool(h, (2, 2), (2, 2), (P, P))
