@@ -32,8 +32,8 @@ from .errors import BadOptionError, UnsupportedModelError
 from .folding import LayerFold
 from .ir import BinaryConv, BinaryLayer, signed_bits
 
-__all__ = ["MvauPlan", "mvau_plan", "hwc_perm", "window_perm", "score_word_bits", "wide_signed_bits",
-           "value_format"]
+__all__ = ["MvauPlan", "mvau_plan", "hwc_perm", "window_perm", "score_word_bits",
+           "wide_signed_bits", "value_format"]
 
 #: datapath names (``mvtu.cpp.j2``'s ``mode``; the RTL's ``mvau_mode`` names in brackets):
 #: ``xnor`` (+-1 weights on bits: XNOR-popcount), ``pm_x`` (+-1 weights on integers: +-x,

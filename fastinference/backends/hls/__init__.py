@@ -45,5 +45,5 @@ from .stages import Plan, Stage, plan
 from .writer import (CXXFLAGS, DEFAULT_CLOCK_NS, DEFAULT_PART, MAX_AP_WIDTH,
                      STATIC_FILES, TEMPLATE_DIR, render, write_hls)
 
-__all__ = ["write_hls", "render", "plan", "Plan", "Stage", "TEMPLATE_DIR", "CXXFLAGS", "DEFAULT_PART",
-           "DEFAULT_CLOCK_NS", "MAX_AP_WIDTH", "STATIC_FILES"]
+__all__ = ["write_hls", "render", "plan", "Plan", "Stage", "TEMPLATE_DIR", "CXXFLAGS",
+           "DEFAULT_PART", "DEFAULT_CLOCK_NS", "MAX_AP_WIDTH", "STATIC_FILES"]
