@@ -100,6 +100,10 @@ module mvau #(
   localparam int NfW      = (NF > 1) ? $clog2(NF) : 1;
   localparam int AddrW    = (Steps > 1) ? $clog2(Steps) : 1;
   localparam int TreeW    = (TermW + TreeLv < AccW) ? TermW + TreeLv : AccW;
+  // weight ROM in block RAM when at least 32 words deep and 4 kbit (else the tool decides)
+  localparam bit WBlock   = (Steps >= 32) && (Steps * WordW >= 4096);
+  // input slices from a shifting buffer (no SF:1 slice mux) when SF > ShiftSf
+  localparam int ShiftSf  = 8;
 
   // ---------------------------------------------------------------- memories
   // ROMs: only initialized from the files (undriven when no file is given); the synthesis
@@ -138,6 +142,7 @@ module mvau #(
 
   // ------------------------------------------------- stage 0: step counters
   logic [SfW-1:0]    sf_q;
+  logic              at0_q;     // sf_q == 0, registered
   logic [NfW-1:0]    nf_q;
   logic [AddrW-1:0]  addr_q;
   logic              s0_valid, s0_fire, s0_first, s0_last_sf, s0_last_nf, s0_done;
@@ -146,12 +151,26 @@ module mvau #(
 
   assign s0_valid   = full_q[rd_ptr_q];
   assign s0_fire    = s0_valid & en;
-  assign s0_first   = (sf_q == '0);
+  assign s0_first   = at0_q;
   assign s0_last_sf = (sf_q == SfW'(SF - 1));
   assign s0_last_nf = (nf_q == NfW'(NF - 1));
   assign s0_done    = s0_fire & s0_last_sf & s0_last_nf;
   assign s0_vec     = rd_ptr_q ? buf1_q : buf0_q;
-  assign s0_slice   = s0_vec[sf_q * SliceW +: SliceW];
+
+  // the slice of step sf_q: an SF:1 mux for shallow folds; for deep ones a shift register
+  // holding the slices after the current one (loaded from the buffer at each fold's step 0),
+  // so x_q sees one 2:1 choice (buffer or shift register) after the buffer select
+  if (SF > ShiftSf) begin : g_shift
+    logic [InW-SliceW-1:0] rest_q;
+    always_ff @(posedge clk_i) begin
+      if (s0_fire) begin
+        rest_q <= s0_first ? s0_vec[InW-1:SliceW] : (rest_q >> SliceW);
+      end
+    end
+    assign s0_slice = s0_first ? s0_vec[SliceW-1:0] : rest_q[SliceW-1:0];
+  end else begin : g_mux
+    assign s0_slice = s0_vec[sf_q * SliceW +: SliceW];
+  end
 
   always_comb begin
     full_d = full_q;
@@ -165,6 +184,7 @@ module mvau #(
       wr_ptr_q <= 1'b0;
       rd_ptr_q <= 1'b0;
       sf_q     <= '0;
+      at0_q    <= 1'b1;
       nf_q     <= '0;
       addr_q   <= '0;
     end else begin
@@ -173,6 +193,7 @@ module mvau #(
       if (s0_done) rd_ptr_q <= ~rd_ptr_q;
       if (s0_fire) begin
         sf_q   <= s0_last_sf ? '0 : sf_q + 1'b1;
+        at0_q  <= s0_last_sf;
         nf_q   <= s0_last_sf ? (s0_last_nf ? '0 : nf_q + 1'b1) : nf_q;
         addr_q <= (s0_last_sf && s0_last_nf) ? '0 : addr_q + 1'b1;
       end
@@ -218,6 +239,17 @@ module mvau #(
     assign unused_addr = ^addr_q;
     always_ff @(posedge clk_i) begin
       if (en) w_q <= w_rom[0];
+    end
+  end else if (WBlock) begin : g_w_bram
+    // deep and big: block RAM (Yosys maps a logic ROM of this shape at ~3.4 LUT per bit)
+    /* verilator lint_off UNDRIVEN */
+    (* rom_style = "block", ram_style = "block" *) logic [WordW-1:0] w_rom [Steps];
+    /* verilator lint_on UNDRIVEN */
+    if (WeightFile != "") begin : g_w_init
+      initial $readmemh(WeightFile, w_rom, 0, Steps - 1);
+    end
+    always_ff @(posedge clk_i) begin
+      if (en) w_q <= w_rom[addr_q];
     end
   end else begin : g_w_rom
     /* verilator lint_off UNDRIVEN */

@@ -6,7 +6,8 @@ Covers every datapath mode (+-1 x bits = XNOR-popcount, +-1 x integers, W-bit x 
 integers, 1..8 bits, signed and unsigned inputs), every output kind (bits, multi-threshold
 integers with an offset, 32-bit scores), thresholds in both directions hit exactly and out of
 range, K not a multiple of SIMD, M not a multiple of PE, PE = SIMD = 1, fully parallel, a deep
-registered tree (SIMD 128), under random valid gaps and back-pressure, and the exact
+registered tree (SIMD 128), popcount trees of several sizes, deep folds (the shifting
+input buffer), a block-RAM weight ROM, under random valid gaps and back-pressure, and the exact
 steady-state throughput (SF*NF cycles per vector) and latency (mvau_latency) of every instance.
 The default group is one build per simulator; `-m slow` adds a group of random configurations.
 """
@@ -45,6 +46,14 @@ DEFAULT_CASES = [
     ("w3_bin_int3", 12, 5, 5, 3, 3, "binary", 1, False, "int", 3),
     ("w2_u1_bits_m1", 6, 1, 1, 2, 2, "int", 1, False, "bits", 1),
     ("w4a8_simd32_int7", 64, 6, 3, 32, 4, "int", 8, False, "int", 7),
+    # deep folds (SF > 8: the shifting input buffer), block-RAM weight ROM (>= 32 words and
+    # 4 kbit), popcount trees of 5, 7, 9 and 22 operands
+    ("xnor_sf34", 100, 5, 2, 3, 1, "binary", 1, False, "bits", 1),
+    ("pm1_s3_sf20_scores", 40, 3, 3, 2, 1, "int", 3, True, "scores", 0),
+    ("xnor_t7_bram", 84, 64, 2, 21, 1, "binary", 1, False, "bits", 1),
+    ("xnor_t9_int7", 54, 4, 2, 27, 1, "binary", 1, False, "int", 7),
+    ("xnor_t5_scores", 26, 3, 3, 13, 1, "binary", 1, False, "scores", 0),
+    ("xnor_t22", 64, 4, 4, 64, 1, "binary", 1, False, "bits", 1),
 ]
 FIFO_CASES = [("fifo_d1", 5, 1), ("fifo_d2", 7, 2), ("fifo_d3", 3, 3)]
 N_VECTORS = 24
