@@ -107,26 +107,29 @@ def _activate(layer, acc: np.ndarray) -> np.ndarray:
     return count
 
 
-def _product(layer: BinaryLayer, x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """x (P, K) integer values (bits already +-1), w (M, K) -> acc (P, M).
-
-    Integer products through BLAS in floating point: exact while every partial sum stays an
-    integer the format holds (|sum| <= K * max|w| * max|x|, checked): float32 below 2^24
-    (every layer of the examples), float64 below 2^53, int64 matmul beyond."""
-    dtype = _exact_dtype(_acc_bound(layer))
+def _product(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """x (P, K) integer values in their layer's ``_acc_dtype``, w (M, K) -> acc (P, M)."""
     # w.T as a column-major copy: BLAS then reads the weights in their natural row order
-    return x.astype(dtype, copy=False) @ w.T.astype(dtype)  # exact integers, as floats
+    return x @ w.T.astype(x.dtype)  # exact integers, as floats
 
 
-def _matvec(layer: BinaryLayer, x: np.ndarray) -> np.ndarray:
-    """x: (N, K) inputs (0/1 bits for binary inputs, integers for int inputs) -> acc (N, M)."""
-    x = _values(x, _exact_dtype(_acc_bound(layer)), layer.input_kind == "binary")
-    return _product(layer, x, layer.weights.reshape(layer.M, -1))
+def _acc_dtype(layer: BinaryLayer):
+    """Integer products through BLAS in floating point: exact while every partial sum stays an
+    integer the format holds (|sum| <= K * max|w| * max|x|): float32 below 2^24 (every layer
+    of the examples), float64 below 2^53, an int64 matmul beyond."""
+    return _exact_dtype(_acc_bound(layer))
 
 
 def _acc_bound(layer: BinaryLayer) -> int:
     lo, hi = layer.input_range()
-    return layer.K * int(np.abs(layer.weights).max(initial=0)) * max(abs(lo), abs(hi))
+    w = layer.weights
+    return (w.size // len(w)) * max(-int(w.min()), int(w.max()), 0) * max(-lo, hi)
+
+
+def _matvec(layer: BinaryLayer, x: np.ndarray) -> np.ndarray:
+    """x: (N, K) inputs (0/1 bits for binary inputs, integers for int inputs) -> acc (N, M)."""
+    x = _values(x, _acc_dtype(layer), layer.input_kind == "binary")
+    return _product(x, layer.weights.reshape(layer.M, -1))
 
 
 def _finish(layer: BinaryLayer, acc: np.ndarray) -> np.ndarray:
@@ -171,11 +174,11 @@ def _conv(layer: BinaryConv, x: np.ndarray) -> np.ndarray:
     if layer.input_kind == "binary" and any(layer.pads):
         raise UnsupportedModelError(
             f"layer '{layer.name}': zero padding of a binary conv is not binary")
-    x = _values(x, _exact_dtype(_acc_bound(layer)), layer.input_kind == "binary")
+    x = _values(x, _acc_dtype(layer), layer.input_kind == "binary")
     p = _patches(layer, x)
     N, OH, OW = p.shape[:3]
     w = layer.weights.transpose(0, 2, 3, 1).reshape(layer.M, -1)  # (c, kh, kw) -> (kh, kw, c)
-    acc = _product(layer, _patch_matrix(p), w)
+    acc = _product(_patch_matrix(p), w)
     return _finish(layer, acc.reshape(N, OH, OW, layer.M))
 
 
@@ -184,8 +187,8 @@ def _dense(layer: BinaryDense, x: np.ndarray) -> np.ndarray:
     w = layer.weights.reshape(layer.M, -1)
     if x.ndim > 2:
         w = np.moveaxis(w.reshape((layer.M, x.shape[-1]) + x.shape[1:-1]), 1, -1).reshape(layer.M, -1)
-    x = _values(x.reshape(len(x), -1), _exact_dtype(_acc_bound(layer)), layer.input_kind == "binary")
-    return _finish(layer, _product(layer, x, w))
+    x = _values(x.reshape(len(x), -1), _acc_dtype(layer), layer.input_kind == "binary")
+    return _finish(layer, _product(x, w))
 
 
 def _max_pool(layer, x: np.ndarray) -> np.ndarray:
@@ -253,7 +256,7 @@ def _channels_last(x: np.ndarray, bits: bool) -> np.ndarray:
     x = np.moveaxis(np.asarray(x), 1, -1) if np.ndim(x) > 2 else np.asarray(x)
     if bits:
         return x.astype(bool)
-    return x.astype(_exact_dtype(int(np.abs(x).max(initial=0))), copy=False)
+    return x.astype(_exact_dtype(max(-int(x.min(initial=0)), int(x.max(initial=0)))), copy=False)
 
 
 def _channels_first(y: np.ndarray) -> np.ndarray:
@@ -321,8 +324,8 @@ def check_input(model: Model, x: np.ndarray) -> np.ndarray:
         lo, hi = -(1 << (model.input_bits - 1)), (1 << (model.input_bits - 1)) - 1
     else:
         lo, hi = 0, (1 << model.input_bits) - 1
-    bad = (x < lo) | (x > hi)
-    if bad.any():
+    if x.size and (x.min() < lo or x.max() > hi):  # then the first value out of range, named
+        bad = (x < lo) | (x > hi)
         idx = np.argwhere(bad.reshape(x.shape[0], -1))[0]
         v = x.reshape(x.shape[0], -1)[idx[0], idx[1]]
         v = int(v) if float(v).is_integer() else v
