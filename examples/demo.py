@@ -1,11 +1,10 @@
 """`make demo`: the bundled digits networks from ONNX to verified hardware.
 
 The BNNs (plain PyTorch exports), the residual BNNs (skip connections), the quantized networks
-(Brevitas QONNX exports: a W4A4 MLP and a W2A2 ConvNet) and the float networks (quantized here,
-post-training, to 8 bits with the bundled calibration rows). For each bundled model: reference
-accuracy (and bit-exactness against onnxruntime, qonnx's executor for QONNX files, or argmax
-agreement with the float model for float ones), compile
-to HLS and RTL, g++ C-simulation, Verilator and Icarus simulation, each compared bit for bit
+(Brevitas QONNX exports: a W4A4 MLP, a W2A2 ConvNet and a residual W4A4 MLP) and the float
+networks (quantized here, post-training, to 8 bits with the bundled calibration rows). For each
+bundled model: reference accuracy (and bit-exactness against onnxruntime, qonnx's executor for
+QONNX files, or argmax agreement with the float model for float ones), compile to HLS and RTL, g++ C-simulation, Verilator and Icarus simulation, each compared bit for bit
 with the reference, cycles per inference against the folding bound. Exits non-zero if any
 engine is not bit-exact.
 """
@@ -28,6 +27,7 @@ ROOT = HERE.parent
 MODELS = [("digits_mlp", "digits_test_x.npy"), ("digits_cnn", "digits_test_x_img.npy"),
           ("digits_res_mlp", "digits_test_x.npy"), ("digits_res_cnn", "digits_test_x_img.npy"),
           ("digits_qmlp_w4a4", "digits_q_test_x.npy"), ("digits_qcnn_w2a2", "digits_q_test_x.npy"),
+          ("digits_res_qmlp_w4a4", "digits_q_test_x.npy"),
           ("digits_float_mlp", "digits_test_x.npy"), ("digits_float_cnn", "digits_test_x_img.npy")]
 CALIBRATION = "digits_calib_x.npy"  # representative inputs for the float models
 

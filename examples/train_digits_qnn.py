@@ -6,14 +6,20 @@ Writes into --out (default: the folder of this script):
                           per-tensor float scales; input (1, 64); export_qonnx default (dynamo)
   digits_qcnn_w2a2.onnx   Conv(1->8)-BN-QuantReLU-MaxPool2-Conv(8->16)-BN-QuantReLU-flatten-
                           Linear(64->10), 2-bit weights and activations; input (1, 1, 8, 8); dynamo
+  digits_res_qmlp_w4a4.onnx  a residual block (skip connection): a = R(BN(Linear(64->32) x)),
+                          y = R(BN(Linear(QuantReLU(BN(Linear a))))) + a (the block input's
+                          QuantReLU R, one module, quantizes the main branch too: one scale on
+                          both sides of the Add), z = QuantReLU(y), scores = Linear(32->10) z;
+                          4-bit weights and activations, power-of-two scales; input (1, 64);
+                          dynamo (fastinference/testing/brevitas_res.py, RSpec join="relu")
   digits_q_test_x.npy     float32 (200, 64): the first 200 test rows (the rows of
                           digits_test_x.npy / digits_test_y.npy), raw pixels 0..16 as float32.
-                          Both nets start with an unsigned 8-bit Quant of scale exactly 1.0, so
+                          All nets start with an unsigned 8-bit Quant of scale exactly 1.0, so
                           these values pass it unchanged. The CNN takes them reshaped to
                           (N, 1, 8, 8).
 
 The graphs fix the batch at 1 (Brevitas); qonnx's execute_onnx is the reference
-(fastinference.testing.brevitas_nets.qonnx_execute runs all rows at once). Both nets output
+(fastinference.testing.brevitas_nets.qonnx_execute runs all rows at once). The nets output
 float scores (no softmax). Training is deterministic (fixed seed, one thread). The networks and
 the recipe live in fastinference/testing/brevitas_nets.py (shared with the test suite);
 the ops each export form contains: tests/test_brevitas_nets.py (expected_ops) and notes/qonnx_exports.md in the team notes.
@@ -21,6 +27,7 @@ the ops each export form contains: tests/test_brevitas_nets.py (expected_ops) an
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -36,6 +43,7 @@ def main(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
     ap.add_argument("--out", type=Path, default=HERE, help="output folder (default: %(default)s)")
+    ap.add_argument("--only", help="comma-separated file names to write (default: all)")
     a = ap.parse_args(argv)
     import warnings
     warnings.filterwarnings("ignore")
@@ -49,14 +57,20 @@ def main(argv=None):
     np.save(a.out / "digits_q_test_x.npy", x)
     y = y_te[:N_VECTORS]
 
+    from fastinference.testing.brevitas_res import RSpec, make_res, res_input
+
     nets = ((QSpec("mlp", 4, 4, "dynamo"), "digits_qmlp_w4a4.onnx"),
-            (QSpec("cnn", 2, 2, "dynamo"), "digits_qcnn_w2a2.onnx"))
+            (QSpec("cnn", 2, 2, "dynamo"), "digits_qcnn_w2a2.onnx"),
+            (RSpec("mlp", 2, False, "relu", width=32, epochs=100), "digits_res_qmlp_w4a4.onnx"))
     with tempfile.TemporaryDirectory() as tmp:
         for spec, fname in nets:
-            path = make_qnn(spec, tmp)
-            meta = load_meta(path)
+            if a.only and fname not in a.only.split(","):
+                continue
+            res = isinstance(spec, RSpec)
+            path = make_res(spec, tmp) if res else make_qnn(spec, tmp)
+            meta = json.loads(path.with_suffix(".json").read_text()) if res else load_meta(path)
             shutil.copyfile(path, a.out / fname)
-            s_all = qonnx_execute(path, qnn_input(spec, X_te))
+            s_all = qonnx_execute(path, (res_input if res else qnn_input)(spec, X_te))
             s = s_all[:N_VECTORS]
             print(f"{fname}: trained in {meta['train_seconds']:.1f} s; test accuracy (qonnx "
                   f"execute_onnx) {(s_all.argmax(1) == y_te).mean():.4f} on all {len(y_te)} test "

@@ -111,6 +111,7 @@ class QuantAct(Layer):
     scale, zero point 0). ``spec.to_int(y)`` is the quantizer's integer for float y."""
 
     spec: Optional[object] = None  # quant.QuantSpec or quant.ThresholdSpec
+    in_unit: Optional[float] = None  # set by binarize on a requantizer of integers: their unit
     kind = "quant"
 
 

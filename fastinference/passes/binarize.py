@@ -119,10 +119,11 @@ def _binarize(model: Model):
                 raise UnsupportedModelError(f"{where(l)}: a sign directly on the network input is not supported")
             domain, scale = "binary", float(l.scale)
         elif isinstance(l, QuantAct):
-            if domain in ("int", "binary"):
+            if domain == "binary":
                 raise UnsupportedModelError(
-                    f"{where(l)}: a quantizer on integers or +-1 activations (not after a Gemm/MatMul/Conv) "
-                    "is not supported")
+                    f"{where(l)}: a quantizer on +-1 activations (not after a Gemm/MatMul/Conv) is not supported")
+            if domain == "int":  # a requantizer (lowered to a Threshold by lower_joins)
+                l.in_unit = float(scale)
             domain, bits, signed, scale = "int", l.spec.bits, l.spec.signed, float(l.spec.scale)
         elif isinstance(l, AvgPool):
             raise UnsupportedModelError(

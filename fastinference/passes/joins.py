@@ -96,6 +96,8 @@ def _lower_joins(model: Model):
     cons = model.consumers()
     pos = {t.name: k for k, t in enumerate(layers)}
     for j in layers:
+        if isinstance(j, QuantAct) and j.in_unit is not None:
+            return _requantizer(model, layers, pos, j), True, {}
         if not isinstance(j, Join):
             continue
         ops = [_operand(model, layers, pos, cons, j, k) for k in range(2)]
@@ -141,6 +143,26 @@ def _lower_joins(model: Model):
         layers2 = splice(layers2, j, span, out)
         return layers2, True, {}
     return layers, False, {}
+
+
+def _requantizer(model: Model, layers, pos, q: QuantAct) -> list[Layer]:
+    """A quantizer on an integer stream (a Brevitas QuantIdentity on a quantized activation, e.g.
+    one shared by both branches of a residual block): ``Quant(unit * x)`` per element, an
+    N-level ``Threshold`` on the integer input."""
+    name = q.inputs[0]
+    st = stream_of(model, layers, pos, name)
+    if st is None or st.kind != "int":
+        raise UnsupportedModelError(
+            f"{where(q)}: a quantizer on {'+-1 activations' if st is not None else 'this input'} "
+            "(not after a Gemm/MatMul/Conv) is not supported")
+    M = int(q.out_shape[0])
+    thr = Threshold(name=q.name, source_nodes=list(q.source_nodes), in_shape=q.in_shape, out_shape=q.out_shape,
+                    inputs=[name], in_stream=st)
+    from .multithreshold import multi_thresholds
+    T, D, offset = multi_thresholds([("mul", np.full(M, q.in_unit, dtype=np.float32))], q.spec, thr, st.lo, st.hi)
+    thr.thresholds, thr.directions, thr.out_offset = T, D, int(offset)
+    thr.out_bits, thr.out_signed = int(q.spec.bits), bool(q.spec.signed)
+    return [thr if t is q else t for t in layers]
 
 
 def _power_of_two_or_one(u: float) -> bool:

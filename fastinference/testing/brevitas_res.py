@@ -12,8 +12,9 @@ followed by a torch BatchNorm):
     short = a                      or  BN(P a)      (proj: a dense or 1x1 conv projection)
     join "relu":   y = R(main) + short      the block input's QuantReLU ``R`` (one module, one
                                             scale) quantizes the main branch too; proj: R(BN(P a))
-    join "ident":  y = Q(main) + Q(short)   one shared signed QuantIdentity ``Q`` on both sides
-                                            (with no projection Q requantizes a)
+    join "ident":  y = Q(main) + Q(short)   one shared signed QuantIdentity ``Q`` (abits + 1 bits,
+                                            at most 8) on both sides; with no projection Q
+                                            requantizes a (an N-level Threshold in hardware)
     join "split":  y = Qm(main) + Qs(short) two QuantIdentity modules: two learned scales (they
                                             return float tensors: Brevitas refuses to add two
                                             QuantTensors of different scales)
@@ -98,12 +99,12 @@ def _quants(spec: RSpec):
         po2 = dict(restrict_scaling_type=RestrictValueType.POWER_OF_TWO, restrict_value_float_to_int_impl=CeilSte)
     wq = type("IntWeight", (Int8WeightPerTensorFloat,), dict(bit_width=spec.wbits, **po2))
     uq = type("UintAct", (Uint8ActPerTensorFloat,), dict(bit_width=spec.abits, **po2))
-    sq = type("IntAct", (Int8ActPerTensorFloat,), dict(bit_width=spec.abits + 1, **po2))
+    sq = type("IntAct", (Int8ActPerTensorFloat,), dict(bit_width=min(spec.abits + 1, 8), **po2))
     iq = type("UintInputUnitScale", (Uint8ActPerTensorFloat,), dict(
         bit_width=8, scaling_impl_type=ScalingImplType.CONST, scaling_const=255.0, max_val=255.0,
         restrict_scaling_type=RestrictValueType.FP))
     cq = [type(f"IntActConst{k}", (Int8ActPerTensorFloat,), dict(
-        bit_width=spec.abits + 1, scaling_impl_type=ScalingImplType.CONST, restrict_scaling_type=RestrictValueType.FP,
+        bit_width=min(spec.abits + 1, 8), scaling_impl_type=ScalingImplType.CONST, restrict_scaling_type=RestrictValueType.FP,
         scaling_const=c * (1 << spec.abits), max_val=c * (1 << spec.abits), min_val=-c * (1 << spec.abits))) for k, c in enumerate((0.25, 0.125))]
     return wq, uq, sq, iq, cq
 
