@@ -4,8 +4,9 @@ The BNNs (plain PyTorch exports), the residual BNNs (skip connections), the quan
 (Brevitas QONNX exports: a W4A4 MLP, a W2A2 ConvNet and a residual W4A4 MLP) and the float
 networks (quantized here, post-training, to 8 bits with the bundled calibration rows). For each
 bundled model: reference accuracy (and bit-exactness against onnxruntime, qonnx's executor for
-QONNX files, or argmax agreement with the float model for float ones), compile to HLS and RTL, g++ C-simulation, Verilator and Icarus simulation, each compared bit for bit
-with the reference, cycles per inference against the folding bound. Exits non-zero if any
+QONNX files, or argmax agreement with the float model for float ones), compile to HLS and RTL,
+g++ C-simulation, Verilator and Icarus simulation, each compared bit for bit with the
+reference, cycles per inference against the folding bound. Exits non-zero if any
 engine is not bit-exact.
 """
 from __future__ import annotations
