@@ -1,8 +1,11 @@
 """The golden model: integer-only numpy execution of a lowered model.
 
-Binary layers run as XNOR-popcount on bit-packed uint64 words (``np.bitwise_count``), with
-the pad bits of the last word masked so that any width K is exact; the first layer multiplies
-integer inputs by +-1 weights. Every backend must equal this bit for bit.
+Every layer's integer products run through BLAS in floating point, exact because every partial
+sum is an integer the type holds (float32 below 2^24, float64 below 2^53, int64 beyond; checked
+per layer from the weights and the input range). Tensors flow channels last so that a conv is
+one strided copy of its windows and one matrix product, a max pool a few shifted slices. The
+bit-packed XNOR-popcount (``xnor_popcount_acc``, pad bits masked for any width K) is the
+binarized unit's definition, kept to test against. Every backend must equal this bit for bit.
 """
 from __future__ import annotations
 
