@@ -32,6 +32,7 @@ MODELS = {  # model: its test input
     "digits_res_cnn": "digits_test_x_img.npy",
     "digits_qmlp_w4a4": "digits_q_test_x.npy",
     "digits_qcnn_w2a2": "digits_q_test_x.npy",
+    "digits_res_qmlp_w4a4": "digits_q_test_x.npy",
 }
 
 
@@ -61,7 +62,7 @@ def main():
     if a.threads:
         from threadpoolctl import threadpool_limits
         threadpool_limits(a.threads, user_api="blas")
-    print(f"{'model':<17} {'batch':>6} {'reference inf/s':>16} {'onnxruntime inf/s':>18} {'ratio':>6} "
+    print(f"{'model':<20} {'batch':>6} {'reference inf/s':>16} {'onnxruntime inf/s':>18} {'ratio':>6} "
           f"{'cpu ratio':>9} {'load+lower s':>13}")
     for name in a.models:
         path = EXAMPLES / f"{name}.onnx"
@@ -82,7 +83,7 @@ def main():
                 t[key].append(time.perf_counter() - t0)
                 t[key + " cpu"].append(time.process_time() - c0)
         ratio, cpu_ratio = (np.median(t["ort" + k]) / np.median(t["ref" + k]) for k in ("", " cpu"))
-        print(f"{name:<17} {a.batch:>6} {a.batch / min(t['ref']):>16,.0f} {a.batch / min(t['ort']):>18,.0f} "
+        print(f"{name:<20} {a.batch:>6} {a.batch / min(t['ref']):>16,.0f} {a.batch / min(t['ort']):>18,.0f} "
               f"{ratio:>6.2f} {cpu_ratio:>9.2f} {t_load:>13.2f}")
 
 
