@@ -28,6 +28,11 @@ $(VENV)/.installed: pyproject.toml setup.py
 demo: setup
 	$(VBIN)/python examples/demo.py
 
+# two pytest workers on two cores: one BLAS/OpenMP thread each (a second BLAS thread per worker
+# only waits for a busy core: the reference runs 10-50x slower on an oversubscribed machine)
+test test-slow: export OPENBLAS_NUM_THREADS = 1
+test test-slow: export OMP_NUM_THREADS = 1
+
 test: setup
 	$(VBIN)/python -m pytest -q -n 2 --durations=15 --basetemp=.tmp-pytest
 
