@@ -11,7 +11,9 @@ the score range. The RTL's "S domain" (the mvau accumulates a sum S with acc = a
 thresholds compare S) is derived from the same plan (``s_affine``, ``s_range``,
 ``s_thresholds``). The checks that refuse a layer the hardware cannot hold (PE/SIMD out of
 range, weights that do not fit their width, thresholds of the wrong shape, outputs that do not
-fit) are made here, once, for both backends.
+fit) are made here, once, for both backends. A ``Threshold`` layer alone (the activation after
+a join) gets a :class:`ThresholdPlan` the same way: its thresholds clamped to one past its
+input's range, directions and output format (``threshold_plan``).
 
 The backends only format plan fields: HLS packs per PE row words of SIMD lanes
 (``weights.h``), the RTL one ROM word of PE*SIMD lanes per (nf, sf) step (``*_w.mem``).
@@ -30,10 +32,10 @@ import numpy as np
 
 from .errors import BadOptionError, UnsupportedModelError
 from .folding import LayerFold
-from .ir import BinaryConv, BinaryLayer, signed_bits
+from .ir import BinaryConv, BinaryLayer, Threshold, signed_bits
 
-__all__ = ["MvauPlan", "mvau_plan", "hwc_perm", "window_perm", "score_word_bits",
-           "wide_signed_bits", "value_format"]
+__all__ = ["MvauPlan", "mvau_plan", "ThresholdPlan", "threshold_plan", "hwc_perm", "window_perm",
+           "score_word_bits", "wide_signed_bits", "value_format"]
 
 #: datapath names (``mvtu.cpp.j2``'s ``mode``; the RTL's ``mvau_mode`` names in brackets):
 #: ``xnor`` (+-1 weights on bits: XNOR-popcount), ``pm_x`` (+-1 weights on integers: +-x,
@@ -286,3 +288,70 @@ def mvau_plan(layer: BinaryLayer, fold: LayerFold, perm: np.ndarray | None = Non
         datapath=datapath, perm=perm, weights=w, acc_lo=int(acc_lo), acc_hi=int(acc_hi),
         output=kind, n_thr=N, out_bits=E, out_signed=out_signed, out_offset=offset,
         thresholds=T, directions=D, bias=bias)
+
+
+@dataclass(frozen=True, eq=False)
+class ThresholdPlan:
+    """A ``Threshold`` layer (the activation alone) on ``C`` channels of ``in_bits``-bit
+    integers: output value offset + #{i: x >= T[c][i]} (direction +1; x <= T[c][i] for -1)."""
+
+    name: str
+    kind: str
+    C: int
+    in_bits: int
+    in_signed: bool
+    in_lo: int  # the input's value range
+    in_hi: int
+    output: str  # "bits" (one threshold, 1-bit unsigned) or "int"
+    n_thr: int
+    out_bits: int
+    out_signed: bool
+    out_offset: int
+    thresholds: np.ndarray  # (C, N) int64 as the layer gives them
+    directions: np.ndarray  # (C,) +1 / -1
+
+    @property
+    def clamped_thresholds(self) -> np.ndarray:
+        """(C, N) clamped to in_lo-1 .. in_hi+1: the same outcome on every input value."""
+        return np.clip(self.thresholds, self.in_lo - 1, self.in_hi + 1)
+
+    @property
+    def thr_bits(self) -> int:
+        return wide_signed_bits(self.in_lo - 1, self.in_hi + 1)
+
+    @property
+    def count_bits(self) -> int:
+        N, offset = self.n_thr, self.out_offset
+        return wide_signed_bits(min(offset, 0), max(N, offset + N))
+
+
+def threshold_plan(layer: Threshold, channels: int, in_bits: int, in_signed: bool) -> ThresholdPlan:
+    """The plan of a ``Threshold`` layer whose input carries ``channels`` values per beat of
+    ``in_bits``-bit integers. Raises ``UnsupportedModelError`` when the channels, directions or
+    thresholds do not match or the outputs do not fit their format."""
+    C, B, sg = int(channels), int(in_bits), bool(in_signed)
+    if C != layer.M:
+        raise UnsupportedModelError(
+            f"layer '{layer.name}': {layer.M} channels but its input carries {C} per beat")
+    lo, hi = ((-(1 << (B - 1)), (1 << (B - 1)) - 1) if sg else (0, (1 << B) - 1))
+    D = np.asarray(layer.directions).reshape(-1)
+    if D.shape != (C,) or any(int(d) not in (1, -1) for d in D):
+        raise UnsupportedModelError(
+            f"layer '{layer.name}': directions must be +1 or -1, one per channel")
+    T = np.asarray(layer.thresholds, dtype=np.int64)
+    kind = layer.output_kind
+    if kind == "bits":
+        T = T.reshape(C, 1)
+        E, out_signed, offset = 1, False, 0
+    else:
+        E, out_signed, offset = int(layer.out_bits), bool(layer.out_signed), int(layer.out_offset)
+    N = int(T.shape[1]) if T.ndim == 2 else 0
+    o_lo, o_hi = ((-(1 << (E - 1)), (1 << (E - 1)) - 1) if out_signed else (0, (1 << E) - 1))
+    if (T.ndim != 2 or T.shape[0] != C or N < 1
+            or not (1 <= E <= 32 and o_lo <= offset and offset + N <= o_hi)):
+        raise UnsupportedModelError(
+            f"layer '{layer.name}': thresholds of shape {T.shape} with outputs "
+            f"{offset}..{offset + N} do not fit {C} channels of {value_format(E, out_signed)}")
+    return ThresholdPlan(name=layer.name, kind=layer.kind, C=C, in_bits=B, in_signed=sg,
+                         in_lo=lo, in_hi=hi, output=kind, n_thr=N, out_bits=E,
+                         out_signed=out_signed, out_offset=offset, thresholds=T, directions=D)

@@ -17,7 +17,8 @@ import numpy as np
 from ... import names, schedule
 from ...errors import UnsupportedModelError
 from ...folding import LayerFold, layer_bound, pipeline_bound
-from ...hwplan import mvau_plan, score_word_bits, value_format, wide_signed_bits
+from ...hwplan import (mvau_plan, score_word_bits, threshold_plan, value_format,
+                       wide_signed_bits)
 from ...ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, ConcatJoin,
                    IntMaxPool, Model, Threshold, int_bits)
 
@@ -244,30 +245,15 @@ def _join_input(fmt: tuple, stream) -> dict:
 
 
 def _threshold_stage(layer: Threshold, fmt: tuple, nodes: str) -> Stage:
-    C = _per_beat(fmt)
+    """A ``Threshold`` layer (``threshold.cpp.j2``), formatted from its ``hwplan.ThresholdPlan``."""
     B, sg = int(fmt[-2]), bool(fmt[-1])
-    if C != layer.M:
-        raise UnsupportedModelError(
-            f"layer '{layer.name}': {layer.M} channels but its input carries {C} per beat")
-    lo, hi = ((-(1 << (B - 1)), (1 << (B - 1)) - 1) if sg else (0, (1 << B) - 1))
-    D = np.asarray(layer.directions).reshape(-1)
-    if D.shape != (C,) or any(int(d) not in (1, -1) for d in D):
-        raise UnsupportedModelError(f"layer '{layer.name}': directions must be +1 or -1, one per channel")
-    T = np.asarray(layer.thresholds, dtype=np.int64)
-    bits_out = layer.output_kind == "bits"
-    if bits_out:
-        T = T.reshape(C, 1)
-        E, out_signed, offset = 1, False, 0
-    else:
-        E, out_signed, offset = int(layer.out_bits), bool(layer.out_signed), int(layer.out_offset)
-    N = int(T.shape[1])
-    o_lo, o_hi = ((-(1 << (E - 1)), (1 << (E - 1)) - 1) if out_signed else (0, (1 << E) - 1))
-    if T.shape[0] != C or N < 1 or not (1 <= E <= 32 and o_lo <= offset and offset + N <= o_hi):
-        raise UnsupportedModelError(
-            f"layer '{layer.name}': thresholds of shape {T.shape} with outputs {offset}..{offset + N} "
-            f"do not fit {C} channels of {_fmt(E, out_signed)}")
-    thr_w = _signed_bits(lo - 1, hi + 1)
-    Tc = np.clip(T, lo - 1, hi + 1)
+    tp = threshold_plan(layer, _per_beat(fmt), B, sg)
+    C, N, E, out_signed, offset = tp.C, tp.n_thr, tp.out_bits, tp.out_signed, tp.out_offset
+    lo, hi = tp.in_lo, tp.in_hi
+    bits_out = tp.output == "bits"
+    D = tp.directions
+    thr_w = tp.thr_bits
+    Tc = tp.clamped_thresholds
     beats = _beats(fmt)
     out_desc = (f"{C} bits, bit c = x_c >= T_c (D_c = 1) or x_c <= T_c (D_c = 0)" if bits_out else
                 f"{C} {_fmt(E, out_signed)}, value c = {offset} + #{{i < {N}: x_c >= T[c][i]}} "
@@ -277,7 +263,7 @@ def _threshold_stage(layer: Threshold, fmt: tuple, nodes: str) -> Stage:
                "output: " + out_desc]
     ctx = {"fn": layer.name, "arr": layer.name, "comment": comment, "C": C, "B": B, "signed": sg,
            "E": E, "N": N, "offset": offset, "out_signed": out_signed, "thr_w": thr_w, "BEATS": beats,
-           "val_w": _signed_bits(min(offset, 0), max(N, offset + N)), "nc_w": max(1, N.bit_length())}
+           "val_w": tp.count_bits, "nc_w": max(1, N.bit_length())}
     wctx = {"kind": "threshold", "arr": layer.name, "C": C, "N": N, "thr_w": thr_w,
             "T": [", ".join(str(int(t)) for t in row) for row in Tc],
             "D": ", ".join("1" if int(d) > 0 else "0" for d in D),

@@ -26,6 +26,7 @@ import numpy as np
 
 from ... import schedule
 from ...errors import UnsupportedModelError
+from ...hwplan import threshold_plan
 from ...ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, ConcatJoin,
                    IntMaxPool, Model, Threshold)
 from ...names import safe_comment
@@ -335,25 +336,18 @@ class _Builder:
 
     def threshold(self, l: Threshold, t: Tensor, nodes: str) -> Tensor:
         name = l.name
-        T = np.asarray(l.thresholds, dtype=object)
-        if T.ndim == 1:
-            T = T[:, None]
-        n = T.shape[1]
-        if t.signed:
-            lo, hi = -(1 << (t.bits - 1)), (1 << (t.bits - 1)) - 1
-        else:
-            lo, hi = 0, (1 << t.bits) - 1
-        cmpw = self.rtl._signed_width(lo - 1, hi + 1)
         C = int(l.out_shape[0])
+        tp = threshold_plan(l, C, t.bits, t.signed)  # thresholds clamped to the input's range
+        T, n, lo, hi = tp.clamped_thresholds, tp.n_thr, tp.in_lo, tp.in_hi
+        cmpw = self.rtl._signed_width(lo - 1, hi + 1)
         mask = (1 << cmpw) - 1
         thr = neg = 0
         for e in range(t.elems):
             c = e % C
-            if int(l.directions[c]) < 0:
+            if int(tp.directions[c]) < 0:
                 neg |= 1 << e
             for i in range(n):
-                v = min(max(int(T[c, i]), lo - 1), hi + 1)
-                thr |= (v & mask) << ((e * n + i) * cmpw)
+                thr |= (int(T[c, i]) & mask) << ((e * n + i) * cmpw)
         bits_out = l.output_kind == "bits"
         ob = 1 if bits_out else int(l.out_bits)
         w = self.wire(f"{name}_o", t.elems * ob, name)
