@@ -6,6 +6,8 @@ files, Yosys `synth_xilinx -family xc7 -noiopad` (hierarchical: LUTs per submodu
   pop128   the popcount alone: 128 XNOR bits, 3:2 compressed as in mvau.sv, into mvau_tree;
            registered in and out (LUT per input bit)
   w4a4     4-bit weights x 4-bit unsigned inputs, K=64 M=64 PE=4 SIMD=16, 15 thresholds
+  pm1a8    +-1 weights x 8-bit unsigned inputs, K=64 M=128 PE=8 SIMD=64 (the MLP's first layer
+           at target 16)
 and the digits MLP (examples/digits_mlp.onnx) compiled at --target-cycles T (`fastinference
 compile` + `synth`). Prints LUT per lane (PE x SIMD), LUT per input bit (popcount) and LUT per
 synapse-op per cycle (the MLP: LUT / sum over layers of PE*SIMD). With --fmax also Yosys
@@ -39,6 +41,7 @@ MVAU_FILES = ["mvau_tree.sv", "mvau_act.sv", "mvau.sv"]
 UNITS = {
     "binary": (128, 256, 4, 128, 1, "binary", 1, 1),
     "w4a4": (64, 64, 4, 16, 4, "int", 4, 15),
+    "pm1a8": (64, 128, 8, 64, 1, "int", 8, 1),   # the MLP's first layer at target 16
 }
 
 

@@ -27,10 +27,13 @@
 //   out: one beat = one whole output vector, element j at out_data_o[j*ElemW +: ElemW]
 //        (ElemW = OutBits, or 32 for scores).
 // Pipeline (one step a cycle, all stages enabled by one stall signal):
-//   s0 step counters, input slice select, ROM address | s1 registered slice and weight ROM word
+//   s0 step counters, input slice select (an SF:1 mux; for SF > 8 a shift register reloaded
+//   from the buffer at each fold's first step, so no wide mux), ROM address | s1 registered
+//   slice and weight ROM word
 //   (synchronous read) | s1b both re-registered (the ROM register is absorbed by the memory) |
-//   s2 per-lane products (3:2 compressed XNOR bits for the popcount),
-//   registered | mvau_tree, a register every RegEvery adder levels (TreeRegs) | accumulate |
+//   s2 per-lane products (3:2 compressed XNOR bits for the popcount), registered for XNOR
+//   and multipliers (one-gate products, x or ~x and x ? w : 0, feed the tree unregistered
+//   and its sum is registered instead) | mvau_tree, a register every RegEvery adder levels (TreeRegs) | accumulate |
 //   final acc register + threshold ROM read | compare register (mvau_act) | count + offset into
 //   the output shift register (no fold-index mux) | output register.
 // Throughput: exactly SF*NF cycles per vector in steady state (the input is double buffered
@@ -44,10 +47,12 @@
 // Memories (read with $readmemh, file names relative to the simulator's working directory):
 //   WeightFile: SF*NF words of PE*SIMD*WBits bits, word nf*SF+sf, lane p*SIMD+s at
 //               [(p*SIMD+s)*WBits +: WBits] = weight of channel nf*PE+p for input sf*SIMD+s.
-//               Synchronous read, re-registered once (s1b): Yosys maps it to LUTs or block RAM
-//               by size; an ECP5 DP16KD is mapped without its output register (~5.6 ns
-//               clock-to-out), hence the second register. (A forced LUT ROM was slower on ECP5:
-//               the address fans out to every ROM LUT.)
+//               Synchronous read, re-registered once (s1b). At least 32 words and 4 kbit:
+//               block RAM (rom_style "block"; Yosys synth_xilinx otherwise maps e.g. a 64 x 512
+//               ROM to logic at ~3.4 LUT per bit, 1,750 LUTs); smaller: the tool's choice. An
+//               ECP5 DP16KD is mapped without its output register (~5.8 ns clock-to-out; Yosys
+//               does not infer REGMODE "OUTREG"), hence the second register. (A forced LUT ROM
+//               was slower on ECP5: the address fans out to every ROM LUT.)
 //   ThreshFile: NF words of PE*LaneW bits, lane p at [p*LaneW +: LaneW]: Scores = 0:
 //               LaneW = 1 + NThr*AccW, {neg, U[NThr-1], ..., U[0]}; Scores = 1: the 32-bit B.
 // AccW must hold every reachable S and the clamped thresholds (two's complement).
@@ -104,6 +109,8 @@ module mvau #(
   localparam bit WBlock   = (Steps >= 32) && (Steps * WordW >= 4096);
   // input slices from a shifting buffer (no SF:1 slice mux) when SF > ShiftSf
   localparam int ShiftSf  = 8;
+  // products registered before the tree (XNOR counts, multipliers), else the tree's sum
+  localparam bit ProdReg  = Xnor || (WBits > 1 && !BinIn);
 
   // ---------------------------------------------------------------- memories
   // ROMs: only initialized from the files (undriven when no file is given); the synthesis
@@ -281,8 +288,8 @@ module mvau #(
   logic [PE*AccW-1:0] acc_fin;   // the accumulator including this step (valid at the last)
 
   for (genvar p = 0; p < PE; p++) begin : g_pe
-    logic [TermN*TermW-1:0] term, term_q;
-    logic [TreeW-1:0]       sum;
+    logic [TermN*TermW-1:0] term, tree_in;
+    logic [TreeW-1:0]       sum, sum_r;
     logic [AccW-1:0]        sum_x, acc_q, acc_d;
 
     if (Xnor) begin : g_xnor
@@ -330,22 +337,38 @@ module mvau #(
       end
     end
 
-    always_ff @(posedge clk_i) begin
-      if (en) term_q <= term;
+    // XNOR counts (6-input functions) and multipliers are registered before the tree; a
+    // product that is one gate per bit (x or ~x, x ? w : 0) goes unregistered into the first
+    // adder level, whose LUTs absorb it (a register between them costs a LUT and a flop per
+    // product bit), and the tree's sum is registered instead: same latency either way
+    if (ProdReg) begin : g_term_q
+      logic [TermN*TermW-1:0] term_q;
+      always_ff @(posedge clk_i) begin
+        if (en) term_q <= term;
+      end
+      assign tree_in = term_q;
+      assign sum_r   = sum;
+    end else begin : g_sum_q
+      logic [TreeW-1:0] sum_q;
+      always_ff @(posedge clk_i) begin
+        if (en) sum_q <= sum;
+      end
+      assign tree_in = term;
+      assign sum_r   = sum_q;
     end
 
     mvau_tree #(.N(TermN), .InW(TermW), .OutW(AccW), .Signed(!Xnor), .Levels(TreeLv),
                 .RegEvery(RegEvery)) u_tree (
       .clk_i (clk_i),
       .en_i  (en),
-      .in_i  (term_q),
+      .in_i  (tree_in),
       .sum_o (sum)
     );
 
     if (AccW > TreeW) begin : g_sum_ext
-      assign sum_x = {{(AccW - TreeW){!Xnor & sum[TreeW-1]}}, sum};
+      assign sum_x = {{(AccW - TreeW){!Xnor & sum_r[TreeW-1]}}, sum_r};
     end else begin : g_sum_same
-      assign sum_x = sum;
+      assign sum_x = sum_r;
     end
 
     assign acc_d = (first_q[PipeN-1] ? '0 : acc_q) + sum_x;
