@@ -129,3 +129,26 @@ def test_checks_made_once():
     bad.out_bits = 1  # 3 thresholds: outputs 0..3 do not fit 1 bit
     with pytest.raises(UnsupportedModelError, match="do not fit 1-bit unsigned"):
         mvau_plan(bad, LayerFold(1, 1))
+
+
+def test_threshold_plan_clamps_to_the_input_range():
+    from fastinference.hwplan import threshold_plan
+    from fastinference.ir import Threshold
+    rng = np.random.default_rng(4)
+    C, N = 5, 3
+    T = np.sort(rng.integers(-40, 40, size=(C, N)), axis=1)
+    D = np.array([1, -1, 1, -1, 1], dtype=np.int8)
+    T[D < 0] = T[D < 0][:, ::-1]
+    layer = Threshold(name="t", source_nodes=[], in_shape=(C,), out_shape=(C,), thresholds=T,
+                      directions=D, out_bits=2, out_signed=False, out_offset=0)
+    tp = threshold_plan(layer, C, 5, True)  # inputs -16..15
+    assert (tp.in_lo, tp.in_hi, tp.thr_bits) == (-16, 15, 6)
+    x = np.arange(-16, 16)
+    for c in range(C):
+        for i in range(N):
+            t, tc = T[c, i], tp.clamped_thresholds[c, i]
+            assert -17 <= tc <= 16
+            f = (lambda v, th: v <= th) if D[c] < 0 else (lambda v, th: v >= th)
+            assert (f(x, t) == f(x, tc)).all()
+    with pytest.raises(UnsupportedModelError, match="4 per beat"):
+        threshold_plan(layer, 4, 5, True)
