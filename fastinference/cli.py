@@ -188,9 +188,12 @@ def cmd_sim(a) -> int:
 
 
 def cmd_synth(a) -> int:
-    from .synth import run_synth
+    from .synth import memory_lines, run_synth
     rep = run_synth(Path(a.project), part=a.part, progress=_progress, pnr=a.pnr)
     print(json.dumps(rep.get("totals", rep), indent=2))
+    if rep.get("memory"):
+        print("memories per unit (xilinx):")
+        print("\n".join(memory_lines(rep)))
     if "pnr" in rep:
         p = rep["pnr"]
         print(f"{p['device']}: Fmax {rep['fmax_mhz']} MHz" if p["fits"] else

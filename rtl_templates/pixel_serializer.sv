@@ -3,6 +3,8 @@
 // Turns the AXI4-Stream beat of a conv net (a whole image) into the pixel stream the
 // sliding window takes. in_data_i holds N pixels of PixW bits, pixel 0 in the LSBs (the
 // generated top reorders the ONNX NCHW vector into this HWC order with wires only).
+// Structure: the image register shifts down by one pixel per beat sent; the output is its
+// lowest pixel.
 // Latency: 1 cycle (pixel 0 is offered the cycle after the image is accepted).
 // Throughput: exactly N cycles per image: the next image is accepted in the cycle the last
 //   pixel of the current one leaves.
@@ -32,7 +34,7 @@ module pixel_serializer #(
 
   assign last        = (count_q == CntW'(N - 1));
   assign out_valid_o = busy_q;
-  assign out_data_o  = image_q[count_q*PixW +: PixW];
+  assign out_data_o  = image_q[PixW-1:0];
   assign send        = busy_q & out_ready_i;
   assign in_ready_o  = ~busy_q | (send & last);
   assign take        = in_valid_i & in_ready_o;
@@ -50,9 +52,14 @@ module pixel_serializer #(
     end
   end
 
-  // data register: no reset needed (qualified by busy_q)
+  // data register, a shift register (pixel 0 leaves first; no N:1 output mux): no reset
+  // needed (qualified by busy_q)
   always_ff @(posedge clk_i) begin
-    if (take) image_q <= in_data_i;
+    if (take) begin
+      image_q <= in_data_i;
+    end else if (send) begin
+      image_q <= image_q >> PixW;
+    end
   end
 
 endmodule

@@ -9,35 +9,47 @@
 //         (floor mode: trailing rows/columns no window reaches are consumed and dropped).
 //         Requires PadT, PadB < KH and PadL, PadR < KW.
 //
-// Structure: a circular buffer of Rows = 2*KH + StrideH input rows held in flops, with a writer
-// (one input pixel per cycle) and a reader (one window per cycle) that run independently. The
-// reader starts output row oy once every input row it needs is complete; the writer fills a row
-// slot once the reader no longer needs the row it held (the count of rows it may still fill is
-// a register of its own, so in_ready_o is one compare of a flop). Each window element is read through a
-// row mux (Rows:1) and a column mux (W:1); padded positions are masked to zero, so padding costs
-// no cycles.
+// Structure: a circular buffer of Rows = KH * ceil((2*KH + StrideH) / KH) input rows held in
+// KH x KW banks of inferable RAM (one write port, one synchronous read port each): global row g,
+// column x sits in bank (g mod KH, x mod KW) at word {(g div KH) mod RB, x div KW}. The KH rows
+// and KW columns of a window are consecutive, so a window reads every bank exactly once: one
+// read per bank and cycle. A writer (one input pixel per cycle) and a reader (one window per
+// cycle) run independently: the reader starts output row oy once every input row it needs is
+// complete, the writer fills a row once the reader no longer needs the row it held (both
+// counts are registers, so in_ready_o and the read enable are one compare of a flop each).
+// Read/write collisions: the reader reads only complete rows, the writer writes only the row in
+// progress, so a read never meets the write of the same word (positions in the padding may
+// read any word: they are masked). The memories are marked no_rw_check: no bypass logic.
+// Pipeline after the read: the bank read registers (RAM output), then the window register
+// (banks rotated into (kh, kw) order, padding masked to zero). Padding costs no cycles.
+// Memory: KH*KW banks of RB * 2^ceil(log2(ceil(W/KW))) words x C*BITS bits; RamStyle picks the
+//   kind: 0 by size (block RAM when a bank holds >= BramBits bits, else LUT RAM), 1 LUT RAM,
+//   2 block RAM (Yosys ram_style "distributed" / "block"; on ECP5 TRELLIS_DPR16X4 / DP16KD).
 //
-// Back-pressure: yes, on both sides. in_ready_o and out_valid_o are functions of registers only
-//   (no combinational path from any input to any output).
+// Back-pressure: yes, on both sides. in_ready_o and out_valid_o are functions of registers only;
+//   out_ready_i reaches the reader's state and the read enables (the pipeline advances when the
+//   window register is empty or being read).
 // Throughput: up to one input pixel AND one output window per cycle.
 //   Steady state (input always valid, output always ready), cycles per image:
 //     max(H*W, OH*OW)   exactly (asserted by tests/rtl/test_conv_blocks.py).
-// Latency: the first window of an image is valid the cycle after input row
-//   min(H-1, KH-1-PadT) of that image has been accepted.
+// Latency: the first window of an image is valid three cycles after input row
+//   min(H-1, KH-1-PadT) of that image has been accepted (count update, bank read, window register).
 // Reset: synchronous, active low (rst_ni held low for at least one clock edge).
 module sliding_window #(
-  parameter int C       = 1,
-  parameter int H       = 8,
-  parameter int W       = 8,
-  parameter int BITS    = 1,
-  parameter int KH      = 3,
-  parameter int KW      = 3,
-  parameter int StrideH = 1,
-  parameter int StrideW = 1,
-  parameter int PadT    = 0,
-  parameter int PadL    = 0,
-  parameter int PadB    = 0,
-  parameter int PadR    = 0
+  parameter int C        = 1,
+  parameter int H        = 8,
+  parameter int W        = 8,
+  parameter int BITS     = 1,
+  parameter int KH       = 3,
+  parameter int KW       = 3,
+  parameter int StrideH  = 1,
+  parameter int StrideW  = 1,
+  parameter int PadT     = 0,
+  parameter int PadL     = 0,
+  parameter int PadB     = 0,
+  parameter int PadR     = 0,
+  parameter int RamStyle = 0,     // 0: by size, 1: LUT RAM, 2: block RAM
+  parameter int BramBits = 4096   // RamStyle 0: banks of at least this many bits go to block RAM
 ) (
   input  logic                         clk_i,
   input  logic                         rst_ni,
@@ -54,10 +66,16 @@ module sliding_window #(
   localparam int PixW  = C * BITS;
   localparam int OH    = (H + PadT + PadB - KH) / StrideH + 1;
   localparam int OW    = (W + PadL + PadR - KW) / StrideW + 1;
-  localparam int Rows  = 2 * KH + StrideH;
-  localparam int Depth = Rows * W;
-  localparam int SlotW = $clog2(Rows);
-  localparam int AddrW = $clog2(Depth);
+  localparam int RB    = (2 * KH + StrideH + KH - 1) / KH;  // rows per bank (>= 2)
+  localparam int Rows  = KH * RB;
+  localparam int CB    = (W + KW - 1) / KW;                  // columns per bank
+  localparam int RsW   = $clog2(RB);
+  localparam int CiW   = (CB > 1) ? $clog2(CB) : 1;
+  localparam int Depth = RB << CiW;                         // bank words {row slot, column}
+  localparam int AddrW = RsW + CiW;
+  localparam int RbW   = (KH > 1) ? $clog2(KH) : 1;
+  localparam int CbW   = (KW > 1) ? $clog2(KW) : 1;
+  localparam bit Bram  = (RamStyle == 2) || ((RamStyle == 0) && (Depth * PixW >= BramBits));
   localparam int XW    = $clog2(W + 1);
   localparam int OyW   = $clog2(OH + 1);
   localparam int OxW   = $clog2(OW + 1);
@@ -76,45 +94,57 @@ module sliding_window #(
   localparam logic signed [IW-1:0] KhM1   = IW'(KH - 1);
   // highest image row the first output row needs
   localparam logic signed [IW-1:0] HiRst  = (TopRst + KhM1 < HS) ? TopRst + KhM1 : HS - IW'(1);
-
-  // ------------------------------------------------------------------ row buffer
-  logic [PixW-1:0] mem_q [Depth];
+  // global row of the window top, modulo Rows, as (row bank, row slot): at reset -PadT mod Rows;
+  // it moves by StrideH inside an image and by H - (OH-1)*StrideH (mod Rows) to the next image
+  localparam int TopG   = (Rows - PadT) % Rows;
+  localparam int DNext  = StrideH % Rows;
+  localparam int DImg   = (((H - (OH - 1) * StrideH) % Rows) + Rows) % Rows;
+  // window left column as (column bank, column index) = (L mod KW, floor(L / KW)); L = -PadL at
+  // the row start (PadL < KW), + StrideW per window
+  localparam int LrRst  = (KW - PadL) % KW;
+  localparam int LqRst  = (PadL > 0) ? -1 : 0;
 
   // ------------------------------------------------------------------ writer
-  logic [XW-1:0]    wr_col_q,  wr_col_d;
-  logic [SlotW-1:0] wr_slot_q, wr_slot_d;
+  logic [XW-1:0]    wr_col_q, wr_col_d;
+  logic [CbW-1:0]   wr_cb_q,  wr_cb_d;    // column bank  x mod KW
+  logic [CiW-1:0]   wr_ci_q,  wr_ci_d;    // column index x div KW
+  logic [RbW-1:0]   wr_rb_q,  wr_rb_d;    // row bank     g mod KH
+  logic [RsW-1:0]   wr_rs_q,  wr_rs_d;    // row slot     (g div KH) mod RB
   logic             in_fire;
-  logic [AddrW-1:0] wr_addr;
+  logic             row_done;
 
   // ------------------------------------------------------------------ reader
   logic [OyW-1:0]        rd_oy_q,   rd_oy_d;
   logic [OxW-1:0]        rd_ox_q,   rd_ox_d;
   logic signed [IW-1:0]  rd_top_q,  rd_top_d;   // oy*StrideH - PadT
   logic signed [IW-1:0]  rd_left_q, rd_left_d;  // ox*StrideW - PadL
-  logic [SlotW-1:0]      rd_slot_q, rd_slot_d;  // slot of row lo (global lo mod Rows)
-  logic                  out_fire;
+  logic [RbW-1:0]        rd_tb_q,   rd_tb_d;    // row bank of the window top
+  logic [RsW-1:0]        rd_ts_q,   rd_ts_d;    // row slot of the window top
+  logic [CbW-1:0]        rd_lr_q,   rd_lr_d;    // column bank of the left column
+  logic signed [IW-1:0]  rd_lq_q,   rd_lq_d;    // floor(left / KW) (>= -1)
+  logic                  rd_fire;               // a window is read from the banks
+  logic                  adv;                   // the pipeline after the read moves
 
-  logic signed [IW-1:0]  lo_img;       // lowest image row the current output row needs
-  logic signed [IW-1:0]  top_next;
-  // only the low bits of these take part in modular arithmetic
   /* verilator lint_off UNUSEDSIGNAL */
   logic signed [IW-1:0]  lo_delta;     // always in [0, Rows)
+  logic signed [IW-1:0]  hi_delta;     // always in [0, H]
   /* verilator lint_on UNUSEDSIGNAL */
   logic signed [CntW-1:0] free_q, free_d;   // wr_cnt - (base + lo), kept as a register
   logic signed [CntW-1:0] need_q, need_d;   // wr_cnt - (base + hi), kept as a register
-  /* verilator lint_off UNUSEDSIGNAL */
-  logic signed [IW-1:0]  hi_delta;     // always in [0, H]
-  /* verilator lint_on UNUSEDSIGNAL */
-  logic [SlotW:0]        slot_sum;
 
-  assign lo_img   = (rd_top_q < 0) ? '0 : rd_top_q;
-  assign top_next = rd_top_q + SHS;
-
-  // free rows as a register (wr_cnt - (rd_base + lo_img), updated by both sides): in_ready_o
-  // is one compare of a flop, not a subtract chain in front of the upstream FIFO's pop
-  // rows still missing for the current output row, likewise a register: out_valid_o is one
-  // compare of a flop (wr_cnt: complete rows written, base: global index of image row 0; both
-  // live only in these differences)
+  // ------------------------------------------------------------------ pipeline
+  logic                    s1_valid_q;
+  logic [KH-1:0][RbW-1:0]  rsel, s1_rsel_q;  // bank of window row kh
+  logic [KW-1:0][CbW-1:0]  csel, s1_csel_q;  // bank of window column kw
+  logic [KH-1:0]           s1_rok_q;       // row kh of the window lies in the image
+  logic [KW-1:0]           s1_cok_q;       // column kw of the window lies in the image
+  logic [KH*KW*PixW-1:0]   bank_data;      // bank (b, j) at [(b*KW + j)*PixW +: PixW]
+  logic [KH-1:0]           rok;
+  logic [KW-1:0]           cok;
+  logic [KH*KW*PixW-1:0]   rowd;           // window row kh, bank column j at [(kh*KW + j)*PixW]
+  logic [KH*KW*PixW-1:0]   win;
+  logic                    out_valid_q;
+  logic [KH*KW*PixW-1:0]   out_q;
 
   // lowest / highest image row output row oy needs (elaboration-time constants)
   function automatic int lo_of(input int oy);
@@ -143,113 +173,246 @@ module sliding_window #(
   end
 
   assign in_ready_o  = free_q < $signed(CntW'(Rows));
-  assign out_valid_o = need_q > 0;
   assign in_fire     = in_valid_i & in_ready_o;
-  assign out_fire    = out_valid_o & out_ready_i;
+  assign row_done    = in_fire && (wr_col_q == XW'(W - 1));
+  assign adv         = !out_valid_q || out_ready_i;
+  assign rd_fire     = (need_q > 0) && adv;
+  assign out_valid_o = out_valid_q;
+  assign out_data_o  = out_q;
 
   // ------------------------------------------------------------------ writer next state
-  assign wr_addr = AddrW'(wr_slot_q * W) + AddrW'(wr_col_q);
-
   always_comb begin
-    wr_col_d  = wr_col_q;
-    wr_slot_d = wr_slot_q;
+    wr_col_d = wr_col_q;
+    wr_cb_d  = wr_cb_q;
+    wr_ci_d  = wr_ci_q;
+    wr_rb_d  = wr_rb_q;
+    wr_rs_d  = wr_rs_q;
     if (in_fire) begin
       if (wr_col_q == XW'(W - 1)) begin
-        wr_col_d  = '0;
-        wr_slot_d = (wr_slot_q == SlotW'(Rows - 1)) ? '0 : wr_slot_q + SlotW'(1);
+        wr_col_d = '0;
+        wr_cb_d  = '0;
+        wr_ci_d  = '0;
+        if (wr_rb_q == RbW'(KH - 1)) begin
+          wr_rb_d = '0;
+          wr_rs_d = (wr_rs_q == RsW'(RB - 1)) ? '0 : wr_rs_q + RsW'(1);
+        end else begin
+          wr_rb_d = wr_rb_q + RbW'(1);
+        end
       end else begin
-        wr_col_d  = wr_col_q + XW'(1);
+        wr_col_d = wr_col_q + XW'(1);
+        if (wr_cb_q == CbW'(KW - 1)) begin
+          wr_cb_d = '0;
+          wr_ci_d = wr_ci_q + CiW'(1);
+        end else begin
+          wr_cb_d = wr_cb_q + CbW'(1);
+        end
       end
     end
   end
 
   // ------------------------------------------------------------------ reader next state
+  // (bank, slot) + d (mod Rows) and (bank, index) + StrideW, by elaboration-time constants
+  logic [RbW:0] tb_sum;
+  logic [RsW:0] ts_sum;
+  logic [CbW:0] lr_sum;
+  logic         tb_wrap, lr_wrap;
+  logic         img_end;
+  assign img_end = (rd_oy_q == OyW'(OH - 1));
+  assign tb_sum  = {1'b0, rd_tb_q} + (img_end ? (RbW + 1)'(DImg % KH) : (RbW + 1)'(DNext % KH));
+  assign tb_wrap = tb_sum >= (RbW + 1)'(KH);
+  assign ts_sum  = {1'b0, rd_ts_q} + (img_end ? (RsW + 1)'(DImg / KH) : (RsW + 1)'(DNext / KH))
+                   + (RsW + 1)'(tb_wrap);
+  assign lr_sum  = {1'b0, rd_lr_q} + (CbW + 1)'(StrideW % KW);
+  assign lr_wrap = lr_sum >= (CbW + 1)'(KW);
+
   always_comb begin
     rd_oy_d   = rd_oy_q;
     rd_ox_d   = rd_ox_q;
     rd_top_d  = rd_top_q;
     rd_left_d = rd_left_q;
+    rd_tb_d   = rd_tb_q;
+    rd_ts_d   = rd_ts_q;
+    rd_lr_d   = rd_lr_q;
+    rd_lq_d   = rd_lq_q;
     lo_delta  = '0;
     hi_delta  = '0;
-    if (out_fire) begin
+    if (rd_fire) begin
       if (rd_ox_q == OxW'(OW - 1)) begin
         rd_ox_d   = '0;
         rd_left_d = LftRst;
-        if (rd_oy_q == OyW'(OH - 1)) begin
-          rd_oy_d   = '0;
-          rd_top_d  = TopRst;
-          lo_delta  = lo_adv;                // next image's row 0
-          hi_delta  = hi_adv;
-        end else begin
-          rd_oy_d   = rd_oy_q + OyW'(1);
-          rd_top_d  = top_next;
-          lo_delta  = lo_adv;
-          hi_delta  = hi_adv;
-        end
+        rd_lr_d   = CbW'(LrRst);
+        rd_lq_d   = IW'(LqRst);
+        rd_oy_d   = img_end ? '0 : rd_oy_q + OyW'(1);
+        rd_top_d  = img_end ? TopRst : rd_top_q + SHS;
+        rd_tb_d   = tb_wrap ? RbW'(tb_sum - (RbW + 1)'(KH)) : RbW'(tb_sum);
+        rd_ts_d   = (ts_sum >= (RsW + 1)'(RB)) ? RsW'(ts_sum - (RsW + 1)'(RB)) : RsW'(ts_sum);
+        lo_delta  = lo_adv;
+        hi_delta  = hi_adv;
       end else begin
         rd_ox_d   = rd_ox_q + OxW'(1);
         rd_left_d = rd_left_q + SWS;
+        rd_lr_d   = lr_wrap ? CbW'(lr_sum - (CbW + 1)'(KW)) : CbW'(lr_sum);
+        rd_lq_d   = rd_lq_q + IW'(StrideW / KW) + IW'(lr_wrap);
       end
     end
-    // lo_delta < Rows, so one conditional subtraction keeps the slot in range
-    slot_sum  = {1'b0, rd_slot_q} + (SlotW + 1)'(lo_delta);
-    rd_slot_d = (slot_sum >= (SlotW + 1)'(Rows)) ? SlotW'(slot_sum - (SlotW + 1)'(Rows))
-                                                 : SlotW'(slot_sum);
-    // the writer completes a row, the reader's lowest needed row moves up by lo_delta
-    free_d = free_q + CntW'(in_fire && (wr_col_q == XW'(W - 1))) - CntW'(lo_delta);
-    need_d = need_q + CntW'(in_fire && (wr_col_q == XW'(W - 1))) - CntW'(hi_delta);
+    // the writer completes a row, the reader's lowest / highest needed row moves up
+    free_d = free_q + CntW'(row_done) - CntW'(lo_delta);
+    need_d = need_q + CntW'(row_done) - CntW'(hi_delta);
   end
 
-  // ------------------------------------------------------------------ window read
-  for (genvar kh = 0; kh < KH; kh++) begin : g_row
+  // ------------------------------------------------------------------ padding masks
+  for (genvar kh = 0; kh < KH; kh++) begin : g_rok
     logic signed [IW-1:0] r;
-    logic                 r_ok;
-    logic [SlotW:0]       s_sum;
-    logic [SlotW-1:0]     slot;
-    assign r     = rd_top_q + IW'(kh);
-    assign r_ok  = (r >= 0) && (r < HS);
-    assign s_sum = {1'b0, rd_slot_q} + (r_ok ? (SlotW + 1)'(r - lo_img) : '0);
-    assign slot  = (s_sum >= (SlotW + 1)'(Rows)) ? SlotW'(s_sum - (SlotW + 1)'(Rows))
-                                                 : SlotW'(s_sum);
-    for (genvar kw = 0; kw < KW; kw++) begin : g_col
-      logic signed [IW-1:0] c;
-      logic                 c_ok;
-      logic [AddrW-1:0]     addr;
-      assign c    = rd_left_q + IW'(kw);
-      assign c_ok = (c >= 0) && (c < WS);
-      assign addr = AddrW'(slot * W) + (c_ok ? AddrW'(c) : '0);
-      assign out_data_o[((kh * KW + kw) * PixW) +: PixW] = (r_ok && c_ok) ? mem_q[addr] : '0;
+    assign r       = rd_top_q + IW'(kh);
+    assign rok[kh] = (r >= 0) && (r < HS);
+  end
+  for (genvar kw = 0; kw < KW; kw++) begin : g_cok
+    logic signed [IW-1:0] c;
+    assign c       = rd_left_q + IW'(kw);
+    assign cok[kw] = (c >= 0) && (c < WS);
+  end
+
+  // ------------------------------------------------------------------ banks
+  for (genvar b = 0; b < KH; b++) begin : g_rb
+    // row slot of the window row in bank b: the top's slot, or the next one for banks below
+    // the top's bank (their row wrapped into the next slot)
+    // (the last bank never lies below the top's bank)
+    logic [RsW-1:0] rs;
+    if (b == KH - 1) begin : g_last
+      assign rs = rd_ts_q;
+    end else begin : g_below
+      assign rs = (RbW'(b) < rd_tb_q) ? ((rd_ts_q == RsW'(RB - 1)) ? '0 : rd_ts_q + RsW'(1))
+                                      : rd_ts_q;
+    end
+    for (genvar j = 0; j < KW; j++) begin : g_cb
+      logic [CiW-1:0]   ci;
+      logic [AddrW-1:0] raddr, waddr;
+      logic             we;
+      logic [PixW-1:0]  rdata_q;
+      if (j == KW - 1) begin : g_last
+        assign ci = CiW'(rd_lq_q);
+      end else begin : g_below
+        assign ci = CiW'(rd_lq_q + IW'(CbW'(j) < rd_lr_q));
+      end
+      assign raddr = {rs, ci};
+      assign waddr = {wr_rs_q, wr_ci_q};
+      assign we    = in_fire && (wr_rb_q == RbW'(b)) && (wr_cb_q == CbW'(j));
+      if (Bram) begin : g_bram
+        (* ram_style = "block", no_rw_check *)
+        logic [PixW-1:0] mem_q [Depth];
+        always_ff @(posedge clk_i) begin
+          if (we) begin
+            mem_q[waddr] <= in_data_i;
+          end
+        end
+        always_ff @(posedge clk_i) begin
+          if (adv) begin
+            rdata_q <= mem_q[raddr];
+          end
+        end
+      end else begin : g_lutram
+        (* ram_style = "distributed", no_rw_check *)
+        logic [PixW-1:0] mem_q [Depth];
+        always_ff @(posedge clk_i) begin
+          if (we) begin
+            mem_q[waddr] <= in_data_i;
+          end
+        end
+        always_ff @(posedge clk_i) begin
+          if (adv) begin
+            rdata_q <= mem_q[raddr];
+          end
+        end
+      end
+      assign bank_data[(b * KW + j) * PixW +: PixW] = rdata_q;
+    end
+  end
+
+  // ------------------------------------------------------------------ window: rotate and mask
+  // window row kh comes from bank (tb + kh) mod KH, column kw from bank (lr + kw) mod KW: the
+  // selects are computed at the read and registered with it, then a KH:1 mux per row and a
+  // KW:1 mux per column (no crossbar)
+  always_comb begin
+    for (int kh = 0; kh < KH; kh++) begin
+      rsel[kh] = (32'(rd_tb_q) + kh >= KH) ? RbW'(32'(rd_tb_q) + kh - KH) : RbW'(32'(rd_tb_q) + kh);
+    end
+    for (int kw = 0; kw < KW; kw++) begin
+      csel[kw] = (32'(rd_lr_q) + kw >= KW) ? CbW'(32'(rd_lr_q) + kw - KW) : CbW'(32'(rd_lr_q) + kw);
+    end
+  end
+
+  always_comb begin
+    rowd = '0;
+    for (int kh = 0; kh < KH; kh++) begin
+      for (int b = 0; b < KH; b++) begin
+        if (s1_rsel_q[kh] == RbW'(b)) begin
+          rowd[kh * KW * PixW +: KW * PixW] = bank_data[b * KW * PixW +: KW * PixW];
+        end
+      end
+    end
+    win = '0;
+    for (int kh = 0; kh < KH; kh++) begin
+      for (int kw = 0; kw < KW; kw++) begin
+        for (int j = 0; j < KW; j++) begin
+          if (s1_csel_q[kw] == CbW'(j)) begin
+            win[(kh * KW + kw) * PixW +: PixW] = rowd[(kh * KW + j) * PixW +: PixW]
+                                                 & {PixW{s1_rok_q[kh] & s1_cok_q[kw]}};
+          end
+        end
+      end
     end
   end
 
   // ------------------------------------------------------------------ flops
   always_ff @(posedge clk_i) begin
-    if (in_fire) begin
-      mem_q[wr_addr] <= in_data_i;
+    if (adv) begin
+      s1_rsel_q <= rsel;
+      s1_csel_q <= csel;
+      s1_rok_q  <= rok;
+      s1_cok_q  <= cok;
+      out_q     <= win;
     end
   end
 
   always_ff @(posedge clk_i) begin
     if (!rst_ni) begin
-      wr_col_q  <= '0;
-      wr_slot_q <= '0;
-      rd_oy_q   <= '0;
-      rd_ox_q   <= '0;
-      rd_top_q  <= TopRst;
-      rd_left_q <= LftRst;
-      rd_slot_q <= '0;
-      free_q    <= '0;
-      need_q    <= -CntW'(HiRst);
+      wr_col_q    <= '0;
+      wr_cb_q     <= '0;
+      wr_ci_q     <= '0;
+      wr_rb_q     <= '0;
+      wr_rs_q     <= '0;
+      rd_oy_q     <= '0;
+      rd_ox_q     <= '0;
+      rd_top_q    <= TopRst;
+      rd_left_q   <= LftRst;
+      rd_tb_q     <= RbW'(TopG % KH);
+      rd_ts_q     <= RsW'(TopG / KH);
+      rd_lr_q     <= CbW'(LrRst);
+      rd_lq_q     <= IW'(LqRst);
+      free_q      <= '0;
+      need_q      <= -CntW'(HiRst);
+      s1_valid_q  <= 1'b0;
+      out_valid_q <= 1'b0;
     end else begin
-      wr_col_q  <= wr_col_d;
-      wr_slot_q <= wr_slot_d;
-      rd_oy_q   <= rd_oy_d;
-      rd_ox_q   <= rd_ox_d;
-      rd_top_q  <= rd_top_d;
-      rd_left_q <= rd_left_d;
-      rd_slot_q <= rd_slot_d;
-      free_q    <= free_d;
-      need_q    <= need_d;
+      wr_col_q    <= wr_col_d;
+      wr_cb_q     <= wr_cb_d;
+      wr_ci_q     <= wr_ci_d;
+      wr_rb_q     <= wr_rb_d;
+      wr_rs_q     <= wr_rs_d;
+      rd_oy_q     <= rd_oy_d;
+      rd_ox_q     <= rd_ox_d;
+      rd_top_q    <= rd_top_d;
+      rd_left_q   <= rd_left_d;
+      rd_tb_q     <= rd_tb_d;
+      rd_ts_q     <= rd_ts_d;
+      rd_lr_q     <= rd_lr_d;
+      rd_lq_q     <= rd_lq_d;
+      free_q      <= free_d;
+      need_q      <= need_d;
+      if (adv) begin
+        s1_valid_q  <= rd_fire;
+        out_valid_q <= s1_valid_q;
+      end
     end
   end
 

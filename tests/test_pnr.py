@@ -176,3 +176,55 @@ def test_synth_places_and_routes_a_tiny_design(tmp_path):
     assert cp["delay_ns"] == pytest.approx(1000 / rep["fmax_mhz"], abs=0.02)
     assert cp["delay_ns"] == pytest.approx(sum(s["logic_ns"] + s["routing_ns"] for s in cp["steps"]), abs=0.02)
     assert (out / "synth" / "pnr.log").is_file()
+
+
+def tiny_cnn(path) -> str:
+    """1x6x6 input, a 3x3 conv (pad 1) to 4 binary channels, 2x2 pool, 2 scores."""
+    rng = np.random.default_rng(7)
+    g = GraphBuilder((1, 6, 6))
+    g.conv(pm1(rng, 4, 1, 3, 3), pad=1)
+    g.bn(rng.uniform(0.5, 1, 4), rng.normal(0, 1, 4), rng.normal(0, 2, 4), rng.uniform(0.5, 2, 4))
+    g.sign()
+    g.maxpool(2)
+    g.flatten()
+    g.gemm(pm1(rng, 2, 36))
+    g.logsoftmax()
+    return g.save(path)
+
+
+def test_synth_reports_memory_per_layer(tmp_path):
+    """``--pnr none``: every unit with memories says what they mapped to (the sliding window's
+    line buffer: LUT RAM), in report.json and in the printed summary."""
+    model = tiny_cnn(tmp_path / "cnn.onnx")
+    out = tmp_path / "proj"
+    r = fi("compile", model, "--out", out, "--backend", "rtl", "--input-bits", "4")
+    assert r.returncode == 0, r.stderr
+    r = fi("synth", out, "--pnr", "none")
+    assert r.returncode == 0, r.stderr
+    rep = json.loads((out / "synth" / "report.json").read_text())
+    mem = rep["memory"]
+    win = [k for k in mem if k.endswith("_win")]
+    assert len(win) == 1, mem
+    m = mem[win[0]]
+    # 3x3 banks of RB=3 rows x 2 columns (rounded to 2^1) x 4 bits
+    assert (m["memories"], m["bits"]) == (9, 9 * 6 * 4)
+    assert m["kind"] == "lutram" and sum(m["cells"].values()) > 0
+    assert set(m["cells"]) <= {"RAM32M", "RAM64M", "RAM32X1D", "RAM64X1D", "RAM16X1D", "RAM128X1D"}
+    assert rep["instances"][win[0]]["memory"] == m
+    for k, v in mem.items():
+        assert v["kind"] in ("bram", "lutram", "flops", "luts") and v["bits"] > 0, (k, v)
+    assert f"{win[0]}: 9 memories, 216 bits -> lutram" in r.stdout
+
+
+def test_ecp5_memories_by_instance(tmp_path):
+    """The flattened ECP5 netlist names a mapped memory cell by its instance path."""
+    from fastinference.synth import ecp5_instance_memories, memory_kind
+    cells = {"u_c_win.g_rb[0].g_cb[1].g_lutram.mem_q.0.0": {"type": "TRELLIS_DPR16X4"},
+             "u_c_win.g_rb[1].g_cb[1].g_lutram.mem_q.0.0": {"type": "TRELLIS_DPR16X4"},
+             "u_d.w_rom.0.0": {"type": "DP16KD"},
+             "u_d.acc_q_TRELLIS_FF_Q": {"type": "TRELLIS_FF"}}
+    (tmp_path / "e.json").write_text(json.dumps({"modules": {"top": {"cells": cells}}}))
+    got = ecp5_instance_memories(tmp_path / "e.json")
+    assert got == {"u_c_win": {"TRELLIS_DPR16X4": 2}, "u_d": {"DP16KD": 1}}
+    assert memory_kind(got["u_c_win"], False) == "lutram" and memory_kind(got["u_d"], True) == "bram"
+    assert memory_kind({}, False) == "flops" and memory_kind({}, True) == "luts"

@@ -67,7 +67,7 @@ def first_output_after(block: str, p: dict) -> int:
 
 def sw_row_counter_period(p: dict) -> int:
     """Rows after which sliding_window's modular row counters wrap (mirrors its localparams)."""
-    rows = 2 * p["KH"] + p["StrideH"]
+    rows = p["KH"] * -(-(2 * p["KH"] + p["StrideH"]) // p["KH"])  # KH * RB
     cnt_w = (p["H"] + rows).bit_length() + 2  # $clog2(H + Rows + 1) + 2
     return 1 << cnt_w
 

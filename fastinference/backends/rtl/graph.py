@@ -106,7 +106,9 @@ def _window_nodes(name, src, dst, H, W, OH, OW, kh, sh, pt, latency):
     running independently (so the next image's first rows come in while the last windows of
     this one go out: max(H*W, OH*OW) cycles per image). Between them, one beat per input row
     that completes what an output row needs (row min(H-1, oy*StrideH + KH-1-PadT)); the
-    reader takes it at the output row's first window, the cycle after the row was accepted."""
+    reader takes it at the output row's first window, the cycle after the row was accepted.
+    ``latency``: the window reaches the output FIFO through the bank read and window registers
+    (sliding_window 3, maxpool 4 with its output register)."""
     need = [min(H - 1, oy * sh + kh - 1 - pt) for oy in range(OH)]
     rows = sorted(set(need))
     wr = [(True, (x == W - 1 and y in rows)) for y in range(H) for x in range(W)]
@@ -249,7 +251,7 @@ class _Builder:
                 [f"windows {kh}x{kw}, stride {l.stride[0]}x{l.stride[1]}, pads {pt},{pl},{pb},{pr} "
                  f"of {C}x{H}x{W} for {name}"],
                 [], 0, max(H * W, OH * OW),
-                _window_nodes(f"{name}_win", t.wire, w, H, W, OH, OW, kh, l.stride[0], pt, 1)))
+                _window_nodes(f"{name}_win", t.wire, w, H, W, OH, OW, kh, l.stride[0], pt, 3)))
             win = Tensor(w, False, kh * kw * C, t.bits, t.kind, t.signed, (), OH * OW)
             return self.mvau(l, win, True, OH * OW)
         if isinstance(l, (BinaryMaxPool, IntMaxPool)):
@@ -282,7 +284,7 @@ class _Builder:
                                    ("AndMask", f"{C}'h{mask:x}")],
                                   [("in", t.wire, "in"), ("out", w, "out")], [head],
                                   [], 0, max(H * W, OH * OW),
-                                  _window_nodes(name, t.wire, w, H, W, OH, OW, k[0], s[0], 0, 2)))
+                                  _window_nodes(name, t.wire, w, H, W, OH, OW, k[0], s[0], 0, 4)))
             return Tensor(w, True, C, t.bits, t.kind, t.signed, tuple(l.out_shape), OH * OW)
         if isinstance(l, BinaryDense):
             t = self.to_vector(self.take(self.ins[0]), name)
@@ -352,7 +354,8 @@ class _Builder:
         ob = 1 if bits_out else int(l.out_bits)
         w = self.wire(f"{name}_o", t.elems * ob, name)
         self.stage(GStage(name, "threshold_unit",
-                          [("E", str(t.elems)), ("InW", str(t.bits)), ("NThr", str(n)), ("CmpW", str(cmpw)),
+                          [("E", str(t.elems)), ("InW", str(t.bits)),
+                           ("InSigned", f"1'b{int(t.signed and t.kind == 'int')}"), ("NThr", str(n)), ("CmpW", str(cmpw)),
                            ("OutBits", str(ob)), ("OutOffset", str(0 if bits_out else int(l.out_offset))),
                            ("Thr", f"{t.elems * n * cmpw}'h{thr:x}"), ("Neg", f"{t.elems}'h{neg:x}")],
                           [("in", t.wire, "in"), ("out", w, "out")],
