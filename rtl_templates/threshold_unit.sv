@@ -1,6 +1,7 @@
 // threshold_unit: the activation unit alone on an integer stream (fastinference).
 //
-// Input : one beat = E integers of InW bits, two's complement (element e at [e*InW +: InW]).
+// Input : one beat = E integers of InW bits (element e at [e*InW +: InW]), two's complement
+//         when InSigned, else unsigned (zero-extended: CmpW > InW).
 // Output: one beat = E results of OutBits bits (element e at [e*OutBits +: OutBits]):
 //           out_e = OutOffset + #{i : x_e >= T_e,i}   (Neg[e] = 0)
 //           out_e = OutOffset + #{i : x_e <= T_e,i}   (Neg[e] = 1)
@@ -15,6 +16,7 @@
 module threshold_unit #(
   parameter int E         = 4,
   parameter int InW       = 8,
+  parameter bit InSigned  = 1'b1,
   parameter int NThr      = 1,
   parameter int CmpW      = 9,
   parameter int OutBits   = 1,
@@ -46,7 +48,11 @@ module threshold_unit #(
     logic signed [CmpW-1:0] x;
     logic [NThr-1:0]        pass;
     logic [SumW-1:0]        total;
-    assign x = CmpW'($signed(in_data_i[e*InW +: InW]));
+    if (InSigned) begin : g_sext
+      assign x = CmpW'($signed(in_data_i[e*InW +: InW]));
+    end else begin : g_zext
+      assign x = CmpW'({1'b0, in_data_i[e*InW +: InW]});
+    end
     for (genvar i = 0; i < NThr; i++) begin : g_thr
       localparam logic signed [CmpW-1:0] T = Thr[(e*NThr + i)*CmpW +: CmpW];
       assign pass[i] = Neg[e] ? (x <= T) : (x >= T);

@@ -51,8 +51,8 @@ HARDWARE = [
     (R("mlp", 2, True, "ident", epochs=10), 12, ("icarus", "verilator")),
     (R("mlp", 1, False, "relu", epochs=10), 12, ("icarus",)),
     # the shared QuantIdentity requantizes the unsigned block input: a Threshold on an unsigned
-    # stream, which the RTL threshold_unit reads as signed (a backend bug, reported): C-sim only
-    (R("mlp", 1, False, "ident", epochs=10), 12, ()),
+    # stream (threshold_unit InSigned = 0)
+    (R("mlp", 1, False, "ident", epochs=10), 12, ("icarus",)),
     pytest.param(R("cnn", 2, True, "relu", epochs=12), 4, ("verilator",), marks=SLOW),
     pytest.param(R("cnn", 1, False, "relu", epochs=12), 4, ("icarus",), marks=SLOW),
     pytest.param(R("cnn", 2, True, "ident", epochs=10), 4, ("icarus", "verilator"), marks=SLOW),
