@@ -357,13 +357,56 @@ module mvau #(
       assign sum_r   = sum_q;
     end
 
-    mvau_tree #(.N(TermN), .InW(TermW), .OutW(AccW), .Signed(!Xnor), .Levels(TreeLv),
-                .RegEvery(RegEvery)) u_tree (
-      .clk_i (clk_i),
-      .en_i  (en),
-      .in_i  (tree_in),
-      .sum_o (sum)
-    );
+    if (!ProdReg && TreeLv > 0) begin : g_pairs
+      // the tree's first level here, in the products' module, so that each adder LUT absorbs
+      // its one-gate products (Yosys keeps the hierarchy): pairs (2i, 2i+1) as mvau_tree's
+      // left-heavy split pairs them, sign-extended to PairW; the rest from level 2 (Lv0 = 1)
+      localparam int PairN = (TermN + 1) / 2;
+      localparam int PairW = (TermW + 1 < AccW) ? TermW + 1 : AccW;
+      logic [PairN*PairW-1:0] pairs, pairs_t;
+      for (genvar i = 0; i < PairN; i++) begin : g_pair
+        logic [PairW-1:0] a, b;
+        if (PairW > TermW) begin : g_grow
+          assign a = {tree_in[(2*i + 1)*TermW - 1], tree_in[2*i*TermW +: TermW]};
+        end else begin : g_same
+          assign a = tree_in[2*i*TermW +: PairW];
+        end
+        if (2 * i + 1 >= TermN) begin : g_one
+          assign b = '0;
+        end else if (PairW > TermW) begin : g_grow_b
+          assign b = {tree_in[(2*i + 2)*TermW - 1], tree_in[(2*i + 1)*TermW +: TermW]};
+        end else begin : g_same_b
+          assign b = tree_in[(2*i + 1)*TermW +: PairW];
+        end
+        assign pairs[i*PairW +: PairW] = a + b;
+      end
+      if (RegEvery == 1) begin : g_pair_q
+        always_ff @(posedge clk_i) begin
+          if (en) pairs_t <= pairs;
+        end
+      end else begin : g_pair_comb
+        assign pairs_t = pairs;
+      end
+      if (PairW < TermW) begin : g_unused_hi
+        logic unused_hi;
+        assign unused_hi = ^tree_in;
+      end
+      mvau_tree #(.N(PairN), .InW(PairW), .OutW(AccW), .Signed(1'b1), .Levels(TreeLv - 1),
+                  .RegEvery(RegEvery), .Lv0(1)) u_tree (
+        .clk_i (clk_i),
+        .en_i  (en),
+        .in_i  (pairs_t),
+        .sum_o (sum)
+      );
+    end else begin : g_tree
+      mvau_tree #(.N(TermN), .InW(TermW), .OutW(AccW), .Signed(!Xnor), .Levels(TreeLv),
+                  .RegEvery(RegEvery), .Lv0(0)) u_tree (
+        .clk_i (clk_i),
+        .en_i  (en),
+        .in_i  (tree_in),
+        .sum_o (sum)
+      );
+    end
 
     if (AccW > TreeW) begin : g_sum_ext
       assign sum_x = {{(AccW - TreeW){!Xnor & sum_r[TreeW-1]}}, sum_r};

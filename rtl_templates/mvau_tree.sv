@@ -9,8 +9,9 @@
 // sign-extended if Signed, else zero-extended (InW = 2, Signed = 0: a popcount of 3:2
 // compressed bits).
 //
-// Pipelining: the output of every level l with l % RegEvery == 0 is a register, enabled by en_i
-// (the mvau's global stall). Every operand passes the same levels (a node with a single child
+// Pipelining: the output of every level l with (Lv0 + l) % RegEvery == 0 is a register, enabled
+// by en_i (the mvau's global stall; Lv0: levels already summed before the operands arrive, 1
+// when the mvau adds the first level itself). Every operand passes the same levels (a node with a single child
 // still counts as a level), so the latency is Levels / RegEvery cycles (integer division) for
 // all of them; the root itself is combinational unless Levels % RegEvery == 0.
 // Throughput: one sum per enabled cycle. No back-pressure of its own (en_i freezes it).
@@ -21,7 +22,8 @@ module mvau_tree #(
   parameter int OutW     = 16,
   parameter bit Signed   = 1'b0,
   parameter int Levels   = 2,
-  parameter int RegEvery = 2
+  parameter int RegEvery = 2,
+  parameter int Lv0      = 0
 ) (
   input  logic             clk_i,
   input  logic             en_i,
@@ -50,7 +52,7 @@ module mvau_tree #(
     logic [SumW-1:0]   lo_x, hi_x, s;
 
     mvau_tree #(.N(NL), .InW(InW), .OutW(OutW), .Signed(Signed), .Levels(Levels - 1),
-                .RegEvery(RegEvery)) u_lo (
+                .RegEvery(RegEvery), .Lv0(Lv0)) u_lo (
       .clk_i (clk_i),
       .en_i  (en_i),
       .in_i  (in_i[NL*InW-1:0]),
@@ -59,7 +61,7 @@ module mvau_tree #(
 
     if (NR > 0) begin : g_hi
       mvau_tree #(.N(NR), .InW(InW), .OutW(OutW), .Signed(Signed), .Levels(Levels - 1),
-                  .RegEvery(RegEvery)) u_hi (
+                  .RegEvery(RegEvery), .Lv0(Lv0)) u_hi (
         .clk_i (clk_i),
         .en_i  (en_i),
         .in_i  (in_i[N*InW-1:NL*InW]),
@@ -78,7 +80,7 @@ module mvau_tree #(
     end
     assign s = lo_x + hi_x;
 
-    if (Levels % RegEvery == 0) begin : g_reg
+    if ((Lv0 + Levels) % RegEvery == 0) begin : g_reg
       logic [SumW-1:0] s_q;
       always_ff @(posedge clk_i) begin
         if (en_i) s_q <= s;
