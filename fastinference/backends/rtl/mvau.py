@@ -110,19 +110,9 @@ def acc_width(layer: BinaryLayer) -> int:
     return _plan(layer).s_acc_bits
 
 
-def csa_levels(n: int) -> int:
-    """Levels of mvau_tree's carry-save popcount tree for n operands (mirrors mvau.sv)."""
-    levels = 0
-    while n > 1:
-        n = n - 1 if n <= 3 else 3 * (n // 6 + 1) if n % 6 >= 4 else 3 * (n // 6) + n % 6
-        levels += 1
-    return levels
-
-
 def tree_regs(layer: BinaryLayer, simd: int) -> int:
-    if mvau_mode(layer) == "xnor":  # 3:2 compressed bits into the carry-save tree
-        return csa_levels(math.ceil(simd / 3)) // REG_EVERY
-    return (max(simd, 1) - 1).bit_length() // REG_EVERY
+    terms = math.ceil(simd / 3) if mvau_mode(layer) == "xnor" else simd
+    return (max(terms, 1) - 1).bit_length() // REG_EVERY
 
 
 def mvau_latency(layer: BinaryLayer, pe: int, simd: int) -> int:
