@@ -3,9 +3,12 @@
 Every layer's integer products run through BLAS in floating point, exact because every partial
 sum is an integer the type holds (float32 below 2^24, float64 below 2^53, int64 beyond; checked
 per layer from the weights and the input range). Tensors flow channels last so that a conv is
-one strided copy of its windows and one matrix product, a max pool a few shifted slices. The
-bit-packed XNOR-popcount (``xnor_popcount_acc``, pad bits masked for any width K) is the
-binarized unit's definition, kept to test against. Every backend must equal this bit for bit.
+one strided copy of its windows and one matrix product, a max pool a few shifted slices. Bits
+enter a product as 0/1 (b @ 2w minus the weights' row sums, folded into the thresholds or the
+bias); many threshold levels are one lookup in a table of counts, made once per set of
+thresholds. The bit-packed XNOR-popcount (``xnor_popcount_acc``, pad bits masked for any width
+K) is the binarized unit's definition, kept to test against. Every backend must equal this bit
+for bit.
 """
 from __future__ import annotations
 
@@ -75,18 +78,72 @@ def _values(x: np.ndarray, dtype, binary: bool) -> np.ndarray:
 def _per_channel(v: np.ndarray, acc: np.ndarray) -> np.ndarray:
     """A per-channel vector (M,) repeated along one row of ``acc`` (N, ..., M) flattened: numpy
     broadcasts over long rows far faster than over rows of M."""
-    return np.tile(v, acc[0].size // len(v)) if acc.ndim > 1 else v
+    reps = acc[0].size // len(v) if acc.ndim > 1 else 1
+    return np.tile(v, reps) if reps > 1 else v
 
 
-def _activate(layer, acc: np.ndarray) -> np.ndarray:
-    """Thresholds per channel (the last axis of ``acc``): bits (bool) for (M,) thresholds,
-    else ``out_offset`` + the number of thresholds passed (the narrowest int type)."""
+TABLE_LEVELS = 6  # fewer levels: the compares are faster (on large tensors; measured)
+TABLE_MAX = 1 << 18  # entries of a count table (int8 or wider): it stays in the caches
+_TABLES: dict = {}  # count tables by the thresholds' bytes (layers may change between calls)
+
+
+def _out_type(lo: int, levels: int):
+    """The narrowest int type of ``lo`` .. ``lo + levels``."""
+    return next(t for t in (np.int8, np.int16, np.int32)
+                if np.iinfo(t).min <= lo and lo + levels <= np.iinfo(t).max)
+
+
+def _count_table(T: np.ndarray, D: np.ndarray, offset: int, dtype):
+    """Multi-level thresholds as one lookup: (table, lo, hi, base) such that channel c of an
+    accumulator a gives ``table[clip(a, lo, hi) + base[c]]`` = ``out_offset`` + the number of
+    thresholds it passes; None where the table would be large or not exact in ``dtype``. The
+    rows cover a = min(T) - 1 .. max(T) + 1: every a below or above passes the same thresholds.
+    Exact in floating point: lo, hi and base are integers ``dtype`` holds, and so is every sum."""
+    dtype = np.dtype(dtype)
+    up = np.asarray(D) > 0  # the rule of each channel: acc >= T, else acc <= T
+    key = (T.tobytes(), T.shape, up.tobytes(), offset, dtype.str)
+    if key in _TABLES:
+        return _TABLES[key]
+    M, levels = T.shape
+    lo, hi = int(T.min()) - 1, int(T.max()) + 1
+    width = hi - lo + 1
+    base = np.arange(M, dtype=np.int64) * width - lo
+    consts = np.append(base, [lo, hi])
+    table = None
+    if dtype.kind == "f" and M * width <= TABLE_MAX and np.array_equal(
+            consts.astype(dtype).astype(np.int64), consts):
+        a = np.arange(lo, hi + 1)  # the accumulators of a row
+        count = np.full((M, width), offset, dtype=np.int64)
+        for i in range(levels):
+            t = T[:, i:i + 1]
+            count += np.where(up[:, None], a >= t, a <= t)
+        table = (count.astype(_out_type(offset, levels)).reshape(-1),
+                 dtype.type(lo), dtype.type(hi), base.astype(dtype))
+    if len(_TABLES) >= 256:
+        _TABLES.clear()
+    _TABLES[key] = table
+    return table
+
+
+def _activate(layer, acc: np.ndarray, shift=0) -> np.ndarray:
+    """Thresholds per channel (the last axis of ``acc``, which is the accumulator plus
+    ``shift`` (M,)): bits (bool) for (M,) thresholds, else ``out_offset`` + the number of
+    thresholds passed (the narrowest int type): one table lookup per value
+    (``_count_table``), or one compare per level."""
+    shape = acc.shape
+    T0, D = np.asarray(layer.thresholds, dtype=np.int64), np.asarray(layer.directions)
+    T0 = T0 + (shift if T0.ndim == 1 else np.reshape(shift, (-1, 1)))  # acc + s vs T + s
+    if T0.ndim == 2 and T0.shape[1] >= TABLE_LEVELS:
+        lut = _count_table(T0, D, int(layer.out_offset), acc.dtype)
+        if lut is not None:
+            table, lo, hi, base = lut
+            i = np.clip(acc.reshape(len(acc), -1), lo, hi)
+            i += _per_channel(base, i)
+            return table.take(i.astype(np.intp)).reshape(shape)
     # exact: a T beyond what a float type holds exactly rounds to a value still beyond every
     # accumulator (rounding is monotone and 2^24, 2^53 are exact)
     dtype = acc.dtype if acc.dtype.kind == "f" else np.int64
-    T = np.asarray(layer.thresholds).astype(dtype)
-    D = np.asarray(layer.directions)
-    shape = acc.shape
+    T = T0.astype(dtype)
     acc = acc.reshape(len(acc), -1)  # (N, ... * M): channels vary fastest
     if np.any(D < 0):  # acc <= T is -acc >= -T: one rule, +1, for every channel
         sign = D.astype(dtype)
@@ -102,18 +159,26 @@ def _activate(layer, acc: np.ndarray) -> np.ndarray:
         acc, count = acc.reshape(shape), np.empty(shape, dtype=np.int32)
         for j in range(T.shape[0]):
             count[..., j] = np.searchsorted(T[j], acc[..., j], side="right")
-    out_type = next(t for t in (np.int8, np.int16, np.int32)
-                    if np.iinfo(t).min <= lo and lo + levels <= np.iinfo(t).max)
+    out_type = _out_type(lo, levels)
     count = count.reshape(shape).astype(out_type, copy=False)
     if lo:
         count += out_type(lo)
     return count
 
 
-def _product(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """x (P, K) integer values in their layer's ``_acc_dtype``, w (M, K) -> acc (P, M)."""
+def _product(layer: BinaryLayer, x: np.ndarray, w: np.ndarray):
+    """x (P, K) integers, or bits (bool) for +1/-1, w (M, K) -> (acc + S, S): the exact
+    products, in floating point where exact (``_acc_dtype``). S = 0 for integers; for bits
+    (2b - 1) @ w = b @ 2w - S, S the weights' row sums: one pass less over x than making the
+    +-1 values, and ``_finish`` folds S into the thresholds or the bias."""
     # w.T as a column-major copy: BLAS then reads the weights in their natural row order
-    return x @ w.T.astype(x.dtype)  # exact integers, as floats
+    if layer.input_kind != "binary":
+        dtype = _acc_dtype(layer)
+        return np.asarray(x).astype(dtype, copy=False) @ w.T.astype(dtype), 0
+    dtype = _exact_dtype(2 * _acc_bound(layer))  # |b @ 2w| <= 2 * bound
+    w2 = w.T.astype(dtype)
+    w2 *= 2
+    return np.asarray(x).astype(bool, copy=False).astype(dtype) @ w2, w.sum(axis=1, dtype=np.int64)
 
 
 def _acc_dtype(layer: BinaryLayer):
@@ -131,18 +196,19 @@ def _acc_bound(layer: BinaryLayer) -> int:
 
 def _matvec(layer: BinaryLayer, x: np.ndarray) -> np.ndarray:
     """x: (N, K) inputs (0/1 bits for binary inputs, integers for int inputs) -> acc (N, M)."""
-    x = _values(x, _acc_dtype(layer), layer.input_kind == "binary")
-    return _product(x, layer.weights.reshape(layer.M, -1))
+    acc, S = _product(layer, x, layer.weights.reshape(layer.M, -1))
+    return acc - np.asarray(S, dtype=acc.dtype)  # |acc| <= bound: exact
 
 
-def _finish(layer: BinaryLayer, acc: np.ndarray) -> np.ndarray:
+def _finish(layer: BinaryLayer, acc: np.ndarray, S=0) -> np.ndarray:
+    """The output of ``acc`` + S (``_product``): thresholds, or scores plus the bias."""
     if layer.output_kind != "scores":
-        return _activate(layer, acc)
-    if layer.bias is None:
+        return _activate(layer, acc, np.asarray(S, dtype=np.int64))
+    c = (np.zeros(layer.M, np.int64) if layer.bias is None else np.asarray(layer.bias, dtype=np.int64)) - S
+    if not c.any():
         return acc
-    bias = np.asarray(layer.bias, dtype=np.int64)
-    dtype = _exact_dtype(_acc_bound(layer) + int(np.abs(bias).max(initial=0)))
-    return acc.astype(dtype, copy=False) + bias.astype(dtype)
+    dtype = _exact_dtype(2 * _acc_bound(layer) + int(np.abs(c).max()))  # |acc| <= 2 * bound
+    return acc.astype(dtype, copy=False) + c.astype(dtype)
 
 
 def _patches(layer: BinaryConv, x: np.ndarray) -> np.ndarray:
@@ -177,12 +243,13 @@ def _conv(layer: BinaryConv, x: np.ndarray) -> np.ndarray:
     if layer.input_kind == "binary" and any(layer.pads):
         raise UnsupportedModelError(
             f"layer '{layer.name}': zero padding of a binary conv is not binary")
-    x = _values(x, _acc_dtype(layer), layer.input_kind == "binary")
+    if layer.input_kind != "binary":
+        x = x.astype(_acc_dtype(layer), copy=False)
     p = _patches(layer, x)
     N, OH, OW = p.shape[:3]
     w = layer.weights.transpose(0, 2, 3, 1).reshape(layer.M, -1)  # (c, kh, kw) -> (kh, kw, c)
-    acc = _product(_patch_matrix(p), w)
-    return _finish(layer, acc.reshape(N, OH, OW, layer.M))
+    acc, S = _product(layer, _patch_matrix(p), w)
+    return _finish(layer, acc.reshape(N, OH, OW, layer.M), S)
 
 
 def _dense(layer: BinaryDense, x: np.ndarray) -> np.ndarray:
@@ -190,8 +257,7 @@ def _dense(layer: BinaryDense, x: np.ndarray) -> np.ndarray:
     w = layer.weights.reshape(layer.M, -1)
     if x.ndim > 2:
         w = np.moveaxis(w.reshape((layer.M, x.shape[-1]) + x.shape[1:-1]), 1, -1).reshape(layer.M, -1)
-    x = _values(x.reshape(len(x), -1), _acc_dtype(layer), layer.input_kind == "binary")
-    return _finish(layer, _product(x, w))
+    return _finish(layer, *_product(layer, x.reshape(len(x), -1), w))
 
 
 def _max_pool(layer, x: np.ndarray) -> np.ndarray:
@@ -339,11 +405,37 @@ def check_input(model: Model, x: np.ndarray) -> np.ndarray:
     return x.astype(np.int64)
 
 
+def _input(model: Model, x) -> np.ndarray:
+    """``_channels_last(check_input(model, x))`` in fewer passes where x is plainly valid: the
+    same values and type; anything else (errors included) takes the long way."""
+    x, shape, q = np.asarray(x), tuple(model.input_shape), model.input_quant
+    if x.ndim >= 2 and x.size and int(np.prod(x.shape[1:])) == int(np.prod(shape)):
+        x = x.reshape((len(x),) + shape)
+        if q is None and x.dtype.kind in "iu":  # integers: one range check
+            lo, hi = int(x.min()), int(x.max())
+            b = model.input_bits
+            qlo, qhi = (-(1 << (b - 1)), (1 << (b - 1)) - 1) if model.input_signed else (0, (1 << b) - 1)
+            if qlo <= lo and hi <= qhi:
+                return _channels_last(x, False) if x.ndim > 2 else x.astype(_exact_dtype(max(-lo, hi, 0)))
+        elif (q is not None and x.dtype.kind in "iuf" and np.ndim(q.scale) == 0 and q.zero_point == 0
+              and q.rounding.upper() in ("ROUND", "HALF_EVEN") and max(-q.qmin, q.qmax) < EXACT_F32):
+            y = x.astype(np.float32, copy=False)  # Quant in float32, as QuantSpec.to_int
+            if np.float32(q.scale) != 1:
+                y = y / np.float32(q.scale)
+            lo, hi = y.min(), y.max()  # NaN if any value is
+            if np.isfinite(lo) and np.isfinite(hi):
+                if lo < q.qmin or hi > q.qmax:
+                    y = np.clip(y, np.float32(q.qmin), np.float32(q.qmax))
+                y = np.rint(y)  # half to even; integers below 2^24: exact float32
+                return np.moveaxis(y, 1, -1) if y.ndim > 2 else y
+    return _channels_last(check_input(model, x), False)
+
+
 def _run(model: Model, x: np.ndarray):
     """Every layer's output, channels last, in list order (the graph in topological order); a
     tensor is let go after its last reader (less memory: fewer fresh pages to fault in)."""
     last_reader = {p: i for i in range(len(model.layers)) for p in model.inputs_of(i)}
-    values = {INPUT: _channels_last(check_input(model, x), False)}
+    values = {INPUT: _input(model, x)}
     for i, layer in enumerate(model.layers):
         names = model.inputs_of(i)
         ins = [values[p] for p in names]

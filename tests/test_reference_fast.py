@@ -4,7 +4,10 @@ picked from the accumulator bound) against plain loops over output pixels in int
 shapes, strides, pads, kernels, weight and input bit widths, directions and threshold levels."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from fastinference import reference
@@ -171,3 +174,64 @@ def test_chain_in_channels_last_equals_plain_chain(seed, C, M, H):
     outs = reference.run_layers(m, x)
     assert [o.shape for o in outs] == [(3, M, H, H), (3, M, P, P), (3, 7)]
     assert np.array_equal(outs[1], h)
+
+
+@settings(max_examples=120, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), N=st.integers(1, 40), K=st.integers(1, 40), M=st.integers(1, 8),
+       bits=st.sampled_from([1, 4, 8, 24]), levels=st.sampled_from([3, 7, 15, 40]), dirs=st.sampled_from([1, -1, 0]),
+       far=st.booleans(), offset=st.sampled_from([0, -8, 300]))
+def test_count_table_equals_plain_thresholds(seed, N, K, M, bits, levels, dirs, far, offset):
+    """Multi-level thresholds inside the accumulator range (one lookup table per layer: ties,
+    repeated thresholds, both directions, float32 and float64 accumulators), or one far outside
+    (no table: the compare loop), equal the plain count; a layer changed between calls too."""
+    rng = np.random.default_rng(seed)
+    x, kind = input_kind(rng, bits == 1, bits, False, (N, K))
+    W = weights(rng, 1 if bits == 1 else 4, (M, K))
+    acc = (2 * x - 1 if bits == 1 else x) @ W.T.astype(np.int64)
+    D = rng.choice([-1, 1], M) if dirs == 0 else np.full(M, dirs)
+    lo, hi = int(acc.min()) - 2, int(acc.max()) + 2
+    T = np.sort(rng.choice(acc.reshape(-1), (M, levels)) + rng.integers(-1, 2, (M, levels)), axis=1)  # ties
+    T[:, 0] = np.minimum(T[:, 0], rng.integers(lo, hi, M, endpoint=True))
+    if far:
+        T[0, -1] = 1 << 40
+    T[D < 0] = T[D < 0, ::-1]
+    layer = BinaryDense(name="d", source_nodes=[], in_shape=(K,), out_shape=(M,), weights=W, weight_bits=4,
+                        thresholds=T, directions=D.astype(np.int8), out_offset=offset, out_bits=8, **kind)
+    for _ in range(2):  # the second call after an in-place change: a table made for the old T is not used
+        want = plain_activation(acc, layer.thresholds, D, offset)
+        got = reference.run_layer(layer, x)
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+        layer.thresholds[:, 1:] = layer.thresholds[:, :-1].copy()
+
+
+@settings(max_examples=150, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), bits=st.sampled_from([2, 4, 8, 16]), signed=st.booleans(),
+       narrow=st.booleans(), scale=st.sampled_from([1.0, 0.5, 0.1, 3.0]), dtype=st.sampled_from(["f4", "f8", "i8"]),
+       img=st.booleans(), bad=st.sampled_from([None, "nan", "inf"]))
+def test_fast_input_equals_check_input(seed, bits, signed, narrow, scale, dtype, img, bad):
+    """The input as ``run`` reads it (quantized in float32 when the model has an input Quant:
+    ties, out of range, -0.0, float64 and integer inputs) equals ``check_input``, in the same
+    internal type; a bad value raises the same error."""
+    from fastinference.errors import BadInputError
+    from fastinference.quant import QuantSpec
+    rng = np.random.default_rng(seed)
+    q = QuantSpec(scale=np.float32(scale), zero_point=0.0, bits=bits, signed=signed, narrow=narrow)
+    x = (rng.integers(-300, 300, (5, 16)) / 2).astype(dtype)  # halves: ties
+    if dtype != "i8":
+        x[0, :3] = [-0.0, 1e30, -1e30]
+    if bad and dtype != "i8":
+        x[2, 5] = np.nan if bad == "nan" else np.inf
+    shape = (1, 4, 4) if img else (16,)
+    for quant in (q, None):
+        m = Model("t", [], shape, input_bits=bits, input_signed=signed, input_quant=quant)
+        if quant is None:
+            x = np.clip(np.round(x), -(1 << (bits - 1)) if signed else 0, (1 << (bits - 1 + (not signed))) - 1)
+            x = x.astype(np.int64) if bad is None and rng.random() < 0.7 else x
+        try:
+            want = reference._channels_last(reference.check_input(m, x), False)
+        except BadInputError as e:
+            with pytest.raises(BadInputError, match=re.escape(str(e))):
+                reference._input(m, x)
+            continue
+        got = reference._input(m, x)
+        assert got.dtype == want.dtype and got.shape == want.shape and np.array_equal(got, want)
