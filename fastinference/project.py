@@ -176,9 +176,7 @@ def compile_project(model_path: str, out: str | Path, backend: str = "all", fold
         if backend in ("hls", "all"):
             say("writing HLS C++")
             from .backends.hls import write_hls
-            import inspect
-            kw = {"stream": fmt} if "stream" in inspect.signature(write_hls).parameters else {}
-            write_hls(net.model, folding, tmp / "hls", top, part, float(clock_ns), **kw)
+            write_hls(net.model, folding, tmp / "hls", top, part, float(clock_ns), stream=fmt)
         if backend in ("rtl", "all") and not skip_rtl:
             say("writing SystemVerilog")
             from .backends.rtl import write_rtl
