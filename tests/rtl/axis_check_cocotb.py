@@ -1,4 +1,4 @@
-"""cocotb side of tests/rtl/test_axis.py: drives a hand-written AXI4-Stream master
+"""cocotb side of tests/rtl/test_rtl_axis.py: drives a hand-written AXI4-Stream master
 (``axis_bad_master``) with random back-pressure and checks it with the generated testbench's
 checker (sim/fi_tb.py ``AxisMasterChecker``), exactly as the testbench checks a core.
 
