@@ -171,14 +171,18 @@ def _product(layer: BinaryLayer, x: np.ndarray, w: np.ndarray):
     products, in floating point where exact (``_acc_dtype``). S = 0 for integers; for bits
     (2b - 1) @ w = b @ 2w - S, S the weights' row sums: one pass less over x than making the
     +-1 values, and ``_finish`` folds S into the thresholds or the bias."""
-    # w.T as a column-major copy: BLAS then reads the weights in their natural row order
+    dtype = _in_dtype(layer)
+    x = np.asarray(x).astype(dtype, copy=False)  # bits: 0/1
+    wt = w.T.astype(dtype)  # a column-major copy: BLAS reads the weights in their row order
     if layer.input_kind != "binary":
-        dtype = _acc_dtype(layer)
-        return np.asarray(x).astype(dtype, copy=False) @ w.T.astype(dtype), 0
-    dtype = _exact_dtype(2 * _acc_bound(layer))  # |b @ 2w| <= 2 * bound
-    w2 = w.T.astype(dtype)
-    w2 *= 2
-    return np.asarray(x).astype(bool, copy=False).astype(dtype) @ w2, w.sum(axis=1, dtype=np.int64)
+        return x @ wt, 0
+    wt *= 2
+    return x @ wt, w.sum(axis=1, dtype=np.int64)
+
+
+def _in_dtype(layer: BinaryLayer):
+    """The type of a product's inputs and sums (``_acc_dtype``; bits: |b @ 2w| <= 2 * bound)."""
+    return _exact_dtype(_acc_bound(layer) * (2 if layer.input_kind == "binary" else 1))
 
 
 def _acc_dtype(layer: BinaryLayer):
@@ -208,7 +212,10 @@ def _finish(layer: BinaryLayer, acc: np.ndarray, S=0) -> np.ndarray:
     if not c.any():
         return acc
     dtype = _exact_dtype(2 * _acc_bound(layer) + int(np.abs(c).max()))  # |acc| <= 2 * bound
-    return acc.astype(dtype, copy=False) + c.astype(dtype)
+    if acc.dtype != dtype:
+        acc = acc.astype(dtype)
+    acc += c.astype(dtype)  # acc is ours (a fresh product): in place, no new pages
+    return acc
 
 
 def _patches(layer: BinaryConv, x: np.ndarray) -> np.ndarray:
@@ -243,9 +250,7 @@ def _conv(layer: BinaryConv, x: np.ndarray) -> np.ndarray:
     if layer.input_kind == "binary" and any(layer.pads):
         raise UnsupportedModelError(
             f"layer '{layer.name}': zero padding of a binary conv is not binary")
-    if layer.input_kind != "binary":
-        x = x.astype(_acc_dtype(layer), copy=False)
-    p = _patches(layer, x)
+    p = _patches(layer, x.astype(_in_dtype(layer), copy=False))  # before the windows: fewer values
     N, OH, OW = p.shape[:3]
     w = layer.weights.transpose(0, 2, 3, 1).reshape(layer.M, -1)  # (c, kh, kw) -> (kh, kw, c)
     acc, S = _product(layer, _patch_matrix(p), w)
@@ -416,9 +421,11 @@ def _input(model: Model, x) -> np.ndarray:
             b = model.input_bits
             qlo, qhi = (-(1 << (b - 1)), (1 << (b - 1)) - 1) if model.input_signed else (0, (1 << b) - 1)
             if qlo <= lo and hi <= qhi:
-                return _channels_last(x, False) if x.ndim > 2 else x.astype(_exact_dtype(max(-lo, hi, 0)))
-        elif (q is not None and x.dtype.kind in "iuf" and np.ndim(q.scale) == 0 and q.zero_point == 0
-              and q.rounding.upper() in ("ROUND", "HALF_EVEN") and max(-q.qmin, q.qmax) < EXACT_F32):
+                x = np.moveaxis(x, 1, -1) if x.ndim > 2 else x
+                return x.astype(_exact_dtype(max(-lo, hi, 0)), copy=False)
+        elif (q is not None and x.dtype.kind in "iuf" and np.ndim(q.scale) == 0 == np.ndim(q.zero_point)
+              and q.zero_point == 0 and q.rounding.upper() in ("ROUND", "HALF_EVEN")
+              and max(-q.qmin, q.qmax) < EXACT_F32):
             y = x.astype(np.float32, copy=False)  # Quant in float32, as QuantSpec.to_int
             if np.float32(q.scale) != 1:
                 y = y / np.float32(q.scale)
