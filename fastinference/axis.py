@@ -9,7 +9,8 @@ A value never straddles two beats; the unused high bits of a beat, and of the la
 zero (ignored by the core). TLAST marks the last beat of an inference.
 
 Output: ``vector`` (default), one beat per inference holding every class score as 32-bit two's
-complement, class 0 in the LSBs; or ``serial``, one 32-bit beat per class, class 0 first.
+complement, class 0 in the LSBs; or ``serial``, one 32-bit beat per class, class 0 first. (A
+network whose score range needs more than 32 bits has 64-bit scores: HLS core only.)
 TLAST marks the last beat of an inference (every beat in ``vector`` mode).
 
 ``in_stream_bits`` = None (the default) takes the whole input in one beat, rounded up to a
@@ -36,6 +37,7 @@ class StreamFormat:
     in_stream_bits: int
     classes: int
     out_mode: str = "vector"
+    score_bits: int = SCORE_BITS  # 64 only where a score range needs it (HLS core)
 
     @property
     def per_beat(self) -> int:
@@ -47,7 +49,7 @@ class StreamFormat:
 
     @property
     def out_stream_bits(self) -> int:
-        return SCORE_BITS * (self.classes if self.out_mode == "vector" else 1)
+        return self.score_bits * (self.classes if self.out_mode == "vector" else 1)
 
     @property
     def out_beats(self) -> int:
@@ -61,11 +63,13 @@ class StreamFormat:
     def as_dict(self) -> dict:
         return {"in_stream_bits": self.in_stream_bits, "in_values_per_beat": self.per_beat,
                 "in_beats": self.in_beats, "out_mode": self.out_mode,
-                "out_stream_bits": self.out_stream_bits, "out_beats": self.out_beats}
+                "out_stream_bits": self.out_stream_bits, "out_beats": self.out_beats,
+                "score_bits": self.score_bits}
 
 
 def stream_format(in_elems: int, in_bits: int, in_signed: bool, classes: int,
-                  in_stream_bits: int | None = None, out_mode: str = "vector") -> StreamFormat:
+                  in_stream_bits: int | None = None, out_mode: str = "vector",
+                  score_bits: int = SCORE_BITS) -> StreamFormat:
     """The port format, or exit 2 naming the option."""
     if out_mode not in OUT_MODES:
         raise BadOptionError(f"--out-stream {out_mode!r}: choose one of {', '.join(OUT_MODES)}")
@@ -78,4 +82,4 @@ def stream_format(in_elems: int, in_bits: int, in_signed: bool, classes: int,
             f"--in-stream-bits {in_stream_bits!r}: give a multiple of 8 (8, 16, 32, 64, ...) at "
             f"least one {in_bits}-bit input value wide and at most {max(whole, 4096)}")
     return StreamFormat(int(in_elems), int(in_bits), bool(in_signed), int(in_stream_bits),
-                        int(classes), out_mode)
+                        int(classes), out_mode, int(score_bits))

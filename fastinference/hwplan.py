@@ -54,6 +54,18 @@ def value_format(bits: int, signed: bool) -> str:
     return f"{bits}-bit {'signed' if signed else 'unsigned'} integers"
 
 
+def output_word_bits(model) -> int:
+    """The width of one class score on a core's output stream: the last layer's scores, or the
+    range of a last join / threshold (32, or 64 when 32 bits do not hold it)."""
+    last = model.layers[-1]
+    if isinstance(last, BinaryLayer):
+        return score_word_bits(last)
+    need = wide_signed_bits(*last.out_range)
+    if need > 64:
+        raise UnsupportedModelError(f"layer '{last.name}': scores need {need} bits; at most 64 are supported")
+    return 32 if need <= 32 else 64
+
+
 def score_word_bits(layer: BinaryLayer) -> int:
     """The width of a last layer's scores (acc + bias) on the output stream: 32, or 64 when
     32 bits do not hold their range."""

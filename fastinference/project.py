@@ -191,8 +191,9 @@ def port_format(model: Model, in_stream_bits: int | None = None, out_stream: str
     it (the first layer's input: 1-bit for a binary first layer), the class scores out."""
     from .backends.rtl import _graph_input
     in_bits, in_signed, _ = _graph_input(model)
+    from .hwplan import output_word_bits
     return stream_format(int(np.prod(model.input_shape)), in_bits, in_signed, int(model.num_classes),
-                         in_stream_bits, out_stream)
+                         in_stream_bits, out_stream, output_word_bits(model))
 
 
 def load_project_network(project: str | Path) -> tuple[Network, dict]:

@@ -42,9 +42,9 @@ def tiny_cnn(seed=3):
 MODELS = {"mlp": tiny_mlp, "cnn": tiny_cnn}
 
 
-def fmt_of(model, in_stream_bits, out_mode, classes=3):
+def fmt_of(model, in_stream_bits, out_mode, classes=3, score_bits=32):
     return stream_format(int(np.prod(model.input_shape)), model.input_bits, model.input_signed,
-                         classes, in_stream_bits, out_mode)
+                         classes, in_stream_bits, out_mode, score_bits)
 
 
 def csim_exact(model, folding, out, x, fmt, flags=None):
@@ -95,7 +95,7 @@ def test_64_bit_scores_serial(tmp_path):
     l1.bias = rng.integers(-2**40, 2**40, size=4).astype(np.int64)
     model = Model("wide_scores", [l0, l1], (10,), input_bits=3)
     csim_exact(model, fold(dense_0=(8, 10), dense_1=(4, 8)), tmp_path,
-               random_inputs(model, rng, 12), fmt_of(model, 16, "serial", classes=4))
+               random_inputs(model, rng, 12), fmt_of(model, 16, "serial", classes=4, score_bits=64))
     assert "typedef hls::axis<ap_uint<64>, 0, 0, 0> OutBeat;" in (
         tmp_path / "hls" / "fi_top.h").read_text()
 

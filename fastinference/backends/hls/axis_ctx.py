@@ -13,7 +13,7 @@ can collide) and adds two stages:
   TSTRB all ones.
 
 Scores travel as ``E``-bit lanes, ``E`` = the top's score width (32; 64 only when a score layer's
-range needs it, which ``fastinference.axis`` does not foresee).
+range needs it: ``StreamFormat.score_bits``).
 """
 from __future__ import annotations
 
@@ -36,12 +36,13 @@ def apply(p, fmt: StreamFormat | None, in_port: str, out_port: str, calls: list[
     """Rewire ``calls``/``streams`` (the top's function calls and local streams, changed in
     place) through the unpack and pack stages; returns the ``axis`` context of the templates."""
     if fmt is None:
-        fmt = stream_format(p.in_values, p.in_bits, p.in_signed, p.out_values)
-    if (fmt.in_elems, fmt.in_bits, fmt.classes) != (p.in_values, p.in_bits, p.out_values):
+        fmt = stream_format(p.in_values, p.in_bits, p.in_signed, p.out_values, score_bits=p.out_bits)
+    if (fmt.in_elems, fmt.in_bits, fmt.classes, fmt.score_bits) != (p.in_values, p.in_bits, p.out_values,
+                                                                    p.out_bits):
         raise ValueError(
             f"stream format for {fmt.in_elems} values of {fmt.in_bits} bits and {fmt.classes} "
-            f"classes, but the model takes {p.in_values} values of {p.in_bits} bits and gives "
-            f"{p.out_values} scores")
+            f"classes of {fmt.score_bits} bits, but the model takes {p.in_values} values of "
+            f"{p.in_bits} bits and gives {p.out_values} scores of {p.out_bits} bits")
     lane = int(p.out_bits)
     in_total = p.in_values * p.in_bits
     out_total = p.out_values * lane

@@ -17,7 +17,7 @@ import numpy as np
 from ... import names, schedule
 from ...errors import UnsupportedModelError
 from ...folding import LayerFold, layer_bound, pipeline_bound
-from ...hwplan import (mvau_plan, score_word_bits, threshold_plan, value_format,
+from ...hwplan import (mvau_plan, output_word_bits, score_word_bits, threshold_plan, value_format,
                        wide_signed_bits)
 from ...ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, ConcatJoin,
                    IntMaxPool, Model, Threshold, int_bits)
@@ -300,13 +300,7 @@ def plan(model: Model, folding: dict[str, LayerFold], in_port: str = "x_in",
 
     p = Plan(in_bits=int(model.input_bits), in_signed=bool(model.input_signed))
     p.in_values = int(np.prod(model.input_shape))
-    if isinstance(last, BinaryLayer):
-        score_bits = _score_bits(last)
-    else:
-        need = _signed_bits(*last.out_range)
-        if need > 64:
-            raise UnsupportedModelError(f"layer '{last.name}': scores need {need} bits; at most 64 are supported")
-        score_bits = 32 if need <= 32 else 64
+    score_bits = output_word_bits(model)
     p.out_bits = score_bits
     p.out_values = int(np.prod(last.out_shape))
     # the stream format between stages: ("vector", values, bits, signed) or
