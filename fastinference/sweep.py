@@ -14,10 +14,13 @@ import csv
 import hashlib
 import json
 import math
+import heapq
 import os
+import resource
+import shutil
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 
 from . import __version__
@@ -27,7 +30,7 @@ from .folding import LayerFold, layer_bound, resolve_folding
 
 CSV_COLUMNS = ["point", "status", "folding", "bound_cycles", "cycles_per_inference", "latency_cycles",
                "LUT", "FF", "BRAM", "DSP", "fmax_mhz", "inferences_per_s", "ecp5_LUT4",
-               "compile_s", "sim_s", "synth_s", "pnr_s", "error"]
+               "compile_s", "sim_s", "synth_s", "ecp5_synth_s", "pnr_s", "cpu_s", "error"]
 
 
 def default_targets(model) -> list[int]:
@@ -50,56 +53,173 @@ def point_key(model_bytes: bytes, folding: dict, options: dict) -> str:
     return h.hexdigest()[:16]
 
 
-def run_point(model_path: str, point_dir: str, fold_config: dict, input_bits: int, input_signed: bool,
-              n_vectors: int, label: str, pnr: str = "ecp5", ptq=None, stream: dict | None = None) -> dict:
-    """Compile, simulate, synthesize (and place and route) one design. Never raises: errors go
-    into the row."""
+def _cpu() -> float:
+    """CPU seconds of this process and its waited-for children (Yosys, nextpnr, g++)."""
+    a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
+def _stage(fn, *args) -> dict:
+    """Run one stage; never raises. Returns {"row": fields, "timing": {start, wall_s, cpu_s}}
+    (``row["status"] = "failed"`` and ``error`` on failure)."""
+    t0, c0 = time.time(), _cpu()
+    try:
+        row = fn(*args)
+    except FastInferenceError as e:
+        row = {"status": "failed", "error": str(e).splitlines()[0][:300]}
+    except Exception as e:  # a crash in one point must not stop the sweep
+        row = {"status": "failed", "error": f"internal error {type(e).__name__}: {e}"[:300]}
+        point_dir = Path(args[1] if fn is _sim_stage else args[0])
+        (point_dir / "traceback.txt").write_text(traceback.format_exc())
+    return {"row": row, "timing": {"start": round(t0, 2), "wall_s": round(time.time() - t0, 2),
+                                   "cpu_s": round(_cpu() - c0, 2), "pid": os.getpid()}}
+
+
+def _sim_stage(model_path: str, point_dir: str, fold_config: dict, input_bits: int, input_signed: bool,
+               n_vectors: int, ptq=None, stream: dict | None = None) -> dict:
+    """Compile the design into ``point_dir/design`` and simulate it once in Verilator (one
+    build); raises when it is not bit-exact."""
     from .project import compile_project, first_mismatch, random_vectors
-    from .synth import run_synth
     from .verify.rtl_sim import run_sim
 
-    row = {"point": label, "status": "ok", "folding": json.dumps(fold_config, sort_keys=True), "error": ""}
     out = Path(point_dir) / "design"
+    row = {}
+    t0 = time.time()
+    net = load(model_path, input_bits=input_bits, input_signed=input_signed, ptq=ptq)
+    x = random_vectors(net.model, n_vectors, seed=1)
+    rep = compile_project(model_path, out, backend="rtl", fold_config=fold_config,
+                          input_bits=input_bits, input_signed=input_signed, force=True, vectors=x, ptq=ptq,
+                          **(stream or {}))
+    row["bound_cycles"] = rep["bound_cycles"]
+    row["compile_s"] = round(time.time() - t0, 2)
+    t0 = time.time()
+    got, stats = run_sim(out, x, simulator="verilator")
+    row["sim_s"] = round(time.time() - t0, 2)
+    bad = first_mismatch(got, net.predict(x))
+    if bad:
+        raise FastInferenceError(f"not bit-exact: {bad}")
+    row["cycles_per_inference"] = stats["cycles_per_inference"]
+    row["latency_cycles"] = stats["latency_cycles"]
+    return row
+
+
+def _area_stage(point_dir: str) -> dict:
+    """Yosys synth_xilinx (area): LUT, FF, BRAM, DSP (``design/synth/report.json``)."""
+    from .synth import run_synth
+
+    syn = run_synth(Path(point_dir) / "design", pnr="none")
+    tot = syn["totals"]
+    return {"LUT": tot["LUT"], "FF": tot["FF"], "BRAM": tot["BRAM_RAMB18"] + 2 * tot["BRAM_RAMB36"],
+            "DSP": tot["DSP48"], "synth_s": syn["seconds"]}
+
+
+PNR_WORK = ".pnr-work"  # under design/rtl; synth_xilinx uses .synth-work, so both can run at once
+
+
+def _pnr_stage(point_dir: str) -> dict:
+    """synth_ecp5 + nextpnr (timing) in its own work folder, so that it runs next to the area
+    synthesis of the same design; the results go to ``design/pnr/`` (merged into
+    ``design/synth/report.json`` by :func:`_merge_pnr` once both are done)."""
+    from .project_dir import load_report
+    from .synth import ecp5_instance_memories, run_ecp5
+
+    project = Path(point_dir) / "design"
+    report = load_report(project)
+    rtl = project / "rtl"
+    work = rtl / PNR_WORK
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
     try:
-        t0 = time.time()
-        net = load(model_path, input_bits=input_bits, input_signed=input_signed, ptq=ptq)
-        x = random_vectors(net.model, n_vectors, seed=1)
-        rep = compile_project(model_path, out, backend="rtl", fold_config=fold_config,
-                              input_bits=input_bits, input_signed=input_signed, force=True, vectors=x, ptq=ptq,
-                              **(stream or {}))
-        row["bound_cycles"] = rep["bound_cycles"]
-        row["compile_s"] = round(time.time() - t0, 2)
-        t0 = time.time()
-        got, stats = run_sim(out, x, simulator="verilator")
-        row["sim_s"] = round(time.time() - t0, 2)
-        bad = first_mismatch(got, net.predict(x))
-        if bad:
-            raise FastInferenceError(f"not bit-exact: {bad}")
-        row["cycles_per_inference"] = stats["cycles_per_inference"]
-        row["latency_cycles"] = stats["latency_cycles"]
-        t0 = time.time()
-        syn = run_synth(out, pnr=pnr)
-        tot = syn["totals"]
-        row.update(LUT=tot["LUT"], FF=tot["FF"], BRAM=tot["BRAM_RAMB18"] + 2 * tot["BRAM_RAMB36"], DSP=tot["DSP48"])
-        row["synth_s"] = syn["seconds"]
-        if "pnr" in syn:
-            p = syn["pnr"]
-            row["pnr_s"] = p["seconds"]
-            row["ecp5_LUT4"] = p["utilisation"].get("LUT4", "")
-            if p["fits"]:
-                row["fmax_mhz"] = syn["fmax_mhz"]
-                row["inferences_per_s"] = inferences_per_s(syn["fmax_mhz"], row["cycles_per_inference"])
-            else:
-                row["error"] = (f"does not fit {p['device']} "
-                                f"({', '.join(p['over_capacity']) or 'see synth/pnr.log'})")
-    except FastInferenceError as e:
-        row.update(status="failed", error=str(e).splitlines()[0][:300])
-    except Exception as e:  # a crash in one point must not stop the sweep
-        row.update(status="failed", error=f"internal error {type(e).__name__}: {e}"[:300])
-        (Path(point_dir) / "traceback.txt").write_text(traceback.format_exc())
+        freq = round(1000.0 / float(report.get("clock_ns") or 10.0), 3)
+        res = run_ecp5(rtl, report["top"], PNR_WORK, freq_mhz=freq)
+        res["ecp5_memories"] = ecp5_instance_memories(work / "ecp5.json")
+        dest = project / "pnr"
+        shutil.rmtree(dest, ignore_errors=True)
+        dest.mkdir()
+        for name in ("ecp5.ys", "pnr.log"):
+            if (work / name).exists():
+                shutil.copyfile(work / name, dest / name)
+        (dest / "pnr.json").write_text(json.dumps(res, indent=2) + "\n")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    row = {"pnr_s": round(res["seconds"] - res["synth_seconds"], 2), "ecp5_synth_s": res["synth_seconds"],
+           "ecp5_LUT4": res["utilisation"].get("LUT4", "")}
+    if res["fits"]:
+        row["fmax_mhz"] = res["fmax_mhz"]
+    else:
+        row["error"] = f"does not fit {res['device']} ({', '.join(res['over_capacity']) or 'see design/pnr/pnr.log'})"
+    return row
+
+
+def _merge_pnr(point_dir: str) -> None:
+    """Fold ``design/pnr/pnr.json`` into ``design/synth/report.json`` as ``synth`` with
+    ``pnr="ecp5"`` writes it (``fmax_mhz``, ``pnr``, each memory's ``ecp5`` kind)."""
+    from .synth import memory_kind
+
+    project = Path(point_dir) / "design"
+    res = json.loads((project / "pnr" / "pnr.json").read_text())
+    mems = res.pop("ecp5_memories", {})
+    path = project / "synth" / "report.json"
+    out = json.loads(path.read_text())
+    out["fmax_mhz"] = res.pop("fmax_mhz")
+    memory = out.get("memory", {})
+    for inst, cells in mems.items():
+        if inst in memory:
+            memory[inst]["ecp5"] = {"kind": memory_kind(cells, memory[inst]["kind"] == "luts"),
+                                    "cells": dict(sorted(cells.items()))}
+    for inst, m in memory.items():
+        if "ecp5" not in m:
+            m["ecp5"] = {"kind": "luts" if m["kind"] == "luts" else "flops", "cells": {}}
+    out["pnr"] = res
+    tmp = path.with_name(".report.json.tmp")
+    tmp.write_text(json.dumps(out, indent=2) + "\n")
+    os.replace(tmp, path)
+    shutil.copyfile(project / "pnr" / "pnr.log", project / "synth" / "pnr.log")
+    if (project / "pnr" / "ecp5.ys").exists():
+        shutil.copyfile(project / "pnr" / "ecp5.ys", project / "synth" / "ecp5.ys")
+
+
+def _finish_row(row: dict, stages: dict, point_dir: str, pnr: str) -> dict:
+    """The point's row from its stage results (in stage order); writes ``result.json``."""
+    for name in ("sim", "area", "pnr"):
+        st = stages.get(name)
+        if st is None:
+            continue
+        fields = dict(st["row"])
+        if fields.get("status") == "failed":
+            if row["status"] == "ok":
+                row.update(status="failed", error=fields["error"])
+            continue
+        err = fields.pop("error", "")
+        row.update(fields)
+        if err:
+            row["error"] = err
+    if row["status"] == "ok" and pnr == "ecp5" and "fmax_mhz" in row:
+        row["inferences_per_s"] = inferences_per_s(row["fmax_mhz"], row["cycles_per_inference"])
+        try:
+            _merge_pnr(point_dir)
+        except (OSError, ValueError, KeyError) as e:
+            row.update(status="failed", error=f"internal error merging place and route: {e}"[:300])
+    row["stages"] = {k: v["timing"] for k, v in stages.items()}
+    row["cpu_s"] = round(sum(v["timing"]["cpu_s"] for v in stages.values()), 2)
     with open(Path(point_dir) / "result.json", "w") as f:
         json.dump(row, f, indent=2)
     return row
+
+
+def run_point(model_path: str, point_dir: str, fold_config: dict, input_bits: int, input_signed: bool,
+              n_vectors: int, label: str, pnr: str = "ecp5", ptq=None, stream: dict | None = None) -> dict:
+    """Compile, simulate, synthesize (and place and route) one design, one stage after the
+    other (the Dask path; the local pool schedules the stages itself). Never raises: errors go
+    into the row."""
+    row = {"point": label, "status": "ok", "folding": json.dumps(fold_config, sort_keys=True), "error": ""}
+    stages = {"sim": _stage(_sim_stage, model_path, point_dir, fold_config, input_bits, input_signed,
+                            n_vectors, ptq, stream)}
+    if stages["sim"]["row"].get("status") != "failed":
+        stages["area"] = _stage(_area_stage, point_dir)
+        if pnr == "ecp5" and stages["area"]["row"].get("status") != "failed":
+            stages["pnr"] = _stage(_pnr_stage, point_dir)
+    return _finish_row(row, stages, point_dir, pnr)
 
 
 def inferences_per_s(fmax_mhz: float, cycles: float) -> int:
@@ -215,8 +335,8 @@ def print_table(rows: list[dict]) -> None:
             print(f"{r['point']:<12} {'FAILED':<7} {r.get('error', '')}")
 
 
-def _submit_all(jobs, scheduler, workers):
-    """Run ``(fn, args)`` jobs: yields rows as they finish."""
+def _submit_all(jobs, scheduler, workers, progress=None):
+    """Run the points (``run_point`` argument tuples): yields rows as they finish."""
     if scheduler:
         try:
             from dask.distributed import Client, as_completed as dask_completed
@@ -224,27 +344,133 @@ def _submit_all(jobs, scheduler, workers):
             raise BadOptionError("--scheduler needs dask[distributed]: pip install 'fastinference[cluster]'") from None
         client = Client(scheduler)
         try:
-            futs = [client.submit(run_point, *a, pure=False) for a in jobs]
-            for f in dask_completed(futs):
-                yield f.result()
+            futs = {client.submit(run_point, *a, pure=False): a[1] for a in jobs}
+            for f in dask_completed(list(futs)):
+                yield futs[f], f.result()
         finally:
             client.close()
         return
-    yield from _local(jobs, workers)
+    yield from _local(jobs, workers, progress)
 
 
-def _local(jobs, workers):
+# relative cost of a stage per unit of design size (measured on the digits MLP: nextpnr takes
+# about 3x the time of synth_xilinx; compile + Verilator is small but gates the other two)
+STAGE_WEIGHT = {"area": 1.0, "pnr": 3.0}
+
+
+def _size(fold_config: dict) -> float:
+    """Design size estimate for scheduling: lanes (PE x SIMD summed over layers) plus a constant."""
+    return 64.0 + sum(v["pe"] * v["simd"] for v in fold_config.values())
+
+
+def _local(jobs, workers, progress=None):
+    """Each point is three jobs: compile + Verilator ("sim"), then synth_xilinx ("area") and
+    synth_ecp5 + nextpnr ("pnr"), the last two independent of each other. Ready jobs start
+    longest first (a job's priority is the longest chain of work it unlocks), so the biggest
+    design's place and route starts first and the small points fill the other worker."""
     if not jobs:
         return
-    n = min(len(jobs), max(1, workers))
-    if n == 1:
-        for a in jobs:
-            yield run_point(*a)
-        return
-    with ProcessPoolExecutor(max_workers=n) as ex:
-        futs = [ex.submit(run_point, *a) for a in jobs]
-        for f in as_completed(futs):
-            yield f.result()
+    n = max(1, workers)
+    t_start = time.time()
+    points = {a[1]: {"args": a, "stages": {}, "pending": 0,
+                     "row": {"point": a[6], "status": "ok", "folding": json.dumps(a[2], sort_keys=True), "error": ""}}
+              for a in jobs}
+    ready, seq = [], 0
+    models = {a[0] for a in jobs}
+    name = lambda key: (f"{Path(points[key]['args'][0]).stem} " if len(models) > 1 else "") + points[key]["args"][6]
+
+    def push(kind, label):
+        nonlocal seq
+        a = points[label]["args"]
+        size = _size(a[2])
+        prio = (size * max(STAGE_WEIGHT["area"], STAGE_WEIGHT["pnr"] if a[7] == "ecp5" else 0) + 1
+                if kind == "sim" else size * STAGE_WEIGHT[kind])
+        heapq.heappush(ready, (-prio, seq, kind, label))
+        seq += 1
+
+    def call(kind, label):
+        a = points[label]["args"]
+        if kind == "sim":
+            return _stage, (_sim_stage, a[0], a[1], a[2], a[3], a[4], a[5], a[8], a[9])
+        return _stage, ((_area_stage if kind == "area" else _pnr_stage), a[1])
+
+    for label in points:
+        push("sim", label)
+    ex = ProcessPoolExecutor(max_workers=min(n, 3 * len(jobs))) if n > 1 else None
+    running, n_jobs, n_done = {}, len(jobs) * (3 if jobs[0][7] == "ecp5" else 2), 0
+    try:
+        while ready or running:
+            while ready and len(running) < n:
+                _, _, kind, label = heapq.heappop(ready)
+                fn, args = call(kind, label)
+                if ex is None:
+                    fut = Future()
+                    fut.set_result(fn(*args))
+                else:
+                    fut = ex.submit(fn, *args)
+                running[fut] = (kind, label)
+                if progress and ex is not None:
+                    progress(f"sweep: {name(label)} {kind} started ({time.time() - t_start:.0f} s)")
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                kind, label = running.pop(fut)
+                pt = points[label]
+                res = fut.result()
+                pt["stages"][kind] = res
+                n_done += 1
+                failed = res["row"].get("status") == "failed"
+                if progress:
+                    progress(f"sweep: {name(label)} {kind} {'FAILED' if failed else 'done'} in {res['timing']['wall_s']:.0f} s "
+                             f"(cpu {res['timing']['cpu_s']:.0f} s); {n_done}/{n_jobs} jobs, "
+                             f"{time.time() - t_start:.0f} s elapsed")
+                if kind == "sim" and not failed:
+                    for k in (("area", "pnr") if pt["args"][7] == "ecp5" else ("area",)):
+                        push(k, label)
+                        pt["pending"] += 1
+                elif kind != "sim":
+                    pt["pending"] -= 1
+                if pt["pending"] == 0:
+                    yield pt["args"][1], _finish_row(pt["row"], pt["stages"], pt["args"][1], pt["args"][7])
+    finally:
+        if ex is not None:
+            ex.shutdown(wait=True, cancel_futures=True)
+
+
+def estimate_wall(rows: list[dict], workers: int) -> float:
+    """The sweep's wall time on an idle machine with ``workers`` cores: the stages' CPU times
+    list-scheduled as :func:`_local` does (longest chain first; area and place and route after
+    the point's simulation)."""
+    jobs = []
+    for r in rows:
+        st = r.get("stages") or {}
+        if "sim" not in st:
+            continue
+        size = _size(json.loads(r["folding"]))
+        jobs.append((size, st["sim"]["cpu_s"], {k: st[k]["cpu_s"] for k in ("area", "pnr") if k in st}))
+    free = [0.0] * workers
+    ready = [(-(s * 3.0 + 1), i, "sim", 0.0) for i, (s, _, _) in enumerate(jobs)]
+    heapq.heapify(ready)
+    events = []  # (finish time, point index) of sims not yet released
+    end = 0.0
+    while ready or events:
+        if not ready:
+            t, i = heapq.heappop(events)
+            for k, c in jobs[i][2].items():
+                heapq.heappush(ready, (-jobs[i][0] * STAGE_WEIGHT[k], i, k, t))
+            continue
+        w = min(range(workers), key=lambda j: free[j])
+        # release every simulation that finished before this worker is free
+        while events and events[0][0] <= free[w]:
+            t, i = heapq.heappop(events)
+            for k, c in jobs[i][2].items():
+                heapq.heappush(ready, (-jobs[i][0] * STAGE_WEIGHT[k], i, k, t))
+        _, i, kind, avail = heapq.heappop(ready)
+        t0 = max(free[w], avail)
+        free[w] = t0 + (jobs[i][1] if kind == "sim" else jobs[i][2][kind])
+        end = max(end, free[w])
+        if kind == "sim":
+            heapq.heappush(events, (free[w], i))
+    return round(end, 1)
 
 
 def sweep(model_path: str, out: str | Path, target_cycles=None, fold_config_grid=None, jobs=None,
@@ -252,13 +478,44 @@ def sweep(model_path: str, out: str | Path, target_cycles=None, fold_config_grid
           progress=None, force: bool = False, pnr: str = "ecp5", ptq=None, in_stream_bits: int | None = None,
           out_stream: str = "vector") -> list[dict]:
     """The Python entry point. Returns the rows (in point order). ``pnr``: "ecp5" places and
-    routes every point (timing columns), "none" skips it."""
+    routes every point (timing columns), "none" skips it. Writes ``sweep.csv``, ``pareto.png``
+    and ``sweep.json`` (each stage's wall and CPU time per point, the sweep's wall time, and
+    its estimate on an idle machine from the CPU times)."""
+    if jobs is not None and jobs < 1:
+        raise BadOptionError("--jobs must be at least 1")
+    plan = _plan(model_path, out, target_cycles=target_cycles, fold_config_grid=fold_config_grid, vectors=vectors,
+                 input_bits=input_bits, input_signed=input_signed, force=force, pnr=pnr, ptq=ptq,
+                 in_stream_bits=in_stream_bits, out_stream=out_stream)
+    return sweep_many([plan], jobs=jobs, scheduler=scheduler, progress=progress)[0]
+
+
+def sweep_many(plans: list[dict], jobs=None, scheduler: str | None = None, progress=None) -> list[list[dict]]:
+    """Several sweeps (each a :func:`_plan`) in one pool: all their stages are scheduled
+    together, longest first. Returns each sweep's rows."""
+    if jobs is not None and jobs < 1:
+        raise BadOptionError("--jobs must be at least 1")
+    workers = jobs or os.cpu_count() or 1
+    todo = [a for p in plans for a in p["todo"]]
+    owner = {a[1]: p for p in plans for a in p["todo"]}
+    done = 0
+    t_start = time.time()
+    for pdir, row in _submit_all(todo, scheduler, workers, progress):
+        owner[pdir]["rows"][row["point"]] = row
+        done += 1
+        if progress:
+            progress(f"sweep: {done}/{len(todo)} points done ({row['point']}: {row['status']})")
+    wall = time.time() - t_start
+    return [_write_summary(p, wall, workers) for p in plans]
+
+
+def _plan(model_path: str, out: str | Path, target_cycles=None, fold_config_grid=None, vectors: int = 20,
+          input_bits: int = 8, input_signed: bool = False, force: bool = False, pnr: str = "ecp5", ptq=None,
+          in_stream_bits: int | None = None, out_stream: str = "vector") -> dict:
+    """Check the options, make ``out``, and list the points: cached rows and the ones to run."""
     if pnr not in ("ecp5", "none"):
         raise BadOptionError(f"--pnr {pnr}: unknown; use ecp5 or none")
     if vectors < 1:
         raise BadOptionError("--vectors must be at least 1")
-    if jobs is not None and jobs < 1:
-        raise BadOptionError("--jobs must be at least 1")
     out = Path(out)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / "points").is_dir() and not force)):
         raise BadOptionError(f"--out {out} exists and is not a sweep folder; pass --force to use it")
@@ -297,20 +554,36 @@ def sweep(model_path: str, out: str | Path, target_cycles=None, fold_config_grid
             row["cached"] = True
             rows[label] = row
             continue
+        if any(a[1] == str(pdir) for a in todo):  # two targets giving the same folding
+            rows[label] = ("same design as", str(pdir))
+            continue
         pdir.mkdir(parents=True, exist_ok=True)
         todo.append((str(model_path), str(pdir), cfg, input_bits, input_signed, vectors, label, pnr, ptq, stream))
-    done = 0
-    for row in _submit_all(todo, scheduler, jobs or os.cpu_count() or 1):
-        rows[row["point"]] = row
-        done += 1
-        if progress:
-            progress(f"sweep: {done}/{len(todo)} points done ({row['point']}: {row['status']})")
-    result = [rows[label] for label, _ in points]
+    return {"model": str(model_path), "out": out, "pnr": pnr, "points": points, "rows": rows, "todo": todo}
+
+
+def _write_summary(plan: dict, wall: float, workers: int) -> list[dict]:
+    out, rows = plan["out"], plan["rows"]
+    by_dir = {a[1]: rows.get(a[6]) for a in plan["todo"]}
+    result = []
+    for label, spec in plan["points"]:
+        row = rows[label]
+        if isinstance(row, tuple):  # the same design as an earlier point
+            row = dict(by_dir[row[1]], point=label, cached=True)
+        result.append(row)
     # each point's folder is written atomically by compile; the summary files replace the
     # old ones only when complete
     write_csv(out / ".sweep.csv.tmp", result)
-    plot_pareto(out / ".pareto.png.tmp.png", result, f"{Path(model_path).name}: area vs throughput"
-                + (" (ECP5-85 Fmax)" if pnr == "ecp5" else ""))
+    summary = {"model": plan["model"], "jobs": workers, "wall_s": round(wall, 1),
+               "computed_points": len(plan["todo"]), "load_avg_end": [round(v, 2) for v in os.getloadavg()],
+               "cpu_s": round(sum(r.get("cpu_s", 0) or 0 for r in result if not r.get("cached")), 1),
+               "idle_estimate_s": {str(w): estimate_wall(result, w) for w in (1, 2, 4)},
+               "points": [{"point": r["point"], "status": r["status"], "cached": bool(r.get("cached")),
+                           "stages": r.get("stages", {})} for r in result]}
+    (out / ".sweep.json.tmp").write_text(json.dumps(summary, indent=2) + "\n")
+    os.replace(out / ".sweep.json.tmp", out / "sweep.json")
+    plot_pareto(out / ".pareto.png.tmp.png", result, f"{Path(plan['model']).name}: area vs throughput"
+                + (" (ECP5-85 Fmax)" if plan["pnr"] == "ecp5" else ""))
     os.replace(out / ".sweep.csv.tmp", out / "sweep.csv")
     os.replace(out / ".pareto.png.tmp.png", out / "pareto.png")
     return result
@@ -328,5 +601,6 @@ def run_sweep(args, progress=None) -> int:
                  pnr=getattr(args, "pnr", "ecp5"), ptq=_ptq_args(args),
                  in_stream_bits=getattr(args, "in_stream_bits", None), out_stream=getattr(args, "out_stream", "vector"))
     print_table(rows)
-    print(f"wrote {Path(args.out) / 'sweep.csv'} and {Path(args.out) / 'pareto.png'}")
+    print(f"wrote {Path(args.out) / 'sweep.csv'}, {Path(args.out) / 'pareto.png'} and "
+          f"{Path(args.out) / 'sweep.json'} (time per stage)")
     return 0 if any(r["status"] == "ok" for r in rows) else 1

@@ -20,7 +20,7 @@ import fastinference as fi
 from fastinference.sweep import CSV_COLUMNS, sweep
 from fastinference.testing.graphs import GraphBuilder, pm1
 
-TIME_COLUMNS = {"compile_s", "sim_s", "synth_s", "pnr_s"}
+TIME_COLUMNS = {"compile_s", "sim_s", "synth_s", "ecp5_synth_s", "pnr_s", "cpu_s", "stages"}
 PNR_COLUMNS = {"fmax_mhz", "inferences_per_s", "ecp5_LUT4"}
 
 
