@@ -22,7 +22,7 @@ import fastinference as fi
 from fastinference import cli, folding
 from fastinference.ir import AddJoin, Threshold
 from fastinference.project import compile_project
-from fastinference.testing.brevitas_nets import qonnx_execute
+from fastinference.testing.brevitas_nets import assert_predict_equals_qonnx
 from fastinference.testing.brevitas_res import RSpec, make_res, res_input
 from fastinference.testing.nets import load_data
 from fastinference.testing.rtl_helpers import tool_env
@@ -67,17 +67,7 @@ def digits():
     return X[:200], y[:200]
 
 
-def check_exact(path, x):
-    """predict's integer scores times output_scale are qonnx's outputs; returns (net, scores)."""
-    net = fi.load(str(path))
-    scores = net.predict(x)
-    ref = qonnx_execute(path, x)
-    scale = np.broadcast_to(net.model.output_scale, (scores.shape[1],))
-    units = np.round(ref / scale).astype(np.int64)
-    bad = np.argwhere(units != scores)
-    assert bad.size == 0, f"{path.name}: row {bad[0][0]}: qonnx {units[bad[0][0]]} vs predict {scores[bad[0][0]]}"
-    np.testing.assert_allclose(scores * scale, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
-    return net, scores
+check_exact = assert_predict_equals_qonnx
 
 
 @pytest.mark.parametrize("spec", EXACT, ids=lambda s: s.name)

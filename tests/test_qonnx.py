@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import fastinference as fi
 from fastinference.cli import main as cli_main
-from fastinference.testing.brevitas_nets import QSpec, make_qnn, qnn_input, qonnx_execute
+from fastinference.testing.brevitas_nets import QSpec, assert_predict_equals_qonnx, make_qnn, qnn_input
 from fastinference.testing.nets import load_data
 
 S = QSpec
@@ -47,17 +47,7 @@ def digits_rows():
     return X_te[:200], y_te[:200]
 
 
-def check_exact(path, x):
-    net = fi.load(str(path))
-    scores = net.predict(x)
-    ref = qonnx_execute(path, x)
-    scale = np.broadcast_to(net.model.output_scale, (scores.shape[1],))
-    units = np.round(ref / scale).astype(np.int64)
-    bad = np.argwhere(units != scores)
-    assert bad.size == 0, f"{path.name}: row {bad[0][0]} class {bad[0][1]}: qonnx {units[tuple(bad[0])]} " \
-                          f"vs predict {scores[tuple(bad[0])]} ({len(np.unique(bad[:, 0]))} rows differ)"
-    np.testing.assert_allclose(scores * scale, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
-    return net, scores
+check_exact = assert_predict_equals_qonnx
 
 
 @pytest.mark.parametrize("spec", DEFAULT + [pytest.param(s, marks=pytest.mark.slow) for s in SLOW],

@@ -351,6 +351,23 @@ def _atomic(path: Path, write):
 # ----------------------------------------------------------------------------------------
 # golden reference
 # ----------------------------------------------------------------------------------------
+def assert_predict_equals_qonnx(path, x):
+    """predict's integer scores times output_scale are qonnx's outputs, exactly in units of the
+    scale; returns (net, scores)."""
+    import fastinference as fi
+
+    net = fi.load(str(path))
+    scores = net.predict(x)
+    ref = qonnx_execute(path, x)
+    scale = np.broadcast_to(net.model.output_scale, (scores.shape[1],))
+    units = np.round(ref / scale).astype(np.int64)
+    bad = np.argwhere(units != scores)
+    assert bad.size == 0, f"{Path(path).name}: row {bad[0][0]} class {bad[0][1]}: qonnx {units[tuple(bad[0])]} " \
+                          f"vs predict {scores[tuple(bad[0])]} ({len(np.unique(bad[:, 0]))} rows differ)"
+    np.testing.assert_allclose(scores * scale, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
+    return net, scores
+
+
 def qonnx_execute(path, x, batched: bool = True, full: bool = False):
     """Run qonnx's execute_onnx on the rows of x (N, ...) (the float32 model inputs, see
     qnn_input) and return the float64 outputs (N, 10); full=True: a dict of every tensor of the
