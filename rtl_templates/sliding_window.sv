@@ -16,7 +16,7 @@
 // read per bank and cycle. A writer (one input pixel per cycle) and a reader (one window per
 // cycle) run independently: the reader starts output row oy once every input row it needs is
 // complete, the writer fills a row once the reader no longer needs the row it held (both
-// counts are registers, so in_ready_o and the read enable are one compare of a flop each).
+// counts are registers, and in_ready_o and the read enable are flops: their compares registered).
 // Read/write collisions: the reader reads only complete rows, the writer writes only the row in
 // progress, so a read never meets the write of the same word (positions in the padding may
 // read any word: they are masked). The memories are marked no_rw_check: no bypass logic.
@@ -131,6 +131,7 @@ module sliding_window #(
   /* verilator lint_on UNUSEDSIGNAL */
   logic signed [CntW-1:0] free_q, free_d;   // wr_cnt - (base + lo), kept as a register
   logic signed [CntW-1:0] need_q, need_d;   // wr_cnt - (base + hi), kept as a register
+  logic                   room_q, ahead_q;  // free_q < Rows, need_q > 0 (flops, for timing)
 
   // ------------------------------------------------------------------ pipeline
   logic                    s1_valid_q;
@@ -172,11 +173,11 @@ module sliding_window #(
     end
   end
 
-  assign in_ready_o  = free_q < $signed(CntW'(Rows));
+  assign in_ready_o  = room_q;
   assign in_fire     = in_valid_i & in_ready_o;
   assign row_done    = in_fire && (wr_col_q == XW'(W - 1));
   assign adv         = !out_valid_q || out_ready_i;
-  assign rd_fire     = (need_q > 0) && adv;
+  assign rd_fire     = ahead_q && adv;
   assign out_valid_o = out_valid_q;
   assign out_data_o  = out_q;
 
@@ -391,6 +392,8 @@ module sliding_window #(
       rd_lq_q     <= IW'(LqRst);
       free_q      <= '0;
       need_q      <= -CntW'(HiRst);
+      room_q      <= 1'b1;
+      ahead_q     <= (-CntW'(HiRst)) > 0;
       s1_valid_q  <= 1'b0;
       out_valid_q <= 1'b0;
     end else begin
@@ -409,6 +412,8 @@ module sliding_window #(
       rd_lq_q     <= rd_lq_d;
       free_q      <= free_d;
       need_q      <= need_d;
+      room_q      <= free_d < $signed(CntW'(Rows));
+      ahead_q     <= need_d > 0;
       if (adv) begin
         s1_valid_q  <= rd_fire;
         out_valid_q <= s1_valid_q;

@@ -1,7 +1,8 @@
 // stream_fifo: valid/ready FIFO of Depth entries of Width bits (fastinference).
 //
-// Registers only (no RAM); the output comes straight from a register, and in_ready_o from
-// the occupancy register, so it cuts every combinational path between its two sides.
+// Registers only (no RAM); the output comes from the entry registers (a Depth:1 mux), and
+// in_ready_o / out_valid_o are flag flops, so it cuts every combinational path between its
+// two sides.
 // Latency: 1 cycle (a beat accepted at cycle t is offered at t+1).
 // Throughput: one beat per cycle when Depth >= 2 (a push and a pop may happen in the same
 //   cycle); Depth = 1 gives one beat every 2 cycles (no push while full).
@@ -26,11 +27,14 @@ module stream_fifo #(
 
   logic [Width-1:0] mem_q [Depth];
   logic [PtrW-1:0]  wr_ptr_q, rd_ptr_q;
-  logic [CntW-1:0]  count_q;
-  logic             push, pop;
+  logic [CntW-1:0]  count_q, count_d;
+  logic             push, pop, full_q, nonempty_q;
 
-  assign in_ready_o  = (count_q != CntW'(Depth));
-  assign out_valid_o = (count_q != '0);
+  // both flags are flops (not compares of count_q): in_ready_o and out_valid_o often steer a
+  // neighbour's stall logic
+  assign in_ready_o  = ~full_q;
+  assign out_valid_o = nonempty_q;
+  assign count_d     = count_q + CntW'(push) - CntW'(pop);
   assign push        = in_valid_i & in_ready_o;
   assign pop         = out_valid_o & out_ready_i;
 
@@ -52,11 +56,15 @@ module stream_fifo #(
     if (!rst_ni) begin
       wr_ptr_q <= '0;
       rd_ptr_q <= '0;
-      count_q  <= '0;
+      count_q    <= '0;
+      full_q     <= 1'b0;
+      nonempty_q <= 1'b0;
     end else begin
       if (push) wr_ptr_q <= (wr_ptr_q == PtrW'(Depth - 1)) ? '0 : wr_ptr_q + 1'b1;
       if (pop)  rd_ptr_q <= (rd_ptr_q == PtrW'(Depth - 1)) ? '0 : rd_ptr_q + 1'b1;
-      count_q <= count_q + CntW'(push) - CntW'(pop);
+      count_q    <= count_d;
+      full_q     <= (count_d == CntW'(Depth));
+      nonempty_q <= (count_d != '0);
     end
   end
 
