@@ -40,8 +40,10 @@
 //   and every stage is pipelined: no bubble).
 // Latency: SF*NF + 6 + TreeRegs cycles from the input handshake to the output handshake (idle
 //   unit, output ready), TreeRegs = $clog2(TermN) / RegEvery.
-// Back-pressure: accepted on the output; the whole pipeline stalls only when a finished vector
-//   reaches the last stage while the previous output still waits for out_ready_i.
+// Back-pressure: accepted on the output; a finished vector that finds the output register
+//   still waiting for out_ready_i goes to a one-vector skid buffer, and the whole pipeline
+//   stalls only while that buffer is full. The stall is that buffer's full flag (a flop): no
+//   combinational path from out_ready_i to the pipeline's enables.
 // Reset: synchronous, active low (control flops only; datapath flops have no reset).
 //
 // Memories (read with $readmemh, file names relative to the simulator's working directory):
@@ -51,8 +53,10 @@
 //               block RAM (rom_style "block"; Yosys synth_xilinx otherwise maps e.g. a 64 x 512
 //               ROM to logic at ~3.4 LUT per bit, 1,750 LUTs); smaller: the tool's choice. An
 //               ECP5 DP16KD is mapped without its output register (~5.8 ns clock-to-out; Yosys
-//               does not infer REGMODE "OUTREG"), hence the second register. (A forced LUT ROM
-//               was slower on ECP5: the address fans out to every ROM LUT.)
+//               does not infer REGMODE "OUTREG"), hence the second register. In the ECP5 flow
+//               (FI_ECP5 defined by fastinference synth) such a ROM of at most 64 words is
+//               logic instead (one LUT4 and two wide muxes per bit, read registered in w_q):
+//               nextpnr times any DP16KD read at ~5.6 ns clock-to-out (it has no OUTREG timing).
 //   ThreshFile: NF words of PE*LaneW bits, lane p at [p*LaneW +: LaneW]: Scores = 0:
 //               LaneW = 1 + NThr*AccW, {neg, U[NThr-1], ..., U[0]}; Scores = 1: the 32-bit B.
 // AccW must hold every reachable S and the clamped thresholds (two's complement).
@@ -106,7 +110,15 @@ module mvau #(
   localparam int AddrW    = (Steps > 1) ? $clog2(Steps) : 1;
   localparam int TreeW    = (TermW + TreeLv < AccW) ? TermW + TreeLv : AccW;
   // weight ROM in block RAM when at least 32 words deep and 4 kbit (else the tool decides)
-  localparam bit WBlock   = (Steps >= 32) && (Steps * WordW >= 4096);
+  // ECP5 (synth.py reads the RTL with -DFI_ECP5): those of at most 64 words as logic instead;
+  // nextpnr times a DP16KD read at ~5.6 ns clock-to-out (Yosys maps it without the output
+  // register), a 64-word ROM bit is one LUT4 level and two wide muxes
+`ifdef FI_ECP5
+  localparam bit WLogic   = (Steps >= 32) && (Steps <= 64) && (Steps * WordW >= 4096);
+`else
+  localparam bit WLogic   = 1'b0;
+`endif
+  localparam bit WBlock   = (Steps >= 32) && (Steps * WordW >= 4096) && !WLogic;
   // input slices from a shifting buffer (no SF:1 slice mux) when SF > ShiftSf
   localparam int ShiftSf  = 8;
   // products registered before the tree (XNOR counts, multipliers), else the tree's sum
@@ -246,6 +258,36 @@ module mvau #(
     assign unused_addr = ^addr_q;
     always_ff @(posedge clk_i) begin
       if (en) w_q <= w_rom[0];
+    end
+  end else if (WLogic) begin : g_w_logic
+    // ECP5 flow only: a shallow big ROM as logic (6 address bits: 4 LUT4 + 3 wide muxes per
+    // bit), read registered in w_q
+    /* verilator lint_off UNDRIVEN */
+    (* rom_style = "logic", ram_style = "logic" *) logic [WordW-1:0] w_rom [Steps];
+    /* verilator lint_on UNDRIVEN */
+    if (WeightFile != "") begin : g_w_init
+      initial $readmemh(WeightFile, w_rom, 0, Steps - 1);
+    end
+    // the address in copies, one per ChunkW bits of the word (a fanout of a few hundred LUTs
+    // each): copy c holds addr_q ^ c, so no two copies are the same flops and synthesis keeps
+    // them (the XOR with a constant goes into the ROM's LUTs)
+    localparam int ChunkW = 32;
+    localparam int Chunks = (WordW + ChunkW - 1) / ChunkW;
+    for (genvar c = 0; c < Chunks; c++) begin : g_chunk
+      localparam int               Lo   = c * ChunkW;
+      localparam int               Wc   = (WordW - Lo < ChunkW) ? WordW - Lo : ChunkW;
+      localparam logic [AddrW-1:0] Mask = AddrW'(c);
+      logic [AddrW-1:0] a_q;
+      always_ff @(posedge clk_i) begin
+        if (!rst_ni) begin
+          a_q <= Mask;
+        end else if (s0_fire) begin
+          a_q <= ((s0_last_sf && s0_last_nf) ? '0 : addr_q + 1'b1) ^ Mask;
+        end
+      end
+      always_ff @(posedge clk_i) begin
+        if (en) w_q[Lo +: Wc] <= w_rom[a_q ^ Mask][Lo +: Wc];
+      end
     end
   end else if (WBlock) begin : g_w_bram
     // deep and big: block RAM (Yosys maps a logic ROM of this shape at ~3.4 LUT per bit)
@@ -501,11 +543,23 @@ module mvau #(
     assign obuf_d = res;
   end
 
+  // a one-vector skid buffer behind the output register: a finished vector that finds the
+  // output register full and not taken waits there, and the pipeline stalls only while the
+  // skid buffer is full. The stall is a flop (skid_q), so out_ready_i (often a FIFO's count
+  // compare) drives only the output registers, not the enable of every pipeline register.
+  logic               skid_q;
+  logic [M*ElemW-1:0] skid_data_q;
+
   assign load  = en & b_v_q & b_final_q;
-  assign stall = b_v_q & b_final_q & out_valid_q & ~out_ready_i;
+  assign stall = skid_q;
 
   always_ff @(posedge clk_i) begin
-    if (load) out_data_q <= obuf_d[M*ElemW-1:0];
+    if (load && (!out_valid_q || out_ready_i)) begin
+      out_data_q <= obuf_d[M*ElemW-1:0];
+    end else if (skid_q && out_ready_i) begin
+      out_data_q <= skid_data_q;
+    end
+    if (load && out_valid_q && !out_ready_i) skid_data_q <= obuf_d[M*ElemW-1:0];
   end
 
   if (OutBufW > M*ElemW) begin : g_unused_pad
@@ -516,8 +570,10 @@ module mvau #(
   always_ff @(posedge clk_i) begin
     if (!rst_ni) begin
       out_valid_q <= 1'b0;
+      skid_q      <= 1'b0;
     end else begin
-      out_valid_q <= load | (out_valid_q & ~out_ready_i);
+      out_valid_q <= load | skid_q | (out_valid_q & ~out_ready_i);
+      skid_q      <= skid_q ? ~out_ready_i : (load & out_valid_q & ~out_ready_i);
     end
   end
 
