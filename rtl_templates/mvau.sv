@@ -53,10 +53,10 @@
 //               block RAM (rom_style "block"; Yosys synth_xilinx otherwise maps e.g. a 64 x 512
 //               ROM to logic at ~3.4 LUT per bit, 1,750 LUTs); smaller: the tool's choice. An
 //               ECP5 DP16KD is mapped without its output register (~5.8 ns clock-to-out; Yosys
-//               does not infer REGMODE "OUTREG"), hence the second register. In the ECP5 flow
-//               (FI_ECP5 defined by fastinference synth) such a ROM of at most 64 words is
-//               logic instead (one LUT4 and two wide muxes per bit, read registered in w_q):
-//               nextpnr times any DP16KD read at ~5.6 ns clock-to-out (it has no OUTREG timing).
+//               does not infer REGMODE "OUTREG"), hence the second register. With FI_ECP5
+//               defined (off by default; synth.FI_ECP5_DEFINES) such a ROM of at most 64 words
+//               is logic instead (address copies, read registered in w_q): nextpnr times any
+//               DP16KD read at ~5.6 ns clock-to-out, but the logic ROM gained only 4 MHz.
 //   ThreshFile: NF words of PE*LaneW bits, lane p at [p*LaneW +: LaneW]: Scores = 0:
 //               LaneW = 1 + NThr*AccW, {neg, U[NThr-1], ..., U[0]}; Scores = 1: the 32-bit B.
 // AccW must hold every reachable S and the clamped thresholds (two's complement).
@@ -110,7 +110,7 @@ module mvau #(
   localparam int AddrW    = (Steps > 1) ? $clog2(Steps) : 1;
   localparam int TreeW    = (TermW + TreeLv < AccW) ? TermW + TreeLv : AccW;
   // weight ROM in block RAM when at least 32 words deep and 4 kbit (else the tool decides)
-  // ECP5 (synth.py reads the RTL with -DFI_ECP5): those of at most 64 words as logic instead;
+  // FI_ECP5 (optional, see synth.FI_ECP5_DEFINES): those of at most 64 words as logic instead;
   // nextpnr times a DP16KD read at ~5.6 ns clock-to-out (Yosys maps it without the output
   // register), a 64-word ROM bit is one LUT4 level and two wide muxes
 `ifdef FI_ECP5
