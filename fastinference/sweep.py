@@ -154,7 +154,7 @@ def _pnr_stage(point_dir: str) -> dict:
 def _merge_pnr(point_dir: str) -> None:
     """Fold ``design/pnr/pnr.json`` into ``design/synth/report.json`` as ``synth`` with
     ``pnr="ecp5"`` writes it (``fmax_mhz``, ``pnr``, each memory's ``ecp5`` kind)."""
-    from .synth import memory_kind
+    from .synth import add_ecp5_memories
 
     project = Path(point_dir) / "design"
     res = json.loads((project / "pnr" / "pnr.json").read_text())
@@ -162,14 +162,7 @@ def _merge_pnr(point_dir: str) -> None:
     path = project / "synth" / "report.json"
     out = json.loads(path.read_text())
     out["fmax_mhz"] = res.pop("fmax_mhz")
-    memory = out.get("memory", {})
-    for inst, cells in mems.items():
-        if inst in memory:
-            memory[inst]["ecp5"] = {"kind": memory_kind(cells, memory[inst]["kind"] == "luts"),
-                                    "cells": dict(sorted(cells.items()))}
-    for inst, m in memory.items():
-        if "ecp5" not in m:
-            m["ecp5"] = {"kind": "luts" if m["kind"] == "luts" else "flops", "cells": {}}
+    add_ecp5_memories(out.get("memory", {}), mems)
     out["pnr"] = res
     tmp = path.with_name(".report.json.tmp")
     tmp.write_text(json.dumps(out, indent=2) + "\n")

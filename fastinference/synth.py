@@ -129,6 +129,19 @@ def module_memories(mems_json: Path) -> dict[str, list[dict]]:
     return out
 
 
+def add_ecp5_memories(memory: dict, ecp5_cells: dict) -> None:
+    """Next to each unit's xilinx memory entry (``memory[inst]``), what ECP5 mapped it to:
+    ``ecp5_cells`` (instance -> {cell type: count}, from the ECP5 netlist); a unit without ECP5
+    memory cells kept its memory in logic (a ROM) or flops."""
+    for inst, cells in ecp5_cells.items():
+        if inst in memory:
+            memory[inst]["ecp5"] = {"kind": memory_kind(cells, memory[inst]["kind"] == "luts"),
+                                    "cells": dict(sorted(cells.items()))}
+    for m in memory.values():
+        if "ecp5" not in m:
+            m["ecp5"] = {"kind": "luts" if m["kind"] == "luts" else "flops", "cells": {}}
+
+
 def memory_kind(cells: dict[str, int], roms_only: bool) -> str:
     """What a unit's memories mapped to: block RAM, LUT RAM, or flops (a ROM: LUTs)."""
     if any(k.startswith(BRAM_CELLS) for k in cells):
@@ -276,13 +289,7 @@ def run_synth(project: Path, part: str | None = None, progress=None, pnr: str = 
             freq = round(1000.0 / float(report.get("clock_ns") or 10.0), 3)
             res = run_ecp5(rtl, top, work_rel, freq_mhz=freq, progress=progress)
             out["fmax_mhz"] = res.pop("fmax_mhz")
-            for inst, cells in ecp5_instance_memories(work / "ecp5.json").items():
-                if inst in memory:
-                    memory[inst]["ecp5"] = {"kind": memory_kind(cells, memory[inst]["kind"] == "luts"),
-                                            "cells": dict(sorted(cells.items()))}
-            for inst, m in memory.items():
-                if "ecp5" not in m:
-                    m["ecp5"] = {"kind": "luts" if m["kind"] == "luts" else "flops", "cells": {}}
+            add_ecp5_memories(memory, ecp5_instance_memories(work / "ecp5.json"))
             out["pnr"] = res
             if progress:
                 progress(f"nextpnr-ecp5: Fmax {out['fmax_mhz']} MHz" if res["fits"] else
