@@ -367,3 +367,80 @@ def threshold_plan(layer: Threshold, channels: int, in_bits: int, in_signed: boo
     return ThresholdPlan(name=layer.name, kind=layer.kind, C=C, in_bits=B, in_signed=sg,
                          in_lo=lo, in_hi=hi, output=kind, n_thr=N, out_bits=E,
                          out_signed=out_signed, out_offset=offset, thresholds=T, directions=D)
+
+
+def _chw(layer) -> tuple[int, int, int]:
+    if len(layer.in_shape) != 3:
+        raise UnsupportedModelError(
+            f"layer '{layer.name}': expected a (C, H, W) input, got {layer.in_shape}")
+    return tuple(int(v) for v in layer.in_shape)
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """The sliding window in front of a ``BinaryConv``'s mvau: ``C`` x ``H`` x ``W`` pixels of
+    ``bits``-bit values (1: +-1 bits) in, one window of K = C*KH*KW values per output pixel
+    out (OH x OW of them). The order of the values in a window is the backend's (``perm`` of
+    its ``MvauPlan``: HLS (c, kh, kw), RTL (kh, kw, c)); everything else is decided here."""
+
+    name: str
+    C: int
+    H: int
+    W: int
+    KH: int
+    KW: int
+    SH: int
+    SW: int
+    PT: int  # zero padding: top, left, bottom, right
+    PL: int
+    PB: int
+    PR: int
+    OH: int
+    OW: int
+    bits: int
+    signed: bool
+
+    @property
+    def K(self) -> int:
+        return self.C * self.KH * self.KW
+
+    @property
+    def pixel_bits(self) -> int:
+        """One input beat: a pixel's C values."""
+        return self.C * self.bits
+
+    @property
+    def window_bits(self) -> int:
+        """One output beat: a window's K values."""
+        return self.K * self.bits
+
+    @property
+    def pads(self) -> tuple[int, int, int, int]:
+        return self.PT, self.PL, self.PB, self.PR
+
+
+def window_plan(layer: BinaryConv) -> WindowPlan:
+    """The window of a conv layer, its values in the layer's input format. Raises
+    ``UnsupportedModelError`` for a shape that does not hold together, or padding of bits (a
+    zero is not a +-1 value)."""
+    C, H, W = _chw(layer)
+    kh, kw = layer.kernel
+    sh, sw = (int(v) for v in layer.stride)
+    pt, pl, pb, pr = (int(v) for v in layer.pads)
+    _, OH, OW = (int(v) for v in layer.out_shape)
+    binary = layer.input_kind == "binary"
+    if binary and any(layer.pads):
+        raise UnsupportedModelError(
+            f"layer '{layer.name}': zero padding of a binary conv is not binary")
+    if int(layer.weights.shape[1]) != C:
+        raise UnsupportedModelError(
+            f"layer '{layer.name}': weights have {layer.weights.shape[1]} input "
+            f"channels, the input has {C}")
+    if (H + pt + pb - kh) // sh + 1 != OH or (W + pl + pr - kw) // sw + 1 != OW:
+        raise UnsupportedModelError(
+            f"layer '{layer.name}': output shape {layer.out_shape} does not match "
+            f"kernel/stride/pads")
+    return WindowPlan(name=layer.name, C=C, H=H, W=W, KH=int(kh), KW=int(kw), SH=sh, SW=sw,
+                      PT=pt, PL=pl, PB=pb, PR=pr, OH=OH, OW=OW,
+                      bits=1 if binary else int(layer.input_bits),
+                      signed=False if binary else bool(layer.input_signed))

@@ -18,7 +18,7 @@ from ... import names, schedule
 from ...errors import UnsupportedModelError
 from ...folding import LayerFold, layer_bound, pipeline_bound
 from ...hwplan import (mvau_plan, output_word_bits, score_word_bits, threshold_plan, value_format,
-                       wide_signed_bits)
+                       wide_signed_bits, window_plan)
 from ...ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, ConcatJoin,
                    IntMaxPool, Model, Threshold, int_bits)
 
@@ -423,34 +423,19 @@ def plan(model: Model, folding: dict[str, LayerFold], in_port: str = "x_in",
                     f"{cur[1]}x{cur[2]}x{cur[3]}")
             _, OH, OW = (int(v) for v in layer.out_shape)
             if isinstance(layer, BinaryConv):
-                kh, kw = layer.kernel
-                sh, sw = (int(v) for v in layer.stride)
-                pt, pl, pb, pr = (int(v) for v in layer.pads)
-                if layer.input_kind == "binary" and any(layer.pads):
-                    raise UnsupportedModelError(
-                        f"layer '{layer.name}': zero padding of a binary conv is not binary")
-                if int(layer.weights.shape[1]) != C:
-                    raise UnsupportedModelError(
-                        f"layer '{layer.name}': weights have {layer.weights.shape[1]} input "
-                        f"channels, the input has {C}")
-                if (H + pt + pb - kh) // sh + 1 != OH or (W + pl + pr - kw) // sw + 1 != OW:
-                    raise UnsupportedModelError(
-                        f"layer '{layer.name}': output shape {layer.out_shape} does not match "
-                        f"kernel/stride/pads")
-                K = C * kh * kw
+                wp = window_plan(layer)
                 fn = f"{layer.name}_WINDOWS"
-                vdesc = ("bits" if layer.input_kind == "binary"
-                         else _fmt(B, bool(layer.input_signed)))
+                vdesc = "bits" if layer.input_kind == "binary" else _fmt(wp.bits, wp.signed)
                 s = add(Stage(fn, "swg.cpp.j2", {
-                    "fn": fn, "C": C, "H": H, "W": W, "B": B, "K": K, "KH": kh, "KW": kw,
-                    "SH": sh, "SW": sw, "PT": pt, "PL": pl, "OH": OH, "OW": OW,
-                    "NS": kh + sh, "NEED0": max(0, min(kh - pt, H)),
+                    "fn": fn, "C": C, "H": H, "W": W, "B": wp.bits, "K": wp.K, "KH": wp.KH,
+                    "KW": wp.KW, "SH": wp.SH, "SW": wp.SW, "PT": wp.PT, "PL": wp.PL,
+                    "OH": OH, "OW": OW, "NS": wp.KH + wp.SH, "NEED0": max(0, min(wp.KH - wp.PT, H)),
                     "comment": [f"layer {layer.name}, ONNX node(s): {nodes}: sliding window",
-                                f"input {C}x{H}x{W} pixels of {vdesc}, kernel {kh}x{kw}, "
-                                f"stride {sh}x{sw}, pads (top, left, bottom, right) = "
-                                f"({pt}, {pl}, {pb}, {pr}); {OH * OW} window(s) of K={K} values "
+                                f"input {C}x{H}x{W} pixels of {vdesc}, kernel {wp.KH}x{wp.KW}, "
+                                f"stride {wp.SH}x{wp.SW}, pads (top, left, bottom, right) = "
+                                f"{wp.pads}; {OH * OW} window(s) of K={wp.K} values "
                                 "in (c, kh, kw) order"]},
-                    C * B, K * B), [s])
+                    wp.pixel_bits, wp.window_bits), [s])
                 st = _mvtu_stage(layer, folding[layer.name], None, E_scores)
                 s = add(st, [s])
                 cur = ("pixels", layer.M, OH, OW) + st.out_fmt

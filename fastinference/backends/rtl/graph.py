@@ -26,7 +26,7 @@ import numpy as np
 
 from ... import schedule
 from ...errors import UnsupportedModelError
-from ...hwplan import threshold_plan
+from ...hwplan import threshold_plan, window_plan
 from ...ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, ConcatJoin,
                    IntMaxPool, Model, Threshold)
 from ...names import safe_comment
@@ -233,27 +233,23 @@ class _Builder:
         if isinstance(l, BinaryConv):
             t = self.to_pixels(self.take(self.ins[0]), name)
             self.check_input(l, t)
-            C, H, W = l.in_shape
-            kh, kw = l.kernel
-            OH, OW = l.out_shape[1:]
-            pt, pl, pb, pr = l.pads
-            if max(pt, pb) >= kh or max(pl, pr) >= kw:
+            wp = window_plan(l)
+            if max(wp.PT, wp.PB) >= wp.KH or max(wp.PL, wp.PR) >= wp.KW:
                 raise UnsupportedModelError(f"layer '{name}': padding as large as the kernel is not supported in RTL")
-            ww = kh * kw * t.width
-            w = self.wire(f"{name}_win_o", ww, f"{name}_win")
+            w = self.wire(f"{name}_win_o", wp.window_bits, f"{name}_win")
             self.stage(GStage(
                 f"{name}_win", "sliding_window",
-                [("C", str(C)), ("H", str(H)), ("W", str(W)), ("BITS", str(t.bits)),
-                 ("KH", str(kh)), ("KW", str(kw)), ("StrideH", str(l.stride[0])),
-                 ("StrideW", str(l.stride[1])), ("PadT", str(pt)), ("PadL", str(pl)),
-                 ("PadB", str(pb)), ("PadR", str(pr))],
+                [("C", str(wp.C)), ("H", str(wp.H)), ("W", str(wp.W)), ("BITS", str(wp.bits)),
+                 ("KH", str(wp.KH)), ("KW", str(wp.KW)), ("StrideH", str(wp.SH)),
+                 ("StrideW", str(wp.SW)), ("PadT", str(wp.PT)), ("PadL", str(wp.PL)),
+                 ("PadB", str(wp.PB)), ("PadR", str(wp.PR))],
                 [("in", t.wire, "in"), ("out", w, "out")],
-                [f"windows {kh}x{kw}, stride {l.stride[0]}x{l.stride[1]}, pads {pt},{pl},{pb},{pr} "
-                 f"of {C}x{H}x{W} for {name}"],
-                [], 0, max(H * W, OH * OW),
-                _window_nodes(f"{name}_win", t.wire, w, H, W, OH, OW, kh, l.stride[0], pt, 3)))
-            win = Tensor(w, False, kh * kw * C, t.bits, t.kind, t.signed, (), OH * OW)
-            return self.mvau(l, win, True, OH * OW)
+                [f"windows {wp.KH}x{wp.KW}, stride {wp.SH}x{wp.SW}, pads {wp.PT},{wp.PL},{wp.PB},{wp.PR} "
+                 f"of {wp.C}x{wp.H}x{wp.W} for {name}"],
+                [], 0, max(wp.H * wp.W, wp.OH * wp.OW),
+                _window_nodes(f"{name}_win", t.wire, w, wp.H, wp.W, wp.OH, wp.OW, wp.KH, wp.SH, wp.PT, 3)))
+            win = Tensor(w, False, wp.K, wp.bits, t.kind, t.signed, (), wp.OH * wp.OW)
+            return self.mvau(l, win, True, wp.OH * wp.OW)
         if isinstance(l, (BinaryMaxPool, IntMaxPool)):
             t = self.to_pixels(self.take(self.ins[0]), name)
             C, H, W = l.in_shape
