@@ -32,7 +32,7 @@ import numpy as np
 
 from .errors import BadOptionError, UnsupportedModelError
 from .folding import LayerFold
-from .ir import BinaryConv, BinaryLayer, Threshold, signed_bits
+from .ir import BinaryConv, BinaryLayer, BinaryMaxPool, IntMaxPool, Threshold, signed_bits
 
 __all__ = ["MvauPlan", "mvau_plan", "ThresholdPlan", "threshold_plan", "hwc_perm", "window_perm",
            "score_word_bits", "wide_signed_bits", "value_format"]
@@ -444,3 +444,51 @@ def window_plan(layer: BinaryConv) -> WindowPlan:
                       PT=pt, PL=pl, PB=pb, PR=pr, OH=OH, OW=OW,
                       bits=1 if binary else int(layer.input_bits),
                       signed=False if binary else bool(layer.input_signed))
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """A max pool (``BinaryMaxPool``: OR over the window, AND for the channels of
+    ``and_mask``; ``IntMaxPool``: the integer max) on ``C`` x ``H`` x ``W`` pixels of
+    ``bits``-bit values, window KH x KW, stride SH x SW, no padding: OH x OW pixels out, in
+    the format they came in."""
+
+    name: str
+    kind: str
+    integer: bool  # an IntMaxPool
+    C: int
+    H: int
+    W: int
+    KH: int
+    KW: int
+    SH: int
+    SW: int
+    OH: int
+    OW: int
+    bits: int
+    signed: bool
+    and_mask: int  # bit c: channel c pools with AND (0: none)
+
+    @property
+    def pixel_bits(self) -> int:
+        """One beat, in and out: a pixel's C values."""
+        return self.C * self.bits
+
+
+def pool_plan(layer: BinaryMaxPool | IntMaxPool, bits: int, signed: bool) -> PoolPlan:
+    """The plan of a ``BinaryMaxPool`` / ``IntMaxPool`` whose input stream carries
+    ``bits``-bit values (two's complement if ``signed``). Raises ``UnsupportedModelError``
+    when the output shape does not match the kernel and stride."""
+    C, H, W = _chw(layer)
+    _, OH, OW = (int(v) for v in layer.out_shape)
+    kh, kw = (int(v) for v in layer.kernel)
+    sh, sw = (int(v) for v in layer.stride)
+    if (H - kh) // sh + 1 != OH or (W - kw) // sw + 1 != OW:
+        raise UnsupportedModelError(
+            f"layer '{layer.name}': output shape {layer.out_shape} does not match "
+            f"kernel/stride")
+    andc = getattr(layer, "and_channels", None)
+    mask = 0 if andc is None else sum(1 << c for c in range(C) if bool(andc[c]))
+    return PoolPlan(name=layer.name, kind=layer.kind, integer=isinstance(layer, IntMaxPool),
+                    C=C, H=H, W=W, KH=kh, KW=kw, SH=sh, SW=sw, OH=OH, OW=OW, bits=int(bits),
+                    signed=bool(signed), and_mask=mask)

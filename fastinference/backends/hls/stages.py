@@ -17,8 +17,8 @@ import numpy as np
 from ... import names, schedule
 from ...errors import UnsupportedModelError
 from ...folding import LayerFold, layer_bound, pipeline_bound
-from ...hwplan import (mvau_plan, output_word_bits, score_word_bits, threshold_plan, value_format,
-                       wide_signed_bits, window_plan)
+from ...hwplan import (mvau_plan, output_word_bits, pool_plan, score_word_bits, threshold_plan,
+                       value_format, wide_signed_bits, window_plan)
 from ...ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, ConcatJoin,
                    IntMaxPool, Model, Threshold, int_bits)
 
@@ -449,36 +449,27 @@ def plan(model: Model, folding: dict[str, LayerFold], in_port: str = "x_in",
                 else:
                     B, signed = 1, False
                     check_format(layer, cur, src, (1, False), "bits (+-1)")
-                kh, kw = (int(v) for v in layer.kernel)
-                sh, sw = (int(v) for v in layer.stride)
-                if (H - kh) // sh + 1 != OH or (W - kw) // sw + 1 != OW:
-                    raise UnsupportedModelError(
-                        f"layer '{layer.name}': output shape {layer.out_shape} does not match "
-                        f"kernel/stride")
-                andc = getattr(layer, "and_channels", None)
-                and_mask = None
-                if andc is not None and np.asarray(andc).any():
-                    v = sum(1 << c for c in range(C) if bool(andc[c]))
-                    and_mask = _hex_word(v, C)
+                pp = pool_plan(layer, B, signed)
+                and_mask = _hex_word(pp.and_mask, C) if pp.and_mask else None
                 fn = layer.name
-                integer = isinstance(layer, IntMaxPool)
-                if integer:
-                    what = f": max over the window of {_fmt(B, signed)} per channel"
+                if pp.integer:
+                    what = f": max over the window of {_fmt(pp.bits, pp.signed)} per channel"
                 else:
                     what = (": OR over the window" + (", AND for the channels in "
                             f"{layer.name}_AND" if and_mask else ""))
-                pctx = {"fn": fn, "arr": layer.name, "C": C, "H": H, "W": W, "KH": kh, "KW": kw,
-                        "SH": sh, "SW": sw, "OH": OH, "OW": OW, "and_mask": and_mask,
-                        "NS": kh + sh, "B": B, "signed": signed, "integer": integer,
+                pctx = {"fn": fn, "arr": layer.name, "C": C, "H": H, "W": W, "KH": pp.KH,
+                        "KW": pp.KW, "SH": pp.SH, "SW": pp.SW, "OH": OH, "OW": OW,
+                        "and_mask": and_mask, "NS": pp.KH + pp.SH, "B": pp.bits, "signed": pp.signed,
+                        "integer": pp.integer,
                         "comment": [f"layer {layer.name} ({layer.kind}), ONNX node(s): {nodes}",
-                                    f"input {C}x{H}x{W} pixels, kernel {kh}x{kw}, stride {sh}x{sw}"
-                                    + what]}
+                                    f"input {C}x{H}x{W} pixels, kernel {pp.KH}x{pp.KW}, stride "
+                                    f"{pp.SH}x{pp.SW}" + what]}
                 wctx = None
                 if and_mask:
                     wctx = {"kind": "and", "arr": layer.name, "C": C, "and_mask": and_mask,
                             "comment": [f"layer {layer.name}: channels pooled with AND (bit c)"]}
-                s = add(Stage(fn, "maxpool.cpp.j2", pctx, C * B, C * B, wctx), [s])
-                cur = ("pixels", C, OH, OW, B, signed)
+                s = add(Stage(fn, "maxpool.cpp.j2", pctx, pp.pixel_bits, pp.pixel_bits, wctx), [s])
+                cur = ("pixels", C, OH, OW, pp.bits, pp.signed)
         elif isinstance(layer, (AddJoin, ConcatJoin)):
             if len(srcs) != 2 or len(layer.in_streams) != 2:
                 raise UnsupportedModelError(f"layer '{layer.name}': a join takes two inputs")

@@ -26,7 +26,7 @@ import numpy as np
 
 from ... import schedule
 from ...errors import UnsupportedModelError
-from ...hwplan import threshold_plan, window_plan
+from ...hwplan import pool_plan, threshold_plan, window_plan
 from ...ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, ConcatJoin,
                    IntMaxPool, Model, Threshold)
 from ...names import safe_comment
@@ -252,32 +252,28 @@ class _Builder:
             return self.mvau(l, win, True, wp.OH * wp.OW)
         if isinstance(l, (BinaryMaxPool, IntMaxPool)):
             t = self.to_pixels(self.take(self.ins[0]), name)
-            C, H, W = l.in_shape
-            OH, OW = l.out_shape[1:]
-            k = tuple(int(v) for v in l.kernel)
-            s = tuple(int(v) for v in l.stride)
-            mask = 0
-            if getattr(l, "and_channels", None) is not None:
-                for c, a in enumerate(l.and_channels):
-                    mask |= int(bool(a)) << c
+            pp = pool_plan(l, t.bits, t.signed and t.kind == "int")
+            C, H, W, OH, OW = pp.C, pp.H, pp.W, pp.OH, pp.OW
+            k, s = (pp.KH, pp.KW), (pp.SH, pp.SW)
+            mask = f"{C}'h{pp.and_mask:x}"
             head = f"{l.kind} {k[0]}x{k[1]}, stride {s[0]}x{s[1]} of {C}x{H}x{W} from ONNX node(s): {nodes}"
-            w = self.wire(f"{name}_o", t.width, name)
-            if t.bits == 1 and k[0] == k[1] and s == k:
+            w = self.wire(f"{name}_o", pp.pixel_bits, name)
+            if pp.bits == 1 and k[0] == k[1] and s == k:
                 pairs = [(True, (y % k[0] == k[0] - 1 and x % k[0] == k[0] - 1
                                  and y < OH * k[0] and x < OW * k[0]))
                          for y in range(H) for x in range(W)]
                 self.stage(GStage(name, "binary_maxpool",
                                   [("C", str(C)), ("H", str(H)), ("W", str(W)), ("K", str(k[0])),
-                                   ("Stride", str(s[0])), ("AndMask", f"{C}'h{mask:x}")],
+                                   ("Stride", str(s[0])), ("AndMask", mask)],
                                   [("in", t.wire, "in"), ("out", w, "out")], [head],
                                   _steps(pairs), 2, H * W))
             else:
                 self.stage(GStage(name, "maxpool",
-                                  [("C", str(C)), ("H", str(H)), ("W", str(W)), ("Bits", str(t.bits)),
-                                   ("Signed", f"1'b{int(t.signed and t.kind == 'int')}"),
+                                  [("C", str(C)), ("H", str(H)), ("W", str(W)), ("Bits", str(pp.bits)),
+                                   ("Signed", f"1'b{int(pp.signed)}"),
                                    ("KH", str(k[0])), ("KW", str(k[1])),
                                    ("StrideH", str(s[0])), ("StrideW", str(s[1])),
-                                   ("AndMask", f"{C}'h{mask:x}")],
+                                   ("AndMask", mask)],
                                   [("in", t.wire, "in"), ("out", w, "out")], [head],
                                   [], 0, max(H * W, OH * OW),
                                   _window_nodes(name, t.wire, w, H, W, OH, OW, k[0], s[0], 0, 4)))
