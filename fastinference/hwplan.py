@@ -32,7 +32,8 @@ import numpy as np
 
 from .errors import BadOptionError, UnsupportedModelError
 from .folding import LayerFold
-from .ir import BinaryConv, BinaryLayer, BinaryMaxPool, IntMaxPool, Threshold, signed_bits
+from .ir import (AddJoin, BinaryConv, BinaryLayer, BinaryMaxPool, ConcatJoin, IntMaxPool, Threshold,
+                 int_bits, signed_bits)
 
 __all__ = ["MvauPlan", "mvau_plan", "ThresholdPlan", "threshold_plan", "hwc_perm", "window_perm",
            "score_word_bits", "wide_signed_bits", "value_format"]
@@ -492,3 +493,64 @@ def pool_plan(layer: BinaryMaxPool | IntMaxPool, bits: int, signed: bool) -> Poo
     return PoolPlan(name=layer.name, kind=layer.kind, integer=isinstance(layer, IntMaxPool),
                     C=C, H=H, W=W, KH=kh, KW=kw, SH=sh, SW=sw, OH=OH, OW=OW, bits=int(bits),
                     signed=bool(signed), and_mask=mask)
+
+
+@dataclass(frozen=True)
+class JoinPlan:
+    """A join of two streams of one shape (``AddJoin``: value i of in0 + value i of in1;
+    ``ConcatJoin``: in0's values, then in1's), one beat of each in and one beat out per pixel
+    (``hw``: the (H, W) of a pixel stream) or per inference (``hw`` None: one vector). The
+    output values range over ``lo``..``hi`` (the sum's range, or the union of the inputs'
+    ranges); each backend picks the width its streams carry them in (``exact_format``, the
+    narrowest, or ``sum_bits``, two's complement)."""
+
+    name: str
+    kind: str
+    op: str  # "add" or "concat"
+    hw: tuple | None
+    in_elems: tuple  # values per beat of in0 and in1
+    elems: int  # values per beat out
+    out_kind: str  # "bits" (a concat of bits) or "int"
+    lo: int
+    hi: int
+
+    @property
+    def beats(self) -> int:
+        return 1 if self.hw is None else int(self.hw[0] * self.hw[1])
+
+    @property
+    def offsets(self) -> tuple[int, int]:
+        """Where in the output beat the values of in0 and in1 start."""
+        return (0, self.in_elems[0] if self.op == "concat" else 0)
+
+    @property
+    def exact_format(self) -> tuple[int, bool]:
+        """(bits, signed) of the narrowest integer holding lo..hi; (1, False) for bits."""
+        return (1, False) if self.out_kind == "bits" else int_bits(self.lo, self.hi)
+
+    @property
+    def sum_bits(self) -> int:
+        """The narrowest two's complement width holding lo..hi."""
+        return signed_bits(self.lo, self.hi)
+
+
+def join_plan(layer: AddJoin | ConcatJoin, in_elems: tuple, in_hw: tuple) -> JoinPlan:
+    """The plan of a join whose two input streams carry ``in_elems`` values per beat, in
+    pixels of ``in_hw`` (an (H, W) each, or None for a vector). Raises
+    ``UnsupportedModelError`` unless there are two inputs of one shape."""
+    if len(layer.in_streams) != 2 or len(in_elems) != 2:
+        raise UnsupportedModelError(f"layer '{layer.name}': a join takes two inputs")
+    hw0, hw1 = (None if hw is None else tuple(int(v) for v in hw) for hw in in_hw)
+    if hw0 != hw1:
+        raise UnsupportedModelError(
+            f"layer '{layer.name}': its two inputs arrive in different shapes")
+    e0, e1 = (int(e) for e in in_elems)
+    if isinstance(layer, AddJoin):
+        if e0 != e1:
+            raise UnsupportedModelError(f"layer '{layer.name}': an add of tensors of different shapes")
+        op, elems, kind, (lo, hi) = "add", e0, "int", layer.out_range
+    else:
+        st = layer.out_stream
+        op, elems, kind, lo, hi = "concat", e0 + e1, st.kind, st.lo, st.hi
+    return JoinPlan(name=layer.name, kind=layer.kind, op=op, hw=hw0, in_elems=(e0, e1),
+                    elems=elems, out_kind=kind, lo=int(lo), hi=int(hi))

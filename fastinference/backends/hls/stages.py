@@ -17,10 +17,10 @@ import numpy as np
 from ... import names, schedule
 from ...errors import UnsupportedModelError
 from ...folding import LayerFold, layer_bound, pipeline_bound
-from ...hwplan import (mvau_plan, output_word_bits, pool_plan, score_word_bits, threshold_plan,
-                       value_format, wide_signed_bits, window_plan)
+from ...hwplan import (join_plan, mvau_plan, output_word_bits, pool_plan, score_word_bits,
+                       threshold_plan, value_format, wide_signed_bits, window_plan)
 from ...ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, ConcatJoin,
-                   IntMaxPool, Model, Threshold, int_bits)
+                   IntMaxPool, Model, Threshold)
 
 __all__ = ["Stage", "Plan", "plan"]
 
@@ -471,7 +471,7 @@ def plan(model: Model, folding: dict[str, LayerFold], in_port: str = "x_in",
                 s = add(Stage(fn, "maxpool.cpp.j2", pctx, pp.pixel_bits, pp.pixel_bits, wctx), [s])
                 cur = ("pixels", C, OH, OW, pp.bits, pp.signed)
         elif isinstance(layer, (AddJoin, ConcatJoin)):
-            if len(srcs) != 2 or len(layer.in_streams) != 2:
+            if len(srcs) != 2:
                 raise UnsupportedModelError(f"layer '{layer.name}': a join takes two inputs")
             pixels = len(layer.in_shape) == 3 and any(f[0] == "pixels" for _, f, _ in srcs)
             ins = []
@@ -482,35 +482,23 @@ def plan(model: Model, folding: dict[str, LayerFold], in_port: str = "x_in",
                                        f"{layer.name}_PIXELS{k}")
                 ins.append((sk, fk))
             (s0, f0), (s1, f1) = ins
-            if _beats(f0) != _beats(f1) or (f0[0] == "pixels" and f0[2:4] != f1[2:4]):
-                raise UnsupportedModelError(
-                    f"layer '{layer.name}': its two inputs arrive in different shapes")
-            beats = _beats(f0)
+            jp = join_plan(layer, (_per_beat(f0), _per_beat(f1)),
+                           tuple(f[2:4] if f[0] == "pixels" else None for f in (f0, f1)))
+            beats, C, lo, hi = jp.beats, jp.elems, jp.lo, jp.hi
             m0, m1 = (_join_input(f, st_) for f, st_ in zip((f0, f1), layer.in_streams))
-            if isinstance(layer, AddJoin):
-                if _per_beat(f0) != _per_beat(f1):
-                    raise UnsupportedModelError(f"layer '{layer.name}': an add of tensors of different shapes")
-                C = _per_beat(f0)
-                lo, hi = layer.out_range
-                if layer is last:
-                    OB, osg = score_bits, True
-                else:
-                    OB, osg = int_bits(lo, hi)
+            if jp.op == "add":
+                OB, osg = (score_bits, True) if layer is last else jp.exact_format
                 SW = _signed_bits(lo, hi) + 1
-                op = "add"
                 raw = False
                 what = f"element-wise add: {m0['desc']} + {m1['desc']} = {lo}..{hi} as {_fmt(OB, osg)}"
             else:
-                C = _per_beat(f0) + _per_beat(f1)
-                ost = layer.out_stream
-                OB, osg = (1, False) if ost.kind == "bits" else int_bits(ost.lo, ost.hi)
+                OB, osg = jp.exact_format
                 SW = max(OB, m0["B"], m1["B"]) + 1
-                op = "concat"
                 raw = all(m["B"] == OB and m["signed"] == osg for m in (m0, m1))
-                what = (f"channel concat: {_per_beat(f0)} then {_per_beat(f1)} channel(s) as "
-                        + ("bits" if ost.kind == "bits" else _fmt(OB, osg)))
+                what = (f"channel concat: {jp.in_elems[0]} then {jp.in_elems[1]} channel(s) as "
+                        + ("bits" if jp.out_kind == "bits" else _fmt(OB, osg)))
             shape_desc = (f"{beats} pixel(s) of {C} channel(s)" if f0[0] == "pixels" else f"one vector of {C} value(s)")
-            ctx = {"fn": layer.name, "op": op, "raw": raw, "ins": [m0, m1], "C": C, "OB": OB,
+            ctx = {"fn": layer.name, "op": jp.op, "raw": raw, "ins": [m0, m1], "C": C, "OB": OB,
                    "out_signed": osg, "OW": C * OB, "SW": SW, "BEATS": beats,
                    "comment": [f"layer {layer.name} ({layer.kind}), ONNX node(s): {nodes}",
                                f"{what}; {shape_desc} per inference",

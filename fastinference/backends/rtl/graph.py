@@ -26,7 +26,7 @@ import numpy as np
 
 from ... import schedule
 from ...errors import UnsupportedModelError
-from ...hwplan import pool_plan, threshold_plan, window_plan
+from ...hwplan import join_plan, pool_plan, threshold_plan, window_plan
 from ...ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, ConcatJoin,
                    IntMaxPool, Model, Threshold)
 from ...names import safe_comment
@@ -288,13 +288,14 @@ class _Builder:
                 a, b = self.to_pixels(a, name), self.to_pixels(b, name)
             elif a.pix or b.pix:
                 raise UnsupportedModelError(f"layer '{name}': a join of pixel streams into a vector is not supported in RTL")
-            beats = a.beats
-            if isinstance(l, AddJoin):
-                lo, hi = l.out_range
-                wo = self.rtl._signed_width(lo, hi)
-                w = self.wire(f"{name}_o", a.elems * wo, name)
+            jp = join_plan(l, (a.elems, b.elems), tuple(t.shape[1:] if t.pix else None for t in (a, b)))
+            beats = jp.beats
+            if jp.op == "add":
+                lo, hi = jp.lo, jp.hi
+                wo = jp.sum_bits
+                w = self.wire(f"{name}_o", jp.elems * wo, name)
                 self.stage(GStage(name, "stream_join_add",
-                                  [("E", str(a.elems)), ("WA", str(a.bits)), ("BitsA", f"1'b{int(a.kind == 'bits')}"),
+                                  [("E", str(jp.elems)), ("WA", str(a.bits)), ("BitsA", f"1'b{int(a.kind == 'bits')}"),
                                    ("SignedA", f"1'b{int(a.signed)}"), ("WB", str(b.bits)),
                                    ("BitsB", f"1'b{int(b.kind == 'bits')}"), ("SignedB", f"1'b{int(b.signed)}"),
                                    ("WO", str(wo))],
@@ -302,23 +303,25 @@ class _Builder:
                                   [f"add from ONNX node(s): {nodes}",
                                    f"{_stream_of(a)} + {_stream_of(b)} -> {wo}-bit signed sums ({lo}..{hi})"],
                                   [(beats, (0, 1), (0,))], 2, beats if a.pix else 0))
-                return Tensor(w, a.pix, a.elems, wo, "int", True, tuple(l.out_shape), beats)
+                return Tensor(w, a.pix, jp.elems, wo, "int", True, tuple(l.out_shape), beats)
             if a.kind != b.kind:
                 raise UnsupportedModelError(f"layer '{name}': a concat of bits and integers is not supported in RTL")
+            # the inputs as this backend's streams carry them, sign-extended to a common width
             if a.kind == "bits":
                 wo, signed = 1, False
             else:
                 signed = a.signed or b.signed
                 wo = max(a.bits + (signed and not a.signed), b.bits + (signed and not b.signed))
-            w = self.wire(f"{name}_o", (a.elems + b.elems) * wo, name)
+            ea, eb = jp.in_elems
+            w = self.wire(f"{name}_o", jp.elems * wo, name)
             self.stage(GStage(name, "stream_join_concat",
-                              [("EA", str(a.elems)), ("WA", str(a.bits)), ("SignedA", f"1'b{int(a.signed and a.kind == 'int')}"),
-                               ("EB", str(b.elems)), ("WB", str(b.bits)), ("SignedB", f"1'b{int(b.signed and b.kind == 'int')}"),
+                              [("EA", str(ea)), ("WA", str(a.bits)), ("SignedA", f"1'b{int(a.signed and a.kind == 'int')}"),
+                               ("EB", str(eb)), ("WB", str(b.bits)), ("SignedB", f"1'b{int(b.signed and b.kind == 'int')}"),
                                ("WO", str(wo))],
                               [("a", a.wire, "in"), ("b", b.wire, "in"), ("out", w, "out")],
-                              [f"concat from ONNX node(s): {nodes}: {a.elems} + {b.elems} elements of {_stream_of(a)}"],
+                              [f"concat from ONNX node(s): {nodes}: {ea} + {eb} elements of {_stream_of(a)}"],
                               [(beats, (0, 1), (0,))], 2, beats if a.pix else 0))
-            return Tensor(w, a.pix, a.elems + b.elems, wo, a.kind, signed, tuple(l.out_shape), beats)
+            return Tensor(w, a.pix, jp.elems, wo, a.kind, signed, tuple(l.out_shape), beats)
         if isinstance(l, Threshold):
             t = self.take(self.ins[0])
             if len(l.out_shape) == 3:
