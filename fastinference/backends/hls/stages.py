@@ -17,7 +17,7 @@ import numpy as np
 from ... import names, schedule
 from ...errors import UnsupportedModelError
 from ...folding import LayerFold, layer_bound, pipeline_bound
-from ...hwplan import (join_plan, mvau_plan, output_word_bits, pool_plan, score_word_bits,
+from ...hwplan import (hwc_perm, join_plan, mvau_plan, output_word_bits, pool_plan, score_word_bits,
                        threshold_plan, value_format, wide_signed_bits, window_plan)
 from ...ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, BinaryMaxPool, ConcatJoin,
                    IntMaxPool, Model, Threshold)
@@ -399,8 +399,7 @@ def plan(model: Model, folding: dict[str, LayerFold], in_port: str = "x_in",
                                 f"of {C} x {pb} bit(s) into one {C * pb * HW}-bit vector in "
                                 "(H, W, C) order"]},
                     C * pb, C * HW * pb), [s])
-                # column (h*W + w)*C + c of the hardware vector is ONNX column c*HW + h*W + w
-                perm = np.arange(C * HW).reshape(C, HW).T.reshape(-1)
+                perm = hwc_perm(C, H, W)  # the hardware vector in (H, W, C) order
                 if layer.K != C * HW:
                     raise UnsupportedModelError(
                         f"layer '{layer.name}': K={layer.K} but its input has {C}x{H}x{W} values")

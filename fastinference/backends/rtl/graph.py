@@ -335,8 +335,7 @@ class _Builder:
         name = l.name
         C = int(l.out_shape[0])
         tp = threshold_plan(l, C, t.bits, t.signed)  # thresholds clamped to the input's range
-        T, n, lo, hi = tp.clamped_thresholds, tp.n_thr, tp.in_lo, tp.in_hi
-        cmpw = self.rtl._signed_width(lo - 1, hi + 1)
+        T, n, cmpw = tp.clamped_thresholds, tp.n_thr, tp.thr_bits
         mask = (1 << cmpw) - 1
         thr = neg = 0
         for e in range(t.elems):
@@ -345,20 +344,20 @@ class _Builder:
                 neg |= 1 << e
             for i in range(n):
                 thr |= (int(T[c, i]) & mask) << ((e * n + i) * cmpw)
-        bits_out = l.output_kind == "bits"
-        ob = 1 if bits_out else int(l.out_bits)
+        bits_out = tp.output == "bits"
+        ob = tp.out_bits
         w = self.wire(f"{name}_o", t.elems * ob, name)
         self.stage(GStage(name, "threshold_unit",
                           [("E", str(t.elems)), ("InW", str(t.bits)),
                            ("InSigned", f"1'b{int(t.signed and t.kind == 'int')}"), ("NThr", str(n)), ("CmpW", str(cmpw)),
-                           ("OutBits", str(ob)), ("OutOffset", str(0 if bits_out else int(l.out_offset))),
+                           ("OutBits", str(ob)), ("OutOffset", str(tp.out_offset)),
                            ("Thr", f"{t.elems * n * cmpw}'h{thr:x}"), ("Neg", f"{t.elems}'h{neg:x}")],
                           [("in", t.wire, "in"), ("out", w, "out")],
                           [f"threshold from ONNX node(s): {nodes}: {n} threshold(s) per channel on "
                            f"{_stream_of(t)} -> {'bits' if bits_out else str(ob) + '-bit integers'}"],
                           [(t.beats, (0,), (0,))], 2, t.beats if t.pix else 0))
         kind = "bits" if bits_out else "int"
-        return Tensor(w, t.pix, t.elems, ob, kind, False if bits_out else bool(l.out_signed),
+        return Tensor(w, t.pix, t.elems, ob, kind, tp.out_signed,
                       tuple(l.out_shape), t.beats)
 
     # ------------------------------------------------------------------ the whole graph
