@@ -1,4 +1,4 @@
-"""The hardware plan of a compute layer, shared by both backends.
+"""The hardware plan of a layer, shared by both backends.
 
 ``mvau_plan(layer, fold, perm)`` decides, once, everything the HLS (``mvtu.cpp.j2``) and the
 RTL (``mvau.sv``) matrix-vector-activation units need about one ``BinaryDense``/``BinaryConv``
@@ -14,6 +14,18 @@ range, weights that do not fit their width, thresholds of the wrong shape, outpu
 fit) are made here, once, for both backends. A ``Threshold`` layer alone (the activation after
 a join) gets a :class:`ThresholdPlan` the same way: its thresholds clamped to one past its
 input's range, directions and output format (``threshold_plan``).
+
+The other layers get a plan each the same way, built where each backend meets the layer:
+:class:`WindowPlan` (``window_plan``: the sliding window in front of a conv's unit: shape,
+kernel, stride, pads, value format, pixel and window widths), :class:`PoolPlan` (``pool_plan``:
+a max pool's shape, kernel, stride, AND-channel mask, pixel width) and :class:`JoinPlan`
+(``join_plan``: an add or concat's values per beat in and out, concat offsets, beats, output
+range and the widths that hold it). Their shape checks are made there, once. What a plan
+builder takes as an argument (the value format a pool or threshold sees, the values per beat
+and pixel shape a join sees) is the backend's stream format, which differs where the two
+backends carry a tensor differently: the RTL carries scores as 32-bit and sums as two's
+complement (``JoinPlan.sum_bits``), the HLS backend each in its narrowest format
+(``MvauPlan.score_exact_bits``, ``JoinPlan.exact_format``).
 
 The backends only format plan fields: HLS packs per PE row words of SIMD lanes
 (``weights.h``), the RTL one ROM word of PE*SIMD lanes per (nf, sf) step (``*_w.mem``).
@@ -35,7 +47,8 @@ from .folding import LayerFold
 from .ir import (AddJoin, BinaryConv, BinaryLayer, BinaryMaxPool, ConcatJoin, IntMaxPool, Threshold,
                  int_bits, signed_bits)
 
-__all__ = ["MvauPlan", "mvau_plan", "ThresholdPlan", "threshold_plan", "hwc_perm", "window_perm",
+__all__ = ["MvauPlan", "mvau_plan", "ThresholdPlan", "threshold_plan", "WindowPlan", "window_plan",
+           "PoolPlan", "pool_plan", "JoinPlan", "join_plan", "hwc_perm", "window_perm",
            "score_word_bits", "wide_signed_bits", "value_format"]
 
 #: datapath names (``mvtu.cpp.j2``'s ``mode``; the RTL's ``mvau_mode`` names in brackets):

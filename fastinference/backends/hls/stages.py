@@ -1,9 +1,11 @@
 """HLS backend, the stages: a lowered model -> the generated C++ functions and the streams
 between them (``plan``), each stage its template, the holes' values and its constants.
 
-A compute layer's stage formats its ``hwplan.MvauPlan`` (``_mvtu_stage``); the others
-(sliding window, pools, flatten/unflatten, forks, joins, thresholds, the score collector) are
-decided here from the stream format each stage hands to the next. The stream depths of a graph
+A compute layer's stage formats its ``hwplan.MvauPlan`` (``_mvtu_stage``), a conv's window
+generator its ``WindowPlan``, a pool its ``PoolPlan``, a join its ``JoinPlan`` and a threshold
+its ``ThresholdPlan`` (the plans the RTL backend renders too); what is this backend's own (the
+stream format each stage hands to the next, the flatten/unflatten/collect converters, forks,
+a join's internal sum width) is decided here. The stream depths of a graph
 come from the cycle schedule of the stages (``_program``, ``schedule.fifo_depths``). See the
 package docstring (``backends/hls/__init__.py``) for the streams' formats.
 """

@@ -19,7 +19,6 @@ long branch works. The depth and where it comes from are written next to each FI
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -215,7 +214,7 @@ class _Builder:
         st = rtl._mvau_stage(r)
         out_bits = r.elem_bits
         w = self.wire(f"{l.name}_o", r.out_width, l.name)
-        steps = math.ceil(r.K / r.SIMD) * math.ceil(r.M / r.PE)
+        steps = r.plan.NF * r.plan.SF
         self.stage(GStage(l.name, "mvau", st.params, [("in", t.wire, "in"), ("out", w, "out")],
                           st.comments, _mvau_program(steps, windows),
                           r.latency - steps + 2, 0))
