@@ -12,6 +12,9 @@ for bit.
 """
 from __future__ import annotations
 
+import math
+import operator
+
 import numpy as np
 
 from .errors import BadInputError, UnsupportedModelError
@@ -19,6 +22,7 @@ from .ir import (INPUT, AddJoin, BinaryConv, BinaryDense, BinaryLayer, BinaryMax
                  Model, Threshold)
 
 WORD = 64
+_clip = getattr(getattr(np, "_core", np).umath, "clip", np.clip)  # the ufunc: no Python wrapper per call
 
 
 def pack_bits(bits: np.ndarray) -> np.ndarray:
@@ -299,6 +303,147 @@ def _join(layer, xs: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([x.astype(dtype, copy=False) for x in xs], axis=-1)
 
 
+# Dense chains, fused: a dense layer's per-channel constants (the bits' row sums, a bias, a
+# threshold, a line's offset) enter its product as one more weight row against an input column
+# of ones, which the previous dense layer (or the input) writes as one more output column; so
+# after the product only the activation's own pass or two remain:
+# - bits: [acc >= T] is [acc - T + 1 >= 1] (a direction -1 negates the column): on integers,
+#   one clip to 0..1 gives the bits as 0/1 float32, which the next product reads as is;
+# - many threshold levels, where the count of thresholds passed is, on the thresholds' range,
+#   a line floor((p*acc + q) / 2^k) (so in every bundled QNN): the column scaled by p / 2^k
+#   (exact: p*acc + q is an integer below 2^24 in magnitude, 2^k a power of two), then one
+#   floor and one clip to the output range (every accumulator below or above the thresholds
+#   gives the lowest or highest count: the line is monotone);
+# - scores: the bias minus the row sums in the constant row.
+# Each layer's matrix is made once per (layer contents, input form) and kept (``_PLANS``).
+
+_PLANS: dict = {}  # id(layer) -> (the layer's contents, {input form: plan})
+_key_scalars = operator.attrgetter("out_offset", "input_kind", "input_bits", "input_signed", "weight_bits",
+                                   "in_shape", "out_shape")
+
+
+def _layer_key(layer) -> tuple:
+    """What a plan depends on, compared whole on every call: arrays by type, shape and bytes."""
+    w, T, D, b = layer.weights, layer.thresholds, layer.directions, layer.bias
+    return (type(layer), _key_scalars(layer),
+            (w.dtype, w.shape, w.tobytes()) if isinstance(w, np.ndarray) else w,
+            (T.dtype, T.shape, T.tobytes()) if isinstance(T, np.ndarray) else T,
+            (D.dtype, D.shape, D.tobytes()) if isinstance(D, np.ndarray) else D,
+            (b.dtype, b.shape, b.tobytes()) if isinstance(b, np.ndarray) else b)
+
+
+def _line(t: np.ndarray, pmax: int):
+    """Thresholds t (L,) ascending -> (p, q, k), the smallest p with 0 < p <= pmax such that
+    floor((p*a + q) / 2^k) = #{i: a >= t[i]} for every integer a in t[0] - 1 .. t[-1] (the
+    constraints of each step: p*t_i + q >= i*2^k > p*(t_i - 1) + q), or None."""
+    L = len(t)
+    if pmax < 1 or L < 2:
+        return None
+    i = np.arange(1, L + 1, dtype=np.int64)
+    p = np.arange(1, min(pmax, 1 << 12) + 1, dtype=np.int64)[:, None]
+    for k in range(0, 23):
+        D = 1 << k
+        qlo = (i * D - p * t).max(axis=1)
+        qhi = (i * D - p * (t - 1)).min(axis=1) - 1
+        ok = np.flatnonzero(qlo <= qhi)
+        if len(ok):
+            return int(p[ok[0], 0]), int(qlo[ok[0]]), k
+    return None
+
+
+def _dense_plan(layer: BinaryDense, aug_in: bool, xabs: int, float_bits: bool):
+    """The fused form of a dense layer on a 2-D input whose values are at most ``xabs`` in
+    magnitude (bits: 0/1), with a column of ones appended when ``aug_in``: (W float32
+    (K [+1], M [+1]), post, const) or None where it does not apply (the layer takes the plain
+    path). post: ("bits", float_bits), ("line", lo, hi) or ("scores",); const: (M,) to add
+    after the product when there is no column of ones; the extra output column (ones) is
+    there where post can make it."""
+    M = layer.M
+    w = layer.weights.reshape(M, -1).astype(np.int64)
+    binary = layer.input_kind == "binary"
+    W, S = (2 * w, w.sum(axis=1)) if binary else (w, np.zeros(M, np.int64))
+    colbound = np.abs(W).sum(axis=1) * (1 if binary else xabs)  # |every partial sum| <= this
+    kind = layer.output_kind
+    scale = np.ones(M)  # column c holds W_c * scale_c, the constant row const_c (exact floats)
+    if kind == "scores":
+        const = (np.zeros(M, np.int64) if layer.bias is None else np.asarray(layer.bias, np.int64)) - S
+        if np.any(colbound + np.abs(const) >= EXACT_F32):
+            return None
+        post, sign = ("scores",), np.ones(M, np.int64)
+    elif kind == "bits":  # acc >= T: raw - S - T + 1 >= 1; acc <= T: S + T - raw + 1 >= 1
+        T, sign = np.asarray(layer.thresholds, np.int64), np.where(np.asarray(layer.directions) > 0, 1, -1)
+        const = 1 - sign * (S + T)
+        if np.any(np.abs(T) >= EXACT_F32) or np.any(colbound + np.abs(const) >= EXACT_F32):
+            return None
+        post = ("bits", float_bits)
+    else:
+        T, D = np.asarray(layer.thresholds, np.int64), np.asarray(layer.directions)
+        if np.any(np.abs(T) >= EXACT_F32):
+            return None
+        L, off = T.shape[1], int(layer.out_offset)
+        sign, const = np.where(D > 0, 1, -1), np.zeros(M, np.int64)
+        for c in range(M):  # acc <= T_i is -acc >= -T_i: the line on -acc, p negated
+            t = np.sort(sign[c] * T[c])
+            r = _line(t, (EXACT_F32 - 1) // (int(colbound[c]) + abs(int(S[c])) + int(np.abs(t).max()) + 1))
+            if r is None:
+                return None
+            p, q, k = r
+            # z_c = (p * sign * acc + q + off * 2^k) / 2^k, acc = raw - S
+            const[c] = q + off * (1 << k) - p * sign[c] * S[c]
+            if int(colbound[c]) * p + abs(int(const[c])) >= EXACT_F32:
+                return None
+            sign[c] *= p
+            scale[c] = 2.0 ** -k
+        post = ("line", np.float32(off), np.float32(off + L))
+    aug_out = post[0] == "bits" and post[1] or post[0] == "line" and post[1] <= 1 <= post[2]
+    W = (W * sign[:, None]).T.astype(np.float64) * scale  # (K, M): powers of two, exact
+    const = const * scale
+    if aug_in:
+        W = np.vstack([W, const])
+    if aug_out:
+        W = np.hstack([W, np.zeros((len(W), 1))])
+        if aug_in:
+            W[-1, -1] = 1.0
+        else:
+            const = np.append(const, 1.0)
+    return (np.ascontiguousarray(W, dtype=np.float32), post,
+            None if aug_in or not np.any(const) else const.astype(np.float32))
+
+
+def _plan(layer, form):
+    """``_dense_plan(layer, *form)``, made once per layer contents."""
+    key = _layer_key(layer)
+    entry = _PLANS.get(id(layer))
+    if entry is None or entry[0] != key:
+        if len(_PLANS) >= 256:
+            _PLANS.clear()
+        entry = _PLANS[id(layer)] = (key, {})
+    plans = entry[1]
+    if form not in plans:
+        plans[form] = _dense_plan(layer, *form)
+    return plans[form]
+
+
+_F0, _F1 = np.float32(0), np.float32(1)
+
+
+def _fused_dense(layer: BinaryDense, x: np.ndarray, aug_in: bool, xabs: int, float_bits: bool):
+    """(y, aug_out) by the layer's fused plan, or None where it has none."""
+    plan = _plan(layer, (aug_in, xabs, float_bits))
+    if plan is None:
+        return None
+    W, post, const = plan
+    z = np.matmul(x.astype(np.float32, copy=False), W)  # bits and ints alike: exact in float32
+    if const is not None:
+        z += const
+    if post[0] == "line":
+        np.floor(z, out=z)
+        _clip(z, post[1], post[2], out=z)
+    elif post[0] == "bits":  # integers: >= 1 is 1, <= 0 is 0
+        z = _clip(z, _F0, _F1, out=z) if post[1] else np.greater(z, _F0)
+    return z, W.shape[1] > layer.M
+
+
 def _step(layer, xs: list[np.ndarray]) -> np.ndarray:
     """One hardware layer on channels-last tensors."""
     if isinstance(layer, (AddJoin, ConcatJoin)):
@@ -413,50 +558,127 @@ def check_input(model: Model, x: np.ndarray) -> np.ndarray:
 def _input(model: Model, x) -> np.ndarray:
     """``_channels_last(check_input(model, x))`` in fewer passes where x is plainly valid: the
     same values and type; anything else (errors included) takes the long way."""
+    return _input_ext(model, x, False)[0]
+
+
+def _bucket(m: int) -> int:
+    """The smallest 2^j - 1 >= m: a few plans per layer for the ranges inputs take."""
+    return (1 << max(int(m), 0).bit_length()) - 1
+
+
+def _plain_quant(q) -> bool:
+    """A per-tensor Quant with zero-point 0, rounding half to even, integers below 2^24."""
+    return (getattr(q.scale, "ndim", 0) == 0 == getattr(q.zero_point, "ndim", 0) and q.zero_point == 0
+            and q.rounding.upper() in ("ROUND", "HALF_EVEN") and max(-q.qmin, q.qmax) < EXACT_F32)
+
+
+def _input_ext(model: Model, x, aug: bool):
+    """(``_input(model, x)``, whether a column of ones is appended (``aug`` asks for one, on
+    2-D float32 inputs), a bound of its magnitudes (``_bucket``; None: the declared range))."""
     x, shape, q = np.asarray(x), tuple(model.input_shape), model.input_quant
-    if x.ndim >= 2 and x.size and int(np.prod(x.shape[1:])) == int(np.prod(shape)):
-        x = x.reshape((len(x),) + shape)
+    if x.ndim >= 2 and x.size and math.prod(x.shape[1:]) == math.prod(shape):
+        if x.shape[1:] != shape:
+            x = x.reshape((len(x),) + shape)
         if q is None and x.dtype.kind in "iu":  # integers: one range check
             lo, hi = int(x.min()), int(x.max())
             b = model.input_bits
             qlo, qhi = (-(1 << (b - 1)), (1 << (b - 1)) - 1) if model.input_signed else (0, (1 << b) - 1)
             if qlo <= lo and hi <= qhi:
                 x = np.moveaxis(x, 1, -1) if x.ndim > 2 else x
-                return x.astype(_exact_dtype(max(-lo, hi, 0)), copy=False)
-        elif (q is not None and x.dtype.kind in "iuf" and np.ndim(q.scale) == 0 == np.ndim(q.zero_point)
-              and q.zero_point == 0 and q.rounding.upper() in ("ROUND", "HALF_EVEN")
-              and max(-q.qmin, q.qmax) < EXACT_F32):
+                dtype, xabs = _exact_dtype(max(-lo, hi, 0)), _bucket(max(-lo, hi))
+                if aug and x.ndim == 2 and dtype == np.float32:
+                    y = np.empty((len(x), x.shape[1] + 1), np.float32)
+                    y[:, :-1] = x
+                    y[:, -1] = 1
+                    return y, True, xabs
+                return x.astype(dtype, copy=False), False, xabs
+        elif q is not None and x.dtype.kind in "iuf" and _plain_quant(q):
+            qmin, qmax = q.qmin, q.qmax
             y = x.astype(np.float32, copy=False)  # Quant in float32, as QuantSpec.to_int
             if np.float32(q.scale) != 1:
                 y = y / np.float32(q.scale)
-            lo, hi = y.min(), y.max()  # NaN if any value is
-            if np.isfinite(lo) and np.isfinite(hi):
-                if lo < q.qmin or hi > q.qmax:
-                    y = np.clip(y, np.float32(q.qmin), np.float32(q.qmax))
+            lo, hi = float(y.min()), float(y.max())  # NaN if any value is
+            if math.isfinite(lo) and math.isfinite(hi):
+                if lo < qmin or hi > qmax:
+                    y = np.clip(y, np.float32(qmin), np.float32(qmax))
+                xabs = _bucket(min(max(-qmin, qmax), max(-math.floor(lo), math.ceil(hi), 0)))
+                if aug and y.ndim == 2:
+                    out = np.empty((len(y), y.shape[1] + 1), np.float32)
+                    np.rint(y, out=out[:, :-1])
+                    out[:, -1] = 1
+                    return out, True, xabs
                 y = np.rint(y)  # half to even; integers below 2^24: exact float32
-                return np.moveaxis(y, 1, -1) if y.ndim > 2 else y
-    return _channels_last(check_input(model, x), False)
+                return (np.moveaxis(y, 1, -1) if y.ndim > 2 else y), False, xabs
+    return _channels_last(check_input(model, x), False), False, None
+
+
+_READERS: dict = {}  # id(model) -> (its graph, ``_readers``)
+
+
+def _readers(model: Model) -> tuple[dict, dict, list]:
+    """(tensor name -> (a dense layer reads it, only dense layers and adds read it), tensor
+    name -> index of its last reader, the inputs of each layer)."""
+    graph = tuple([(type(l), l.name, l.inputs and tuple(l.inputs)) for l in model.layers])
+    got = _READERS.get(id(model))
+    if got is not None and got[0] == graph:
+        return got[1]
+    ins = [model.inputs_of(i) for i in range(len(model.layers))]
+    last_reader = {p: i for i in range(len(model.layers)) for p in ins[i]}
+    kinds = {l.name: l for l in model.layers}
+    out = {}
+    for name, rs in model.consumers().items():
+        rs = [kinds[r] for r in rs]
+        out[name] = (any(isinstance(r, BinaryDense) for r in rs),
+                     bool(rs) and all(isinstance(r, (BinaryDense, AddJoin)) for r in rs))
+    if len(_READERS) >= 64:
+        _READERS.clear()
+    _READERS[id(model)] = (graph, (out, last_reader, ins))
+    return out, last_reader, ins
 
 
 def _run(model: Model, x: np.ndarray):
-    """Every layer's output, channels last, in list order (the graph in topological order); a
-    tensor is let go after its last reader (less memory: fewer fresh pages to fault in)."""
-    last_reader = {p: i for i in range(len(model.layers)) for p in model.inputs_of(i)}
-    values = {INPUT: _input(model, x)}
+    """(layer, output) for every layer, channels last, in list order (the graph in topological
+    order); a tensor is let go after its last reader (less memory: fewer fresh pages to fault
+    in). A dense layer runs fused (``_fused_dense``) where it can: its output may then carry a
+    column of ones (only dense layers read it whole; others, and the caller, get a view
+    without it) and bits as 0/1 float32 (where only dense layers and adds read them)."""
+    readers, last_reader, inputs = _readers(model)
+    last = model.layers[-1].name if model.layers else None
+    x, aug, xabs = _input_ext(model, x, readers.get(INPUT, (False,))[0])
+    values = {INPUT: (x, aug, xabs)}
     for i, layer in enumerate(model.layers):
-        names = model.inputs_of(i)
+        names = inputs[i]
         ins = [values[p] for p in names]
         for p in names:
             if last_reader[p] == i:
                 values.pop(p, None)
-        values[layer.name] = y = _step(layer, ins)
+        y = None
+        if isinstance(layer, BinaryDense) and ins[0][0].ndim == 2:
+            x, aug, xabs = ins[0]
+            lo, hi = layer.input_range()
+            xabs = max(-lo, hi) if xabs is None or layer.input_kind == "binary" else min(xabs, max(-lo, hi))
+            r = _fused_dense(layer, x, aug, xabs, layer.name != last and readers[layer.name][1])
+            if r is not None:
+                y, aug = r
+                if aug and (layer.name == last or not readers[layer.name][0]):
+                    y, aug = y[:, :-1], False
+        if y is None:
+            y, aug = _step(layer, [v[:, :-1] if a else v for v, a, _ in ins]), False
+        values[layer.name] = (y, aug, None)
         del ins
-        yield y
+        yield layer, (y[..., :-1] if aug else y)
+
+
+def _layer_out(layer, y: np.ndarray) -> np.ndarray:
+    """``_channels_first`` of a layer's output, bits (bool or 0/1 float32) as 0/1 uint8."""
+    if y.dtype != bool and (isinstance(layer, BinaryLayer) and layer.output_kind == "bits"):
+        y = y.astype(bool)
+    return _channels_first(y)
 
 
 def run_layers(model: Model, x: np.ndarray) -> list[np.ndarray]:
     """Every layer's output, in list order (the graph walked in topological order)."""
-    return [_channels_first(y) for y in _run(model, x)]
+    return [_layer_out(l, y) for l, y in _run(model, x)]
 
 
 def run(model: Model, x: np.ndarray) -> np.ndarray:
@@ -464,6 +686,6 @@ def run(model: Model, x: np.ndarray) -> np.ndarray:
     if not model.is_lowered:
         bad = next(l for l in model.layers if not l.is_hardware)
         raise UnsupportedModelError(f"layer '{bad.name}' ({bad.kind}) was not lowered")
-    for out in _run(model, x):
+    for layer, out in _run(model, x):
         pass
-    return _channels_first(out).reshape(len(out), -1)
+    return _layer_out(layer, out).reshape(len(out), -1)

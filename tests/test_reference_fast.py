@@ -235,3 +235,102 @@ def test_fast_input_equals_check_input(seed, bits, signed, narrow, scale, dtype,
             continue
         got = reference._input(m, x)
         assert got.dtype == want.dtype and got.shape == want.shape and np.array_equal(got, want)
+
+
+def line_thresholds(rng, acc, levels, M):
+    """Per channel, thresholds of a uniform quantizer on the accumulator range (a line: the
+    fused path), sometimes jittered by one (no line: the table or compare path)."""
+    lo, hi = int(acc.min()) - 2, int(acc.max()) + 2
+    step = rng.uniform(0.3, max((hi - lo) / levels, 0.5), M)
+    start = rng.uniform(lo - 2, hi, M)
+    T = np.ceil(start[:, None] + step[:, None] * np.arange(levels)).astype(np.int64)
+    jitter = rng.random(T.shape) < 0.05
+    T[jitter] += rng.choice([-1, 1], jitter.sum())
+    return np.sort(T, axis=1)
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), N=st.integers(1, 30), K=st.integers(1, 40), sizes=st.lists(
+           st.integers(1, 12), min_size=1, max_size=3), bits=st.sampled_from([2, 4, 8, 16]),
+       signed=st.booleans(), kinds=st.lists(st.sampled_from(["bits", "int", "int"]), min_size=3, max_size=3),
+       levels=st.sampled_from([2, 3, 7, 15]), dirs=st.sampled_from([1, -1, 0]),
+       offset=st.sampled_from([0, 0, -8, 1, 2, 300]), bias=st.booleans(), quant=st.booleans(), big=st.booleans())
+def test_fused_dense_chain_equals_plain_loops(seed, N, K, sizes, bits, signed, kinds, levels, dirs, offset, bias,
+                                             quant, big):
+    """Dense chains run fused (constants in a row of ones, bits as clip(z, 0, 1), line-shaped
+    multi-level thresholds as floor and clip, a few inputs of small magnitude as their own
+    plan) equal plain int64 loops, in ``run`` and ``run_layers``; so does a second call with
+    inputs of the full range and one after a layer changed in place."""
+    from fastinference.quant import QuantSpec
+    rng = np.random.default_rng(seed)
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    xs = [rng.integers(lo, hi, (N, K), endpoint=True),
+          rng.integers(max(lo, -3), min(hi, 3), (N, K), endpoint=True)]
+    layers, kind, wbits = [], dict(input_kind="int", input_bits=bits, input_signed=signed), 4
+    h = xs[0]
+    for j, M in enumerate(sizes + [5]):
+        W = weights(rng, 1 if kind["input_kind"] == "binary" or big else wbits, (M, h.shape[1]))
+        h = h.astype(np.int64)
+        acc = (2 * h - 1 if kind["input_kind"] == "binary" else h) @ W.T.astype(np.int64)
+        D = rng.choice([-1, 1], M) if dirs == 0 else np.full(M, dirs)
+        if j == len(sizes):
+            extra = dict(bias=rng.integers(-50, 50, M) if bias else None)
+            out_kind = None
+        elif kinds[j] == "bits":
+            T = rng.integers(int(acc.min()) - 1, int(acc.max()) + 2, M)
+            extra, out_kind = dict(thresholds=T, directions=D.astype(np.int8)), ("binary", 1, False)
+        else:
+            T = line_thresholds(rng, acc, levels, M)
+            T[D < 0] = T[D < 0, ::-1]
+            extra = dict(thresholds=T, directions=D.astype(np.int8), out_offset=offset, out_bits=10)
+            out_kind = ("int", 10, True)
+        layer = BinaryDense(name=f"d{j}", source_nodes=[], in_shape=(h.shape[1],), out_shape=(M,), weights=W,
+                            weight_bits=int(np.abs(W).max()).bit_length() + 1 if np.abs(W).max() > 1 else 1,
+                            **kind, **extra)
+        layers.append(layer)
+        if out_kind is None:
+            break
+        h = plain_activation(acc, extra["thresholds"], D, extra.get("out_offset", 0))
+        kind = dict(input_kind=out_kind[0], input_bits=out_kind[1], input_signed=out_kind[2])
+    q = QuantSpec(scale=np.float32(1.0), zero_point=0.0, bits=bits, signed=signed, narrow=False) if quant else None
+    m = Model("t", layers, (K,), input_bits=bits, input_signed=signed, input_quant=q)
+
+    def plain(x):
+        outs, h, kind = [], x, "int"
+        for l in layers:
+            w, h = l.weights.astype(np.int64), h.astype(np.int64)
+            acc = (2 * h - 1 if l.input_kind == "binary" else h) @ w.T
+            if l.thresholds is None:
+                h = acc + (0 if l.bias is None else l.bias)
+            else:
+                h = plain_activation(acc, l.thresholds, l.directions, l.out_offset)
+            outs.append(h)
+        return outs
+
+    for rnd in range(3):
+        for x in xs:
+            want = plain(x)
+            got = reference.run_layers(m, x.astype(np.float32) if quant else x)
+            assert [g.dtype for g in got] == [w.dtype for w in want]
+            assert all(np.array_equal(g, w) for g, w in zip(got, want))
+            assert np.array_equal(reference.run(m, x.astype(np.float32) if quant else x), want[-1])
+        l = layers[rng.integers(len(layers))]  # changed in place: no stale plan
+        l.weights[0] = -l.weights[0]
+
+
+@pytest.mark.parametrize("quant", [False, True])
+def test_fused_plan_follows_the_input_range(quant):
+    """A plan made for inputs of small magnitude is not used for larger ones: sums just above
+    2^24 (odd, so float32 would round them) stay exact after a call on small inputs."""
+    from fastinference.quant import QuantSpec
+    rng = np.random.default_rng(5)
+    W = np.ones((3, 300), np.int8)
+    layer = BinaryDense(name="d", source_nodes=[], in_shape=(300,), out_shape=(3,), weights=W, weight_bits=2,
+                        input_kind="int", input_bits=16, input_signed=False)
+    q = QuantSpec(scale=np.float32(1.0), zero_point=0.0, bits=16, signed=False, narrow=False) if quant else None
+    m = Model("t", [layer], (300,), input_bits=16, input_quant=q)
+    for x in (rng.integers(0, 4, (4, 300)), rng.integers(65533, 65536, (4, 300)), rng.integers(0, 40000, (4, 300))):
+        want = x @ W.T.astype(np.int64)
+        assert (want > (1 << 24)).any() or x.max() < 40000
+        got = reference.run(m, x.astype(np.float32) if quant else x)
+        assert got.dtype == np.int64 and np.array_equal(got, want)
