@@ -198,6 +198,8 @@ def cmd_synth(a) -> int:
         p = rep["pnr"]
         print(f"{p['device']}: Fmax {rep['fmax_mhz']} MHz" if p["fits"] else
               f"{p['device']}: does not fit ({', '.join(p['over_capacity']) or 'see synth/pnr.log'})")
+        if p.get("rtl_variant"):
+            print(f"  (timed netlist: {p['rtl_variant']})")
     return 0
 
 

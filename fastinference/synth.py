@@ -11,6 +11,13 @@ and routed out of context on a Lattice ECP5-85 (CABGA381) by ``yowasp-nextpnr-ec
 ``critical_path``, ``utilisation``, ...}, all read from nextpnr's log file
 (:func:`parse_nextpnr_log`). A design too big for the device is reported (``fits: false``,
 ``fmax_mhz: null``), not an error.
+
+The ECP5 run reads the RTL with ``-DFI_ECP5`` (:data:`ECP5_DEFINES`; ``pnr.defines`` and
+``pnr.rtl_variant`` in the report): the mvau's weight ROMs are then banked LUT ROMs
+(rtl_templates/weight_rom.sv, ``Lut = 1``) instead of block RAM, because nextpnr times every
+DP16KD read at ~5.6 ns clock-to-out. So the ECP5 netlist that is timed is not the
+``synth_xilinx`` one (same function, same cycles and latency; the Xilinx area figures are for
+block-RAM weight ROMs).
 """
 from __future__ import annotations
 
@@ -457,13 +464,21 @@ def _watch(proc: subprocess.Popen, log: Path, what: str, progress, timeout: int,
             last = now
 
 
+# Verilog defines of the ECP5 timing run (not of the synth_xilinx area run): FI_ECP5 makes the
+# mvau's weight ROMs banked LUT ROMs (rtl_templates/weight_rom.sv)
+ECP5_DEFINES = ("FI_ECP5",)
+ECP5_RTL_VARIANT = ("FI_ECP5: weight ROMs as banked LUT ROMs (weight_rom Lut = 1), no DP16KD for "
+                    "weights; the synth_xilinx netlist keeps block-RAM weight ROMs")
+
+
 def run_ecp5(rtl: Path, top: str, out_dir_rel: str, freq_mhz: float = 100.0, progress=None,
              timeout: int = 7200) -> dict:
     """``synth_ecp5`` then nextpnr on ``rtl`` (cwd ``rtl``, files in ``rtl/out_dir_rel``);
     returns :func:`parse_nextpnr_log` plus ``device``, ``tool``, ``target_mhz``, ``seconds``."""
     files = read_filelist(rtl)
     work = rtl / out_dir_rel
-    script = "\n".join([f"read_verilog -sv -DSYNTHESIS {f}" for f in files]
+    defs = "".join(f" -D{d}" for d in ECP5_DEFINES)
+    script = "\n".join([f"read_verilog -sv -DSYNTHESIS{defs} {f}" for f in files]
                        + [f"hierarchy -check -top {top}",
                           f"synth_ecp5 -noiopad -top {top} -json {out_dir_rel}/ecp5.json", ""])
     (work / "ecp5.ys").write_text(script)
@@ -505,5 +520,6 @@ def run_ecp5(rtl: Path, top: str, out_dir_rel: str, freq_mhz: float = 100.0, pro
     if not res["fits"]:
         res["fmax_mhz"] = None
         res["critical_path"] = {}
-    return {"device": ECP5["device"], "tool": PNR_TOOL, "target_mhz": freq_mhz, **res,
+    return {"device": ECP5["device"], "tool": PNR_TOOL, "target_mhz": freq_mhz,
+            "defines": list(ECP5_DEFINES), "rtl_variant": ECP5_RTL_VARIANT, **res,
             "synth_seconds": round(synth_s, 2), "seconds": round(time.time() - t0, 2)}

@@ -28,9 +28,8 @@
 //        (ElemW = OutBits, or 32 for scores).
 // Pipeline (one step a cycle, all stages enabled by one stall signal):
 //   s0 step counters, input slice select (an SF:1 mux; for SF > 8 a shift register reloaded
-//   from the buffer at each fold's first step, so no wide mux), ROM address | s1 registered
-//   slice and weight ROM word
-//   (synchronous read) | s1b both re-registered (the ROM register is absorbed by the memory) |
+//   from the buffer at each fold's first step, so no wide mux), ROM address | s1, s1b (and
+//   one more stage per WLat > 2) the weight_rom read (WLat cycles) beside a slice delay line |
 //   s2 per-lane products (3:2 compressed XNOR bits for the popcount), registered for XNOR
 //   and multipliers (one-gate products, x or ~x and x ? w : 0, feed the tree unregistered
 //   and its sum is registered instead) | mvau_tree, a register every RegEvery adder levels (TreeRegs) | accumulate |
@@ -38,8 +37,9 @@
 //   the output shift register (no fold-index mux) | output register.
 // Throughput: exactly SF*NF cycles per vector in steady state (the input is double buffered
 //   and every stage is pipelined: no bubble).
-// Latency: SF*NF + 6 + TreeRegs cycles from the input handshake to the output handshake (idle
-//   unit, output ready), TreeRegs = $clog2(TermN) / RegEvery.
+// Latency: SF*NF + 4 + WLat + TreeRegs cycles from the input handshake to the output handshake
+//   (idle unit, output ready), TreeRegs = $clog2(TermN) / RegEvery, WLat = weight_rom's read
+//   latency: 2 up to 1,024 steps, 3 up to 16,384, one more per further 16x.
 // Back-pressure: accepted on the output; a finished vector that finds the output register
 //   still waiting for out_ready_i goes to a one-vector skid buffer, and the whole pipeline
 //   stalls only while that buffer is full. The stall is that buffer's full flag (a flop): no
@@ -49,11 +49,13 @@
 // Memories (read with $readmemh, file names relative to the simulator's working directory):
 //   WeightFile: SF*NF words of PE*SIMD*WBits bits, word nf*SF+sf, lane p*SIMD+s at
 //               [(p*SIMD+s)*WBits +: WBits] = weight of channel nf*PE+p for input sf*SIMD+s.
-//               Synchronous read, re-registered once (s1b). At least 32 words and 4 kbit:
-//               block RAM (rom_style "block"; Yosys synth_xilinx otherwise maps e.g. a 64 x 512
-//               ROM to logic at ~3.4 LUT per bit, 1,750 LUTs); smaller: the tool's choice. An
-//               ECP5 DP16KD is mapped without its output register (~5.8 ns clock-to-out; Yosys
-//               does not infer REGMODE "OUTREG"), hence the second register.
+//               In weight_rom.sv (its header has both styles), chosen by WRomLut: 0 (default):
+//               one synchronous-read memory, re-registered once; at least 32 words and 4 kbit:
+//               block RAM, smaller: the tool's choice. 1 (the default when FI_ECP5 is defined,
+//               as fastinference synth does for its ECP5 timing run only): a banked LUT ROM
+//               (64-word banks, copied address registers, a registered 16:1 bank-select mux
+//               per cycle): nextpnr times every DP16KD read at ~5.6 ns clock-to-out (no OUTREG
+//               timing), which capped the MLP at ~135 MHz. Same function, cycles and latency.
 //   ThreshFile: NF words of PE*LaneW bits, lane p at [p*LaneW +: LaneW]: Scores = 0:
 //               LaneW = 1 + NThr*AccW, {neg, U[NThr-1], ..., U[0]}; Scores = 1: the 32-bit B.
 // AccW must hold every reachable S and the clamped thresholds (two's complement).
@@ -72,6 +74,11 @@ module mvau #(
   parameter int OutOffset  = 0,
   parameter int AccW       = 16,
   parameter int RegEvery   = 2,
+`ifdef FI_ECP5
+  parameter bit WRomLut    = 1'b1,   // weight_rom style: banked LUT ROM (ECP5 timing flow)
+`else
+  parameter bit WRomLut    = 1'b0,   // weight_rom style: one memory, block RAM by size
+`endif
   parameter     WeightFile = "",
   parameter     ThreshFile = ""
 ) (
@@ -101,13 +108,13 @@ module mvau #(
                             BinIn ? WBits : WBits + InBits + (InSigned ? 0 : 1);
   localparam int TreeLv   = $clog2(TermN);
   localparam int TreeRegs = TreeLv / RegEvery;
-  localparam int PipeN    = 3 + TreeRegs;          // s1, s1b, s2, tree registers
+  localparam int AddrW    = (Steps > 1) ? $clog2(Steps) : 1;
+  // weight_rom read latency: 2 up to 1,024 words, +1 per further 16x (both styles)
+  localparam int WLat     = (AddrW > 10) ? 2 + (AddrW - 7) / 4 : 2;
+  localparam int PipeN    = WLat + 1 + TreeRegs;   // ROM read (s1, s1b, ...), s2, tree registers
   localparam int SfW      = (SF > 1) ? $clog2(SF) : 1;
   localparam int NfW      = (NF > 1) ? $clog2(NF) : 1;
-  localparam int AddrW    = (Steps > 1) ? $clog2(Steps) : 1;
   localparam int TreeW    = (TermW + TreeLv < AccW) ? TermW + TreeLv : AccW;
-  // weight ROM in block RAM when at least 32 words deep and 4 kbit (else the tool decides)
-  localparam bit WBlock   = (Steps >= 32) && (Steps * WordW >= 4096);
   // input slices from a shifting buffer (no SF:1 slice mux) when SF > ShiftSf
   localparam int ShiftSf  = 8;
   // products registered before the tree (XNOR counts, multipliers), else the tree's sum
@@ -152,7 +159,7 @@ module mvau #(
   logic [SfW-1:0]    sf_q;
   logic              at0_q;     // sf_q == 0, registered
   logic [NfW-1:0]    nf_q;
-  logic [AddrW-1:0]  addr_q;
+  logic [AddrW-1:0]  addr_q, addr_d;
   logic              s0_valid, s0_fire, s0_first, s0_last_sf, s0_last_nf, s0_done;
   logic [InW-1:0]    s0_vec;
   logic [SliceW-1:0] s0_slice;
@@ -180,6 +187,9 @@ module mvau #(
     assign s0_slice = s0_vec[sf_q * SliceW +: SliceW];
   end
 
+  // the ROM address of the next step (weight_rom keeps its own copies of addr_q)
+  assign addr_d = (s0_last_sf && s0_last_nf) ? '0 : addr_q + 1'b1;
+
   always_comb begin
     full_d = full_q;
     if (in_hs)   full_d[wr_ptr_q] = 1'b1;
@@ -203,7 +213,7 @@ module mvau #(
         sf_q   <= s0_last_sf ? '0 : sf_q + 1'b1;
         at0_q  <= s0_last_sf;
         nf_q   <= s0_last_sf ? (s0_last_nf ? '0 : nf_q + 1'b1) : nf_q;
-        addr_q <= (s0_last_sf && s0_last_nf) ? '0 : addr_q + 1'b1;
+        addr_q <= addr_d;
       end
     end
   end
@@ -227,63 +237,27 @@ module mvau #(
     end
   end
 
-  // ------------------------------------------------- stage 1: slice and weight word
-  logic [SliceW-1:0] x_q;
-  logic [WordW-1:0]  w_q;
-
-  always_ff @(posedge clk_i) begin
-    if (en) x_q <= s0_slice;
-  end
-
-  // weights: synchronous ROM read, enabled while the pipeline moves
-  if (Steps == 1) begin : g_w_rom1
-    /* verilator lint_off UNDRIVEN */
-    logic [WordW-1:0] w_rom [1];
-    /* verilator lint_on UNDRIVEN */
-    if (WeightFile != "") begin : g_w_init
-      initial $readmemh(WeightFile, w_rom, 0, 0);
-    end
-    logic unused_addr;
-    assign unused_addr = ^addr_q;
-    always_ff @(posedge clk_i) begin
-      if (en) w_q <= w_rom[0];
-    end
-  end else if (WBlock) begin : g_w_bram
-    // deep and big: block RAM (Yosys maps a logic ROM of this shape at ~3.4 LUT per bit)
-    /* verilator lint_off UNDRIVEN */
-    (* rom_style = "block", ram_style = "block" *) logic [WordW-1:0] w_rom [Steps];
-    /* verilator lint_on UNDRIVEN */
-    if (WeightFile != "") begin : g_w_init
-      initial $readmemh(WeightFile, w_rom, 0, Steps - 1);
-    end
-    always_ff @(posedge clk_i) begin
-      if (en) w_q <= w_rom[addr_q];
-    end
-  end else begin : g_w_rom
-    /* verilator lint_off UNDRIVEN */
-    logic [WordW-1:0] w_rom [Steps];
-    /* verilator lint_on UNDRIVEN */
-    if (WeightFile != "") begin : g_w_init
-      initial $readmemh(WeightFile, w_rom, 0, Steps - 1);
-    end
-    always_ff @(posedge clk_i) begin
-      if (en) w_q <= w_rom[addr_q];
-    end
-  end
-
-  // ------------------------------------------------- stage 1b: weight and slice re-registered
-  // The ROM's own read register (w_q) is absorbed by the memory (block RAM output, or moved
-  // in front of a LUT ROM as an address register); this plain register gives the products a
-  // flop-to-flop start, so ROM access and XNOR/compressor are separate cycles.
+  // ------------------------------------------------- stage 1 .. WLat: slice and weight word
+  // weight_rom: the word of addr_q arrives in w_r WLat cycles later; the slice is delayed by
+  // as many registers (x_q, x_r and WLat - 2 more)
   logic [SliceW-1:0] x_r;
   logic [WordW-1:0]  w_r;
+  logic [WLat*SliceW-1:0] x_d;   // x_d[i*SliceW +: SliceW]: the slice delayed i + 1 cycles
 
   always_ff @(posedge clk_i) begin
-    if (en) begin
-      x_r <= x_q;
-      w_r <= w_q;
-    end
+    if (en) x_d <= {x_d[(WLat-1)*SliceW-1:0], s0_slice};
   end
+  assign x_r = x_d[(WLat-1)*SliceW +: SliceW];
+
+  weight_rom #(.Words(Steps), .Width(WordW), .AddrW(AddrW), .Lut(WRomLut), .Latency(WLat),
+               .File(WeightFile)) u_w_rom (
+    .clk_i     (clk_i),
+    .rst_ni    (rst_ni),
+    .en_i      (en),
+    .addr_en_i (s0_fire),
+    .addr_d_i  (addr_d),
+    .data_o    (w_r)
+  );
 
   // ------------------------------------------------- stage 2 .. acc, per channel
   logic [PE*AccW-1:0] acc_fin;   // the accumulator including this step (valid at the last)

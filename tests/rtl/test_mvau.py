@@ -7,7 +7,9 @@ integers, 1..8 bits, signed and unsigned inputs), every output kind (bits, multi
 integers with an offset, 32-bit scores), thresholds in both directions hit exactly and out of
 range, K not a multiple of SIMD, M not a multiple of PE, PE = SIMD = 1, fully parallel, a deep
 registered tree (SIMD 128), popcount trees of several sizes, deep folds (the shifting
-input buffer), a block-RAM weight ROM, under random valid gaps and back-pressure, and the exact
+input buffer), a block-RAM weight ROM, the banked LUT weight ROM of the ECP5 flow (weight_rom
+Lut = 1), ROMs deeper than 1,024 words (one more cycle of latency, both styles), under random
+valid gaps and back-pressure, and the exact
 steady-state throughput (SF*NF cycles per vector) and latency (mvau_latency) of every instance.
 The default group is one build per simulator; `-m slow` adds a group of random configurations.
 """
@@ -54,6 +56,22 @@ DEFAULT_CASES = [
     ("xnor_t9_int7", 54, 4, 2, 27, 1, "binary", 1, False, "int", 7),
     ("xnor_t5_scores", 26, 3, 3, 13, 1, "binary", 1, False, "scores", 0),
     ("xnor_t22", 64, 4, 4, 64, 1, "binary", 1, False, "bits", 1),
+    # the banked LUT weight ROM (weight_rom Lut = 1, the ECP5 flow's -DFI_ECP5): 128 words in 2
+    # banks and a 16:1 select level, 102 words (partial bank), 12 words (a 16-word bank),
+    # 4 words of 384 bits and 6 of 512 (one address copy per 8 word bits)
+    ("xnor_t7_lut", 84, 64, 2, 21, 1, "binary", 1, False, "bits", 1, 1),
+    ("xnor_sf34_lut", 100, 5, 2, 3, 1, "binary", 1, False, "bits", 1, 1),
+    ("pm1_u8_bits_lut", 10, 5, 2, 3, 1, "int", 8, False, "bits", 1, 1),
+    ("w4a8_simd32_lut", 64, 6, 3, 32, 4, "int", 8, False, "int", 7, 1),
+    ("xnor_simd128_lut", 300, 6, 4, 128, 1, "binary", 1, False, "bits", 1, 1),
+    ("xnor_full_lut", 16, 8, 8, 16, 1, "binary", 1, False, "int", 3, 1),
+]
+# weight ROMs deeper than 1,024 words (read latency 3 in both styles; LUT style: 18 and 19
+# banks, two select levels, a partial last group), few vectors (1,089 and 1,200 steps each)
+DEEP_CASES = [
+    ("deep_xnor_blk", 33, 33, 1, 1, 1, "binary", 1, False, "bits", 1, 0),
+    ("deep_xnor_lut", 33, 33, 1, 1, 1, "binary", 1, False, "bits", 1, 1),
+    ("deep_w4_lut", 40, 30, 1, 1, 4, "int", 3, True, "int", 3, 1),
 ]
 FIFO_CASES = [("fifo_d1", 5, 1), ("fifo_d2", 7, 2), ("fifo_d3", 3, 3)]
 N_VECTORS = 24
@@ -76,7 +94,7 @@ def random_cases(n: int, seed: int) -> list[tuple]:
     return cases
 
 
-GROUPS = {"default": DEFAULT_CASES, "slow": random_cases(24, 99)}
+GROUPS = {"default": DEFAULT_CASES, "deep": DEEP_CASES, "slow": random_cases(24, 99)}
 
 
 def make_layer(rng, K, M, wb, kind, bits, signed, out, nthr, x) -> BinaryDense:
@@ -120,16 +138,18 @@ def pack(rows, bits) -> list[int]:
     return [sum((int(v) & mask) << (i * bits) for i, v in enumerate(r)) for r in rows]
 
 
-def build_cases(work: Path, cases) -> list[dict]:
+def build_cases(work: Path, cases, n_vectors: int = N_VECTORS) -> list[dict]:
     rng = np.random.default_rng(2024)
     cfgs = []
-    for name, K, M, PE, SIMD, wb, kind, bits, signed, out, nthr in cases:
+    for case in cases:
+        name, K, M, PE, SIMD, wb, kind, bits, signed, out, nthr = case[:11]
+        rom_lut = case[11] if len(case) > 11 else 0   # weight_rom style
         if kind == "binary":
-            x = rng.integers(0, 2, size=(N_VECTORS, K))
+            x = rng.integers(0, 2, size=(n_vectors, K))
             x[0], x[1] = 0, 1
         else:
             lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
-            x = rng.integers(lo, hi + 1, size=(N_VECTORS, K))
+            x = rng.integers(lo, hi + 1, size=(n_vectors, K))
             x[0], x[1] = lo, hi
         layer = make_layer(rng, K, M, wb, kind, bits, signed, out, nthr, x)
         y = run_layer(layer, x)
@@ -144,7 +164,7 @@ def build_cases(work: Path, cases) -> list[dict]:
             bin_in=int(kind == "binary"), in_bits=bits, in_signed=int(signed),
             scores=int(out == "scores"), n_thr=max(nthr, 1), out_bits=elem if out != "scores" else 1,
             out_offset=int(layer.out_offset) if out == "int" else 0, acc_width=accw,
-            reg_every=REG_EVERY, in_width=K * bits, out_width=M * elem,
+            reg_every=REG_EVERY, rom_lut=rom_lut, in_width=K * bits, out_width=M * elem,
             in_words=pack(x, bits), expected=pack(y, elem),
             interval=steps, latency=mvau_latency(layer, PE, SIMD)))
     for name, width, depth in FIFO_CASES:
@@ -155,14 +175,14 @@ def build_cases(work: Path, cases) -> list[dict]:
     return cfgs
 
 
-def run_group(sim, work: Path, cases):
-    cfgs = build_cases(work, cases)
+def run_group(sim, work: Path, cases, n_vectors: int = N_VECTORS):
+    cfgs = build_cases(work, cases, n_vectors)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(HERE)), trim_blocks=True,
                              lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     (work / "blocks_tb.sv").write_text(env.get_template("blocks_tb.sv.j2").render(cfgs=cfgs))
     (work / "blocks.json").write_text(json.dumps(cfgs))
     sources = [TEMPLATES / "stream_fifo.sv", TEMPLATES / "mvau_tree.sv", TEMPLATES / "mvau_act.sv",
-               TEMPLATES / "mvau.sv", work / "blocks_tb.sv"]
+               TEMPLATES / "weight_rom.sv", TEMPLATES / "mvau.sv", work / "blocks_tb.sv"]
     run_cocotb(sim, sources, "blocks_tb", "blocks_cocotb", work,
                {"FI_BLOCKS": str(work / "blocks.json")})
 
@@ -170,6 +190,11 @@ def run_group(sim, work: Path, cases):
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_blocks_against_reference(sim, tmp_path):
     run_group(sim, tmp_path, GROUPS["default"])
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_blocks_deep_weight_rom(sim, tmp_path):
+    run_group(sim, tmp_path, GROUPS["deep"], n_vectors=3)
 
 
 @pytest.mark.slow

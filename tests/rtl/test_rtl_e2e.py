@@ -195,3 +195,29 @@ def test_foldings_verilator(tmp_path, fold_name):
     scores, stats = run_sim(tmp_path, x, simulator="verilator")
     assert np.array_equal(scores, ref)
     assert stats["cycles_per_inference"] == bound
+
+
+def _with_ecp5_define(rtl: Path) -> None:
+    """Simulate the netlist the ECP5 timing run builds (synth.ECP5_DEFINES: `-DFI_ECP5`, the
+    mvau's weight ROMs as banked LUT ROMs): a first source file defining FI_ECP5 (one
+    compilation unit in both simulators)."""
+    import json
+    (rtl / "fi_ecp5_define.sv").write_text("`define FI_ECP5\n")
+    cfg = json.loads((rtl / "tb_config.json").read_text())
+    cfg["sources"] = ["fi_ecp5_define.sv"] + cfg["sources"]
+    (rtl / "tb_config.json").write_text(json.dumps(cfg))
+
+
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_mlp_ecp5_weight_roms(tmp_path, sim):
+    """The FI_ECP5 weight ROMs (rtl_templates/weight_rom.sv, Lut = 1) exact at the bound: a
+    2,368-word ROM (two bank-select levels, read latency 3), 361 words (one level), 5 words."""
+    tool_env()
+    m = random_mlp([64, 37, 19, 10], input_bits=8, seed=3)
+    f = folding.resolve_folding(m, {"dense_0": {"pe": 1, "simd": 1}, "dense_1": {"pe": 1, "simd": 2},
+                                    "dense_2": {"pe": 2, "simd": 19}})
+    x, ref = make_project(tmp_path, m, f, n=4)
+    _with_ecp5_define(tmp_path / "rtl")
+    scores, stats = run_sim(tmp_path, x, simulator=sim)
+    assert np.array_equal(scores, ref)
+    assert stats["cycles_per_inference"] == folding.pipeline_bound(m, f) == 64 * 37

@@ -115,10 +115,17 @@ def tree_regs(layer: BinaryLayer, simd: int) -> int:
     return (max(terms, 1) - 1).bit_length() // REG_EVERY
 
 
+def weight_rom_latency(steps: int) -> int:
+    """Read latency of rtl_templates/weight_rom.sv for ``steps`` words, the same in both of its
+    styles: 2 cycles up to 1,024 words, one more per further factor of 16."""
+    addr_w = max((steps - 1).bit_length(), 1)
+    return 2 + (addr_w - 7) // 4 if addr_w > 10 else 2
+
+
 def mvau_latency(layer: BinaryLayer, pe: int, simd: int) -> int:
     """Cycles from an input handshake to the output handshake of an idle mvau."""
     steps = math.ceil(layer.K / simd) * math.ceil(layer.M / pe)
-    return steps + 6 + tree_regs(layer, simd)
+    return steps + 4 + weight_rom_latency(steps) + tree_regs(layer, simd)
 
 
 def weight_words(layer: BinaryLayer, pe: int, simd: int) -> list[int]:
