@@ -101,11 +101,19 @@ module mvau #(
   localparam int LaneW    = Scores ? 32 : 1 + NThr * AccW;
   localparam int WordW    = PE * SIMD * WBits;
   localparam bit Xnor     = BinIn && (WBits == 1);
-  // tree operands per channel: XNOR bits 3:2 compressed into 2-bit counts, else one per lane
-  localparam int TermN    = Xnor ? (SIMD + 2) / 3 : SIMD;
+  // W-bit x integers: each product enters the tree as WBits shifted partial products (no
+  // multiplier cell: Yosys maps a 2+-bit "*" to a DSP, a slow MULT18X18D on ECP5)
+  localparam bit PpMul    = (WBits > 1) && !BinIn;
+  // tree operands per channel: XNOR bits 3:2 compressed into 2-bit counts, WBits partial
+  // products per lane, else one per lane
+  localparam int TermN    = Xnor ? (SIMD + 2) / 3 : PpMul ? SIMD * WBits : SIMD;
   localparam int TermW    = Xnor ? 2 :
                             (WBits == 1) ? InBits + 1 :
-                            BinIn ? WBits : WBits + InBits + (InSigned ? 0 : 1);
+                            BinIn ? WBits :
+                            PpMul ? WBits + InBits : WBits + InBits + (InSigned ? 0 : 1);
+  // tree operands are two's complement, except XNOR counts and the partial products of
+  // unsigned inputs (all non-negative: an unsigned tree, no sign-extension bits)
+  localparam bit TreeSigned = !Xnor && !(PpMul && !InSigned);
   localparam int TreeLv   = $clog2(TermN);
   localparam int TreeRegs = TreeLv / RegEvery;
   localparam int AddrW    = (Steps > 1) ? $clog2(Steps) : 1;
@@ -117,8 +125,16 @@ module mvau #(
   localparam int TreeW    = (TermW + TreeLv < AccW) ? TermW + TreeLv : AccW;
   // input slices from a shifting buffer (no SF:1 slice mux) when SF > ShiftSf
   localparam int ShiftSf  = 8;
-  // products registered before the tree (XNOR counts, multipliers), else the tree's sum
-  localparam bit ProdReg  = Xnor || (WBits > 1 && !BinIn);
+  // products registered before the tree (XNOR counts), else the tree's sum
+  localparam bit ProdReg  = Xnor;
+  // accumulator start value (mod 2^AccW), undoing the partial products' offsets (g_wint):
+  // unsigned inputs: each lane's top partial product is offset by (2^InBits - 1) << (WBits-1);
+  // signed inputs: each lane's top partial product enters as ~p = -p - 1
+  localparam longint LaneOff  = !PpMul ? 64'sd0 :
+                                InSigned ? -64'sd1 :
+                                (((64'sd1 <<< InBits) - 64'sd1) <<< (WBits - 1));
+  localparam longint AccInitL = -(longint'(SF) * longint'(SIMD) * LaneOff);
+  localparam logic [AccW-1:0] AccInit = AccInitL[AccW-1:0];
 
   // ---------------------------------------------------------------- memories
   // ROMs: only initialized from the files (undriven when no file is given); the synthesis
@@ -300,14 +316,29 @@ module mvau #(
           // x = +-1: S counts w where x = 1 (acc = 2S - sum w)
           assign term[s*TermW +: TermW] = xl[0] ? wl : '0;
         end else begin : g_wint
-          // signed product; an unsigned input gets a zero sign bit
-          logic signed [InBits:0]    xs;
-          logic signed [WBits-1:0]   ws;
-          logic signed [TermW-1:0]   pr;
-          assign xs = {InSigned & xl[InBits-1], xl};
-          assign ws = wl;
-          assign pr = TermW'(ws * xs);
-          assign term[s*TermW +: TermW] = pr;
+          // w * x as WBits partial products (lane s's at operands s*WBits .. s*WBits+WBits-1,
+          // so the tree's first levels are this lane's multiplier): bit b of w selects x << b,
+          // one AND / NAND per bit, absorbed by the first adder level. The sign bit's weight
+          // is negative: -(w_top ? x : 0) << (WBits-1) enters as
+          //   unsigned x: (w_top ? ~x : all ones) << (WBits-1), InBits bits, non-negative
+          //               (= the product + (2^InBits - 1) << (WBits-1));
+          //   signed x:   ~((w_top ? x : 0) << (WBits-1)) (= the product - 1);
+          // AccInit undoes both offsets (a constant per lane and step).
+          for (genvar b = 0; b < WBits; b++) begin : g_pp
+            logic [TermW-1:0] pp;
+            if (!InSigned && b == WBits - 1) begin : g_top_u
+              logic [InBits-1:0] nx;
+              assign nx = ~(xl & {InBits{wl[b]}});
+              assign pp = TermW'(nx) << b;
+            end else if (!InSigned) begin : g_pos_u
+              assign pp = wl[b] ? (TermW'(xl) << b) : '0;
+            end else if (b == WBits - 1) begin : g_top_s
+              assign pp = ~(wl[b] ? (TermW'($signed(xl)) << b) : '0);
+            end else begin : g_pos_s
+              assign pp = wl[b] ? (TermW'($signed(xl)) << b) : '0;
+            end
+            assign term[(s*WBits + b)*TermW +: TermW] = pp;
+          end
         end
       end
     end
@@ -342,14 +373,15 @@ module mvau #(
       for (genvar i = 0; i < PairN; i++) begin : g_pair
         logic [PairW-1:0] a, b;
         if (PairW > TermW) begin : g_grow
-          assign a = {tree_in[(2*i + 1)*TermW - 1], tree_in[2*i*TermW +: TermW]};
+          assign a = {TreeSigned & tree_in[(2*i + 1)*TermW - 1], tree_in[2*i*TermW +: TermW]};
         end else begin : g_same
           assign a = tree_in[2*i*TermW +: PairW];
         end
         if (2 * i + 1 >= TermN) begin : g_one
           assign b = '0;
         end else if (PairW > TermW) begin : g_grow_b
-          assign b = {tree_in[(2*i + 2)*TermW - 1], tree_in[(2*i + 1)*TermW +: TermW]};
+          assign b = {TreeSigned & tree_in[(2*i + 2)*TermW - 1],
+                      tree_in[(2*i + 1)*TermW +: TermW]};
         end else begin : g_same_b
           assign b = tree_in[(2*i + 1)*TermW +: PairW];
         end
@@ -366,7 +398,7 @@ module mvau #(
         logic unused_hi;
         assign unused_hi = ^tree_in;
       end
-      mvau_tree #(.N(PairN), .InW(PairW), .OutW(AccW), .Signed(1'b1), .Levels(TreeLv - 1),
+      mvau_tree #(.N(PairN), .InW(PairW), .OutW(AccW), .Signed(TreeSigned), .Levels(TreeLv - 1),
                   .RegEvery(RegEvery), .Lv0(1)) u_tree (
         .clk_i (clk_i),
         .en_i  (en),
@@ -374,7 +406,7 @@ module mvau #(
         .sum_o (sum)
       );
     end else begin : g_tree
-      mvau_tree #(.N(TermN), .InW(TermW), .OutW(AccW), .Signed(!Xnor), .Levels(TreeLv),
+      mvau_tree #(.N(TermN), .InW(TermW), .OutW(AccW), .Signed(TreeSigned), .Levels(TreeLv),
                   .RegEvery(RegEvery), .Lv0(0)) u_tree (
         .clk_i (clk_i),
         .en_i  (en),
@@ -384,12 +416,12 @@ module mvau #(
     end
 
     if (AccW > TreeW) begin : g_sum_ext
-      assign sum_x = {{(AccW - TreeW){!Xnor & sum_r[TreeW-1]}}, sum_r};
+      assign sum_x = {{(AccW - TreeW){TreeSigned & sum_r[TreeW-1]}}, sum_r};
     end else begin : g_sum_same
       assign sum_x = sum_r;
     end
 
-    assign acc_d = (first_q[PipeN-1] ? '0 : acc_q) + sum_x;
+    assign acc_d = (first_q[PipeN-1] ? AccInit : acc_q) + sum_x;
     always_ff @(posedge clk_i) begin
       if (en && v_q[PipeN-1]) acc_q <= acc_d;
     end

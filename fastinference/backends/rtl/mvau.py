@@ -111,7 +111,10 @@ def acc_width(layer: BinaryLayer) -> int:
 
 
 def tree_regs(layer: BinaryLayer, simd: int) -> int:
-    terms = math.ceil(simd / 3) if mvau_mode(layer) == "xnor" else simd
+    mode = mvau_mode(layer)
+    # XNOR bits 3:2 compressed; W-bit x integers: one partial product per weight bit and lane
+    terms = (math.ceil(simd / 3) if mode == "xnor" else
+             simd * layer.weight_bits if mode == "w_int" else simd)
     return (max(terms, 1) - 1).bit_length() // REG_EVERY
 
 
