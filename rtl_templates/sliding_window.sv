@@ -125,13 +125,13 @@ module sliding_window #(
   logic                  rd_fire;               // a window is read from the banks
   logic                  adv;                   // the pipeline after the read moves
 
-  /* verilator lint_off UNUSEDSIGNAL */
-  logic signed [IW-1:0]  lo_delta;     // always in [0, Rows)
-  logic signed [IW-1:0]  hi_delta;     // always in [0, H]
-  /* verilator lint_on UNUSEDSIGNAL */
+  logic                  rd_oxl_q, rd_oxl_d;    // rd_ox_q == OW - 1 (a flop, for timing)
+  logic                  wr_last_q, wr_last_d;  // wr_col_q == W - 1 (a flop, for timing)
+  logic                  row_left;              // the reader leaves its output row
   logic signed [CntW-1:0] free_q, free_d;   // wr_cnt - (base + lo), kept as a register
   logic signed [CntW-1:0] need_q, need_d;   // wr_cnt - (base + hi), kept as a register
   logic                   room_q, ahead_q;  // free_q < Rows, need_q > 0 (flops, for timing)
+  logic                   room_d, ahead_d;
 
   // ------------------------------------------------------------------ pipeline
   logic                    s1_valid_q;
@@ -159,25 +159,42 @@ module sliding_window #(
     hi_of = (t < H) ? t : H - 1;
   endfunction
 
-  // how far the lowest / highest needed global row moves when the reader leaves output row
-  // rd_oy_q: constants selected by the row index (a few LUTs, no adder chain)
-  logic signed [IW-1:0] lo_adv, hi_adv;
+  // how far the lowest / highest needed global row moves when the reader leaves output row i
+  function automatic int lo_adv_of(input int i);
+    lo_adv_of = (i == OH - 1) ? H + lo_of(0) - lo_of(i) : lo_of(i + 1) - lo_of(i);
+  endfunction
+  function automatic int hi_adv_of(input int i);
+    hi_adv_of = (i == OH - 1) ? H + hi_of(0) - hi_of(i) : hi_of(i + 1) - hi_of(i);
+  endfunction
+
+  // The counts' steps as registers, looked up a cycle early from the reader's next row
+  // (rd_oy_d): -adv and 1 - adv for the row the reader is on. free_q / need_q then take one of
+  // four precomputed sums (no step, +1 row written, -adv row left, both) selected by the two
+  // late events, and room_q / ahead_q the matching precomputed compare: no constant lookup or
+  // adder behind the handshakes.
+  logic signed [CntW-1:0] lo_m_q, lo_m_d, lo_pm_q, lo_pm_d;   // -lo_adv, 1 - lo_adv
+  logic signed [CntW-1:0] hi_m_q, hi_m_d, hi_pm_q, hi_pm_d;   // -hi_adv, 1 - hi_adv
   always_comb begin
-    lo_adv = '0;
-    hi_adv = '0;
+    lo_m_d  = '0;
+    lo_pm_d = '0;
+    hi_m_d  = '0;
+    hi_pm_d = '0;
     for (int i = 0; i < OH; i++) begin
-      if (rd_oy_q == OyW'(i)) begin
-        lo_adv = (i == OH - 1) ? IW'(H + lo_of(0) - lo_of(i)) : IW'(lo_of(i + 1) - lo_of(i));
-        hi_adv = (i == OH - 1) ? IW'(H + hi_of(0) - hi_of(i)) : IW'(hi_of(i + 1) - hi_of(i));
+      if (rd_oy_d == OyW'(i)) begin
+        lo_m_d  = CntW'(-lo_adv_of(i));
+        lo_pm_d = CntW'(1 - lo_adv_of(i));
+        hi_m_d  = CntW'(-hi_adv_of(i));
+        hi_pm_d = CntW'(1 - hi_adv_of(i));
       end
     end
   end
 
   assign in_ready_o  = room_q;
   assign in_fire     = in_valid_i & in_ready_o;
-  assign row_done    = in_fire && (wr_col_q == XW'(W - 1));
+  assign row_done    = in_fire && wr_last_q;
   assign adv         = !out_valid_q || out_ready_i;
   assign rd_fire     = ahead_q && adv;
+  assign row_left    = rd_fire && rd_oxl_q;
   assign out_valid_o = out_valid_q;
   assign out_data_o  = out_q;
 
@@ -188,7 +205,9 @@ module sliding_window #(
     wr_ci_d  = wr_ci_q;
     wr_rb_d  = wr_rb_q;
     wr_rs_d  = wr_rs_q;
+    wr_last_d = wr_last_q;
     if (in_fire) begin
+      wr_last_d = (W == 1) || (wr_col_q == XW'(W - 2));
       if (wr_col_q == XW'(W - 1)) begin
         wr_col_d = '0;
         wr_cb_d  = '0;
@@ -235,10 +254,10 @@ module sliding_window #(
     rd_ts_d   = rd_ts_q;
     rd_lr_d   = rd_lr_q;
     rd_lq_d   = rd_lq_q;
-    lo_delta  = '0;
-    hi_delta  = '0;
+    rd_oxl_d  = rd_oxl_q;
     if (rd_fire) begin
-      if (rd_ox_q == OxW'(OW - 1)) begin
+      rd_oxl_d  = (OW == 1) || (rd_ox_q == OxW'(OW - 2));
+      if (rd_oxl_q) begin
         rd_ox_d   = '0;
         rd_left_d = LftRst;
         rd_lr_d   = CbW'(LrRst);
@@ -247,8 +266,6 @@ module sliding_window #(
         rd_top_d  = img_end ? TopRst : rd_top_q + SHS;
         rd_tb_d   = tb_wrap ? RbW'(tb_sum - (RbW + 1)'(KH)) : RbW'(tb_sum);
         rd_ts_d   = (ts_sum >= (RsW + 1)'(RB)) ? RsW'(ts_sum - (RsW + 1)'(RB)) : RsW'(ts_sum);
-        lo_delta  = lo_adv;
-        hi_delta  = hi_adv;
       end else begin
         rd_ox_d   = rd_ox_q + OxW'(1);
         rd_left_d = rd_left_q + SWS;
@@ -256,10 +273,29 @@ module sliding_window #(
         rd_lq_d   = rd_lq_q + IW'(StrideW / KW) + IW'(lr_wrap);
       end
     end
-    // the writer completes a row, the reader's lowest / highest needed row moves up
-    free_d = free_q + CntW'(row_done) - CntW'(lo_delta);
-    need_d = need_q + CntW'(row_done) - CntW'(hi_delta);
   end
+
+  // the writer completes a row, the reader's lowest / highest needed row moves up: the four
+  // sums (and their compares) from flops only, the late row_done / row_left pick one
+  logic signed [CntW-1:0] free_s [4];
+  logic signed [CntW-1:0] need_s [4];
+  logic [3:0]             room_s, ahead_s;
+  assign free_s[0] = free_q;
+  assign free_s[1] = free_q + CntW'(1);
+  assign free_s[2] = free_q + lo_m_q;
+  assign free_s[3] = free_q + lo_pm_q;
+  assign need_s[0] = need_q;
+  assign need_s[1] = need_q + CntW'(1);
+  assign need_s[2] = need_q + hi_m_q;
+  assign need_s[3] = need_q + hi_pm_q;
+  for (genvar k = 0; k < 4; k++) begin : g_cand
+    assign room_s[k]  = free_s[k] < $signed(CntW'(Rows));
+    assign ahead_s[k] = need_s[k] > 0;
+  end
+  assign free_d  = free_s[{row_left, row_done}];
+  assign need_d  = need_s[{row_left, row_done}];
+  assign room_d  = room_s[{row_left, row_done}];
+  assign ahead_d = ahead_s[{row_left, row_done}];
 
   // ------------------------------------------------------------------ padding masks
   for (genvar kh = 0; kh < KH; kh++) begin : g_rok
@@ -392,6 +428,12 @@ module sliding_window #(
       rd_lq_q     <= IW'(LqRst);
       free_q      <= '0;
       need_q      <= -CntW'(HiRst);
+      rd_oxl_q    <= (OW == 1);
+      wr_last_q   <= (W == 1);
+      lo_m_q      <= CntW'(-lo_adv_of(0));
+      lo_pm_q     <= CntW'(1 - lo_adv_of(0));
+      hi_m_q      <= CntW'(-hi_adv_of(0));
+      hi_pm_q     <= CntW'(1 - hi_adv_of(0));
       room_q      <= 1'b1;
       ahead_q     <= (-CntW'(HiRst)) > 0;
       s1_valid_q  <= 1'b0;
@@ -412,8 +454,14 @@ module sliding_window #(
       rd_lq_q     <= rd_lq_d;
       free_q      <= free_d;
       need_q      <= need_d;
-      room_q      <= free_d < $signed(CntW'(Rows));
-      ahead_q     <= need_d > 0;
+      room_q      <= room_d;
+      ahead_q     <= ahead_d;
+      rd_oxl_q    <= rd_oxl_d;
+      wr_last_q   <= wr_last_d;
+      lo_m_q      <= lo_m_d;
+      lo_pm_q     <= lo_pm_d;
+      hi_m_q      <= hi_m_d;
+      hi_pm_q     <= hi_pm_d;
       if (adv) begin
         s1_valid_q  <= rd_fire;
         out_valid_q <= s1_valid_q;

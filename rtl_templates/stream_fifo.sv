@@ -29,6 +29,7 @@ module stream_fifo #(
   logic [PtrW-1:0]  wr_ptr_q, rd_ptr_q;
   logic [CntW-1:0]  count_q, count_d;
   logic             push, pop, full_q, nonempty_q;
+  logic             full_d, nonempty_d;
 
   // both flags are flops (not compares of count_q): in_ready_o and out_valid_o often steer a
   // neighbour's stall logic
@@ -37,6 +38,10 @@ module stream_fifo #(
   assign count_d     = count_q + CntW'(push) - CntW'(pop);
   assign push        = in_valid_i & in_ready_o;
   assign pop         = out_valid_o & out_ready_i;
+  // next flags from the flags, the handshakes and compares of count_q (not of count_d: no
+  // adder behind them). A push never meets full_q (in_ready_o is ~full_q).
+  assign full_d     = full_q ? !pop : (push && !pop && (count_q == CntW'(Depth - 1)));
+  assign nonempty_d = nonempty_q ? !(pop && !push && (count_q == CntW'(1))) : push;
 
   if (Depth > 1) begin : g_mem
     assign out_data_o = mem_q[rd_ptr_q];
@@ -63,8 +68,8 @@ module stream_fifo #(
       if (push) wr_ptr_q <= (wr_ptr_q == PtrW'(Depth - 1)) ? '0 : wr_ptr_q + 1'b1;
       if (pop)  rd_ptr_q <= (rd_ptr_q == PtrW'(Depth - 1)) ? '0 : rd_ptr_q + 1'b1;
       count_q    <= count_d;
-      full_q     <= (count_d == CntW'(Depth));
-      nonempty_q <= (count_d != '0);
+      full_q     <= full_d;
+      nonempty_q <= nonempty_d;
     end
   end
 
