@@ -602,11 +602,8 @@ def _input_ext(model: Model, x, aug: bool):
                 if lo < qmin or hi > qmax:
                     y = np.clip(y, np.float32(qmin), np.float32(qmax))
                 xabs = _bucket(min(max(-qmin, qmax), max(-math.floor(lo), math.ceil(hi), 0)))
-                if aug and y.ndim == 2:
-                    out = np.empty((len(y), y.shape[1] + 1), np.float32)
-                    np.rint(y, out=out[:, :-1])
-                    out[:, -1] = 1
-                    return out, True, xabs
+                # no column of ones here: rint into a strided buffer costs more (measured) than
+                # adding the first layer's constants to its product
                 y = np.rint(y)  # half to even; integers below 2^24: exact float32
                 return (np.moveaxis(y, 1, -1) if y.ndim > 2 else y), False, xabs
     return _channels_last(check_input(model, x), False), False, None
@@ -630,34 +627,107 @@ def _readers(model: Model) -> tuple[dict, dict, list]:
         rs = [kinds[r] for r in rs]
         out[name] = (any(isinstance(r, BinaryDense) for r in rs),
                      bool(rs) and all(isinstance(r, (BinaryDense, AddJoin)) for r in rs))
+    cons = model.consumers()
+    index = {l.name: i for i, l in enumerate(model.layers)}
+    folds = {}  # i -> (j, k): dense scores i, then j = i + its own input, then threshold k
+    for i, l in enumerate(model.layers):
+        if not (isinstance(l, BinaryDense) and l.output_kind == "scores" and len(cons[l.name]) == 1):
+            continue
+        j = index[cons[l.name][0]]
+        join = model.layers[j]
+        if not (isinstance(join, AddJoin) and sorted(ins[j]) == sorted([l.name, ins[i][0]]) and ins[i][0] != l.name
+                and len(cons[join.name]) == 1):
+            continue
+        k = index[cons[join.name][0]]
+        if isinstance(model.layers[k], Threshold) and i < j < k:
+            folds[i] = (j, k)
     if len(_READERS) >= 64:
         _READERS.clear()
-    _READERS[id(model)] = (graph, (out, last_reader, ins))
-    return out, last_reader, ins
+    _READERS[id(model)] = (graph, (out, last_reader, ins, folds))
+    return out, last_reader, ins, folds
 
 
-def _run(model: Model, x: np.ndarray):
+_FOLDS: dict = {}  # id of the threshold -> (the three layers' contents, the folded layer)
+
+
+def _folded(dense: BinaryDense, join: AddJoin, th: Threshold, a_name: str, order: list):
+    """A dense layer's scores plus its own input, thresholded, as one dense layer: the input's
+    values (+-1 for bits, else the integers) are the identity matrix's product, so the weights
+    gain I, and the thresholds lose the bias. None where the streams do not say so."""
+    key = (_layer_key(dense), tuple(join.in_streams), tuple(order),
+           tuple((v.dtype, v.shape, v.tobytes()) if isinstance(v, np.ndarray) else v
+                 for v in (th.thresholds, th.directions, th.out_offset, th.out_bits, th.out_signed)))
+    got = _FOLDS.get(id(th))
+    if got is not None and got[0] == key:
+        return got[1]
+    layer = None
+    streams = dict(zip(order, join.in_streams))
+    M = dense.M
+    w = dense.weights.reshape(M, -1).astype(np.int64)
+    if (w.shape[1] == M and (streams[a_name].kind == "bits") == (dense.input_kind == "binary")
+            and th.thresholds is not None):
+        T = np.asarray(th.thresholds, np.int64)
+        if dense.bias is not None:
+            b = np.asarray(dense.bias, np.int64)
+            T = T - (b if T.ndim == 1 else b[:, None])  # acc + b vs T is acc vs T - b
+        w = w + np.eye(M, dtype=np.int64)
+        layer = BinaryDense(name=th.name, source_nodes=[], in_shape=dense.in_shape, out_shape=dense.out_shape,
+                            weights=w, weight_bits=max(2, int(np.abs(w).max()).bit_length() + 1),
+                            input_kind=dense.input_kind, input_bits=dense.input_bits,
+                            input_signed=dense.input_signed, thresholds=T, directions=th.directions,
+                            out_offset=th.out_offset, out_bits=th.out_bits, out_signed=th.out_signed)
+    if len(_FOLDS) >= 256:
+        _FOLDS.clear()
+    _FOLDS[id(th)] = (key, layer)
+    return layer
+
+
+def _run(model: Model, x: np.ndarray, fold: bool = False):
     """(layer, output) for every layer, channels last, in list order (the graph in topological
     order); a tensor is let go after its last reader (less memory: fewer fresh pages to fault
     in). A dense layer runs fused (``_fused_dense``) where it can: its output may then carry a
     column of ones (only dense layers read it whole; others, and the caller, get a view
-    without it) and bits as 0/1 float32 (where only dense layers and adds read them)."""
-    readers, last_reader, inputs = _readers(model)
+    without it) and bits as 0/1 float32 (where only dense layers and adds read them). With
+    ``fold``, a dense layer whose scores only a residual add and a threshold read runs as one
+    folded dense layer (``_folded``), and the two layers between give no output (None)."""
+    readers, last_reader, inputs, folds = _readers(model)
     last = model.layers[-1].name if model.layers else None
     x, aug, xabs = _input_ext(model, x, readers.get(INPUT, (False,))[0])
     values = {INPUT: (x, aug, xabs)}
+    skip = {}
     for i, layer in enumerate(model.layers):
+        if i in skip:
+            y, aug = skip.pop(i)
+            if y is None:
+                yield layer, None
+                continue
+            values[layer.name] = (y, aug, None)
+            yield layer, (y[..., :-1] if aug else y)
+            continue
         names = inputs[i]
         ins = [values[p] for p in names]
+        y = None
+        if fold and i in folds and ins[0][0].ndim == 2:
+            j, k = folds[i]
+            th = model.layers[k]
+            layer2 = _folded(layer, model.layers[j], th, names[0], inputs[j])
+            if layer2 is not None:
+                r = _dense_step(layer2, ins[0], th.name != last and readers[th.name][1])
+                if r is not None:
+                    y, aug = r
+                    if aug and (th.name == last or not readers[th.name][0]):
+                        y, aug = y[:, :-1], False
+                    skip[j], skip[k] = (None, False), (y, aug)
+                    for p in names + inputs[j]:
+                        if last_reader.get(p, -1) <= j:
+                            values.pop(p, None)
+                    yield layer, None
+                    continue
         for p in names:
             if last_reader[p] == i:
                 values.pop(p, None)
-        y = None
         if isinstance(layer, BinaryDense) and ins[0][0].ndim == 2:
-            x, aug, xabs = ins[0]
-            lo, hi = layer.input_range()
-            xabs = max(-lo, hi) if xabs is None or layer.input_kind == "binary" else min(xabs, max(-lo, hi))
-            r = _fused_dense(layer, x, aug, xabs, layer.name != last and readers[layer.name][1])
+            r = _dense_step(layer, ins[0], layer.name != last and readers[layer.name][1])
             if r is not None:
                 y, aug = r
                 if aug and (layer.name == last or not readers[layer.name][0]):
@@ -669,9 +739,17 @@ def _run(model: Model, x: np.ndarray):
         yield layer, (y[..., :-1] if aug else y)
 
 
+def _dense_step(layer: BinaryDense, value: tuple, float_bits: bool):
+    """``_fused_dense`` on a value (array, column of ones, magnitude bound or None)."""
+    x, aug, xabs = value
+    lo, hi = layer.input_range()
+    xabs = max(-lo, hi) if xabs is None or layer.input_kind == "binary" else min(xabs, max(-lo, hi))
+    return _fused_dense(layer, x, aug, xabs, float_bits)
+
+
 def _layer_out(layer, y: np.ndarray) -> np.ndarray:
     """``_channels_first`` of a layer's output, bits (bool or 0/1 float32) as 0/1 uint8."""
-    if y.dtype != bool and (isinstance(layer, BinaryLayer) and layer.output_kind == "bits"):
+    if y.dtype != bool and getattr(layer, "output_kind", None) == "bits":
         y = y.astype(bool)
     return _channels_first(y)
 
@@ -686,6 +764,6 @@ def run(model: Model, x: np.ndarray) -> np.ndarray:
     if not model.is_lowered:
         bad = next(l for l in model.layers if not l.is_hardware)
         raise UnsupportedModelError(f"layer '{bad.name}' ({bad.kind}) was not lowered")
-    for layer, out in _run(model, x):
+    for layer, out in _run(model, x, fold=True):
         pass
     return _layer_out(layer, out).reshape(len(out), -1)

@@ -334,3 +334,65 @@ def test_fused_plan_follows_the_input_range(quant):
         assert (want > (1 << 24)).any() or x.max() < 40000
         got = reference.run(m, x.astype(np.float32) if quant else x)
         assert got.dtype == np.int64 and np.array_equal(got, want)
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), N=st.integers(1, 20), K=st.integers(1, 20), M=st.integers(1, 10),
+       first_bits=st.booleans(), th_levels=st.sampled_from([1, 3, 15]), bias=st.booleans(), swap=st.booleans(),
+       dirs=st.sampled_from([1, -1, 0]))
+def test_residual_fold_equals_plain_graph(seed, N, K, M, first_bits, th_levels, bias, swap, dirs):
+    """dense -> [dense scores] + itself -> threshold -> dense head: ``run`` folds the add and
+    the threshold into the second dense layer (weights + I, thresholds - bias); it equals a
+    plain int64 walk of the graph, and ``run_layers`` (no fold)."""
+    from fastinference.ir import AddJoin, Stream, Threshold
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 16, (N, K))
+    W0 = weights(rng, 4, (M, K))
+    acc0 = x @ W0.T.astype(np.int64)
+    if first_bits:
+        T0, kind1 = rng.integers(int(acc0.min()), int(acc0.max()) + 2, M), dict(input_kind="binary", input_bits=1)
+        s0 = Stream("bits", -1, 1)
+    else:
+        T0, kind1 = line_thresholds(rng, acc0, 3, M), dict(input_kind="int", input_bits=2, input_signed=False)
+        s0 = Stream("int", 0, 3)
+    D0 = np.ones(M, np.int8)
+    first = BinaryDense(name="first", source_nodes=[], in_shape=(K,), out_shape=(M,), weights=W0, weight_bits=4,
+                        input_kind="int", input_bits=4, thresholds=T0, directions=D0, out_bits=1 if first_bits else 2)
+    h0 = plain_activation(acc0, T0, D0, 0).astype(np.int64)
+    v0 = 2 * h0 - 1 if first_bits else h0
+    W1 = weights(rng, 2, (M, M))
+    b1 = rng.integers(-5, 6, M) if bias else None
+    main = BinaryDense(name="main", source_nodes=[], in_shape=(M,), out_shape=(M,), weights=W1, weight_bits=2,
+                       inputs=["first"], bias=b1, **kind1)
+    s1 = v0 @ W1.T.astype(np.int64) + (0 if b1 is None else b1)
+    lo1, hi1 = int(s1.min()) - 1, int(s1.max()) + 1
+    order = ["first", "main"] if swap else ["main", "first"]
+    streams = {"main": Stream("int", lo1 - 10, hi1 + 10), "first": s0}
+    join = AddJoin(name="add", source_nodes=[], in_shape=(M,), out_shape=(M,), inputs=order,
+                   in_streams=tuple(streams[n] for n in order))
+    total = s1 + v0
+    D = rng.choice([-1, 1], M) if dirs == 0 else np.full(M, dirs)
+    if th_levels == 1:
+        T = rng.integers(int(total.min()) - 1, int(total.max()) + 2, M)
+    else:
+        T = np.sort(rng.integers(int(total.min()) - 1, int(total.max()) + 2, (M, th_levels)), axis=1)
+        T[D < 0] = T[D < 0, ::-1]
+    th = Threshold(name="post", source_nodes=[], in_shape=(M,), out_shape=(M,), inputs=["add"],
+                   in_stream=join.out_stream, thresholds=T, directions=D.astype(np.int8),
+                   out_bits=1 if th_levels == 1 else 4, out_offset=0)
+    h = plain_activation(total, T, D, 0).astype(np.int64)
+    W2 = weights(rng, 2, (5, M))
+    head = BinaryDense(name="head", source_nodes=[], in_shape=(M,), out_shape=(5,), weights=W2, weight_bits=2,
+                       inputs=["post"], **(dict(input_kind="binary", input_bits=1) if th_levels == 1 else
+                                          dict(input_kind="int", input_bits=4, input_signed=False)))
+    want = (2 * h - 1 if th_levels == 1 else h) @ W2.T.astype(np.int64)
+    m = Model("t", [first, main, join, th, head], (K,), input_bits=4)
+    for _ in range(2):
+        assert np.array_equal(reference.run(m, x), want)
+        outs = reference.run_layers(m, x)
+        assert np.array_equal(outs[3], h) and np.array_equal(outs[-1], want)
+        main.weights[0] = -main.weights[0]  # changed in place: the fold follows
+        W1 = main.weights
+        s1 = v0 @ W1.T.astype(np.int64) + (0 if b1 is None else b1)
+        h = plain_activation(s1 + v0, T, D, 0).astype(np.int64)
+        want = (2 * h - 1 if th_levels == 1 else h) @ W2.T.astype(np.int64)
