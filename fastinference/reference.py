@@ -333,21 +333,28 @@ def _layer_key(layer) -> tuple:
 
 
 def _line(t: np.ndarray, pmax: int):
-    """Thresholds t (L,) ascending -> (p, q, k), the smallest p with 0 < p <= pmax such that
-    floor((p*a + q) / 2^k) = #{i: a >= t[i]} for every integer a in t[0] - 1 .. t[-1] (the
-    constraints of each step: p*t_i + q >= i*2^k > p*(t_i - 1) + q), or None."""
+    """Thresholds t (L,) ascending -> (p, q, k), the smallest p with 0 < p <= pmax (for the
+    smallest k) such that floor((p*a + q) / 2^k) = #{i: a >= t[i]} for every integer a in
+    t[0] - 1 .. t[-1], or None. Each step i asks p*t_i + q >= i*2^k > p*(t_i - 1) + q, so q
+    exists iff i*D - p*t_i <= j*D - p*t_j + p - 1 for every pair: p*(t_j - t_i - 1) <=
+    (j - i)*D - 1, a lower bound on p where j < i, an upper one where t_j > t_i + 1."""
     L = len(t)
     if pmax < 1 or L < 2:
         return None
+    t = np.asarray(t, np.int64)
     i = np.arange(1, L + 1, dtype=np.int64)
-    p = np.arange(1, min(pmax, 1 << 12) + 1, dtype=np.int64)[:, None]
+    di = i[:, None] - i[None, :]  # i - j
+    dt = t[:, None] - t[None, :]  # t_i - t_j
+    low, up = di > 0, (di < 0) & (-dt > 1)
     for k in range(0, 23):
         D = 1 << k
-        qlo = (i * D - p * t).max(axis=1)
-        qhi = (i * D - p * (t - 1)).min(axis=1) - 1
-        ok = np.flatnonzero(qlo <= qhi)
-        if len(ok):
-            return int(p[ok[0], 0]), int(qlo[ok[0]]), k
+        plo = max(1, int((-(-(di[low] * D + 1) // (dt[low] + 1))).max(initial=1)))
+        phi = int(((-di[up] * D - 1) // (-dt[up] - 1)).min(initial=pmax))
+        p = plo
+        if p <= min(phi, pmax):
+            q = int((i * D - p * t).max())
+            assert np.all(q <= i * D - p * (t - 1) - 1)
+            return p, q, k
     return None
 
 
@@ -566,10 +573,25 @@ def _bucket(m: int) -> int:
     return (1 << max(int(m), 0).bit_length()) - 1
 
 
-def _plain_quant(q) -> bool:
-    """A per-tensor Quant with zero-point 0, rounding half to even, integers below 2^24."""
-    return (getattr(q.scale, "ndim", 0) == 0 == getattr(q.zero_point, "ndim", 0) and q.zero_point == 0
-            and q.rounding.upper() in ("ROUND", "HALF_EVEN") and max(-q.qmin, q.qmax) < EXACT_F32)
+_min, _max = np.minimum.reduce, np.maximum.reduce  # the ufuncs' own: no Python wrapper per call
+_QUANTS: dict = {}  # id(QuantSpec) -> (its fields, ``_plain_quant``)
+
+
+def _plain_quant(q):
+    """(qmin, qmax, float32 scale) of a per-tensor Quant with zero-point 0, rounding half to
+    even and integers below 2^24; else None."""
+    fields = (q.scale, q.zero_point, q.rounding, q.bits, q.signed, q.narrow)
+    got = _QUANTS.get(id(q))
+    if got is not None and len(got[0]) == len(fields) and all(a is b for a, b in zip(got[0], fields)):
+        return got[1]
+    ok = (getattr(q.scale, "ndim", 0) == 0 == getattr(q.zero_point, "ndim", 0) and q.zero_point == 0
+          and q.rounding.upper() in ("ROUND", "HALF_EVEN") and max(-q.qmin, q.qmax) < EXACT_F32)
+    r = (q.qmin, q.qmax, np.float32(q.scale)) if ok else None
+    if not any(isinstance(f, np.ndarray) for f in fields):  # an array may change in place
+        if len(_QUANTS) >= 64:
+            _QUANTS.clear()
+        _QUANTS[id(q)] = (fields, r)
+    return r
 
 
 def _input_ext(model: Model, x, aug: bool):
@@ -592,12 +614,12 @@ def _input_ext(model: Model, x, aug: bool):
                     y[:, -1] = 1
                     return y, True, xabs
                 return x.astype(dtype, copy=False), False, xabs
-        elif q is not None and x.dtype.kind in "iuf" and _plain_quant(q):
-            qmin, qmax = q.qmin, q.qmax
+        elif q is not None and x.dtype.kind in "iuf" and (qc := _plain_quant(q)) is not None:
+            qmin, qmax, scale = qc
             y = x.astype(np.float32, copy=False)  # Quant in float32, as QuantSpec.to_int
-            if np.float32(q.scale) != 1:
-                y = y / np.float32(q.scale)
-            lo, hi = float(y.min()), float(y.max())  # NaN if any value is
+            if scale != 1:
+                y = y / scale
+            lo, hi = float(_min(y, axis=None)), float(_max(y, axis=None))  # NaN if any value is
             if math.isfinite(lo) and math.isfinite(hi):
                 if lo < qmin or hi > qmax:
                     y = np.clip(y, np.float32(qmin), np.float32(qmax))
