@@ -6,9 +6,11 @@ per layer from the weights and the input range). Tensors flow channels last so t
 one strided copy of its windows and one matrix product, a max pool a few shifted slices. Bits
 enter a product as 0/1 (b @ 2w minus the weights' row sums, folded into the thresholds or the
 bias); many threshold levels are one lookup in a table of counts, made once per set of
-thresholds. The bit-packed XNOR-popcount (``xnor_popcount_acc``, pad bits masked for any width
-K) is the binarized unit's definition, kept to test against. Every backend must equal this bit
-for bit.
+thresholds. Dense chains run fused: per-channel constants enter the product through a column
+of ones, bits come out as clip(z, 0, 1), line-shaped multi-level thresholds as floor and clip,
+a residual add and its threshold folded into the dense layer before (see "Dense chains, fused").
+The bit-packed XNOR-popcount (``xnor_popcount_acc``, pad bits masked for any width K) is the
+binarized unit's definition, kept to test against. Every backend must equal this bit for bit.
 """
 from __future__ import annotations
 
@@ -362,7 +364,8 @@ def _dense_plan(layer: BinaryDense, aug_in: bool, xabs: int, float_bits: bool):
     """The fused form of a dense layer on a 2-D input whose values are at most ``xabs`` in
     magnitude (bits: 0/1), with a column of ones appended when ``aug_in``: (W float32
     (K [+1], M [+1]), post, const) or None where it does not apply (the layer takes the plain
-    path). post: ("bits", float_bits), ("line", lo, hi) or ("scores",); const: (M,) to add
+    path). post: ("bits", float_bits), ("line", lo, hi), ("table", values) (``_table_plan``)
+    or ("scores",); const: (M,) to add
     after the product when there is no column of ones; the extra output column (ones) is
     there where post can make it."""
     M = layer.M
@@ -393,12 +396,12 @@ def _dense_plan(layer: BinaryDense, aug_in: bool, xabs: int, float_bits: bool):
             t = np.sort(sign[c] * T[c])
             r = _line(t, (EXACT_F32 - 1) // (int(colbound[c]) + abs(int(S[c])) + int(np.abs(t).max()) + 1))
             if r is None:
-                return None
+                return _table_plan(W, S, np.where(D > 0, 1, -1), T, colbound, L, off, aug_in)
             p, q, k = r
             # z_c = (p * sign * acc + q + off * 2^k) / 2^k, acc = raw - S
             const[c] = q + off * (1 << k) - p * sign[c] * S[c]
             if int(colbound[c]) * p + abs(int(const[c])) >= EXACT_F32:
-                return None
+                return _table_plan(W, S, np.where(D > 0, 1, -1), T, colbound, L, off, aug_in)
             sign[c] *= p
             scale[c] = 2.0 ** -k
         post = ("line", np.float32(off), np.float32(off + L))
@@ -415,6 +418,29 @@ def _dense_plan(layer: BinaryDense, aug_in: bool, xabs: int, float_bits: bool):
             const = np.append(const, 1.0)
     return (np.ascontiguousarray(W, dtype=np.float32), post,
             None if aug_in or not np.any(const) else const.astype(np.float32))
+
+
+def _table_plan(W, S, sign, T, colbound, L: int, off: int, aug_in: bool):
+    """Multi-level thresholds that are no line: one lookup whose index the product gives,
+    z = M * (sign * acc - lo) + c (direction -1 channels negated, so that every channel counts
+    up: all give the lowest count below lo = min(T) - 1 and the highest above max(T) + 1, so
+    one clamp of the index, ``take(mode="clip")``, is every channel's clip). None where the
+    table or the sums are too large."""
+    M = len(W)
+    Tu = sign[:, None] * T
+    lo, hi = int(Tu.min()) - 1, int(Tu.max()) + 1
+    width = hi - lo + 1
+    const = np.arange(M, dtype=np.int64) - M * lo - M * sign * S
+    if width * M > TABLE_MAX or np.any(M * colbound + np.abs(const) >= EXACT_F32):
+        return None
+    a = np.arange(lo, hi + 1)
+    count = off + (a[:, None, None] >= Tu[None, :, :]).sum(axis=2)  # (width, M): row a, channel c
+    table = count.reshape(-1).astype(np.float32)
+    W = (W * (M * sign)[:, None]).T.astype(np.float64)
+    if aug_in:
+        W = np.vstack([W, const])
+    return (np.ascontiguousarray(W, dtype=np.float32), ("table", table),
+            None if aug_in else const.astype(np.float32))
 
 
 def _plan(layer, form):
@@ -446,6 +472,8 @@ def _fused_dense(layer: BinaryDense, x: np.ndarray, aug_in: bool, xabs: int, flo
     if post[0] == "line":
         np.floor(z, out=z)
         _clip(z, post[1], post[2], out=z)
+    elif post[0] == "table":
+        z = post[1].take(z.astype(np.intp), mode="clip")
     elif post[0] == "bits":  # integers: >= 1 is 1, <= 0 is 0
         z = _clip(z, _F0, _F1, out=z) if post[1] else np.greater(z, _F0)
     return z, W.shape[1] > layer.M
