@@ -1,6 +1,6 @@
 """Reference model throughput beside onnxruntime on the same model and batch (figures only).
 
-    python bench/reference_speed.py [--batch 1000] [--repeat 9] [--threads N] [--models digits_cnn ...]
+    python bench/reference_speed.py [--batch 1000] [--repeat 15] [--threads N] [--models digits_cnn ...]
 
 Both run in this process on the bundled test inputs (tiled to the batch), interleaved: each
 repeat times the reference once and onnxruntime once, so a load from other jobs on the machine
@@ -55,7 +55,7 @@ def ort_session(path: Path, batch: int, threads: int) -> ort.InferenceSession:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=1000)
-    ap.add_argument("--repeat", type=int, default=9)
+    ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
     a = ap.parse_args()
