@@ -56,6 +56,11 @@ module binary_maxpool #(
   logic [YW-1:0]  row_n;
   logic [KW_-1:0] kc_n, kr_n;
   logic           close_q, close_d;   // use_pix && last_pix, a flop (in_ready_o: one LUT)
+  // the current pixel's flags and partial-result index are flops, computed a pixel ahead:
+  // the partial-result memory's address and write enable come from flops
+  logic           use_q, use_d, first_q, first_d, lastp_q, lastp_d;
+  logic [IdxW-1:0] idx_q, idx_d;
+  logic           use_n;
 
   logic [C-1:0]   acc_q [OW];
   logic [C-1:0]   out_q;
@@ -69,10 +74,11 @@ module binary_maxpool #(
   logic [C-1:0]   acc_old;
   logic [C-1:0]   acc_new;
 
-  assign use_pix   = (px_q != PxW'(OW)) && (py_q != PyW'(OH));
-  assign first_pix = (kc_q == '0) && (kr_q == '0);
-  assign last_pix  = (kc_q == KW_'(K - 1)) && (kr_q == KW_'(K - 1));
-  assign idx       = use_pix ? IdxW'(px_q) : '0;
+  assign use_pix   = use_q;
+  assign first_pix = first_q;
+  assign last_pix  = lastp_q;
+  assign idx       = idx_q;
+  assign use_n     = (px_n != PxW'(OW)) && (py_n != PyW'(OH));
   assign acc_old   = acc_q[idx];
   assign acc_new   = first_pix ? in_data_i
                                : (((acc_old & in_data_i) & AndMask) |
@@ -126,9 +132,11 @@ module binary_maxpool #(
     kr_d    = in_fire ? kr_n  : kr_q;
     px_d    = in_fire ? px_n  : px_q;
     py_d    = in_fire ? py_n  : py_q;
-    close_d = in_fire ? ((px_n != PxW'(OW)) && (py_n != PyW'(OH)) &&
-                         (kc_n == KW_'(K - 1)) && (kr_n == KW_'(K - 1)))
-                      : close_q;
+    close_d = in_fire ? (use_n && (kc_n == KW_'(K - 1)) && (kr_n == KW_'(K - 1))) : close_q;
+    use_d   = in_fire ? use_n : use_q;
+    first_d = in_fire ? ((kc_n == '0) && (kr_n == '0)) : first_q;
+    lastp_d = in_fire ? ((kc_n == KW_'(K - 1)) && (kr_n == KW_'(K - 1))) : lastp_q;
+    idx_d   = in_fire ? (use_n ? IdxW'(px_n) : '0) : idx_q;
     out_valid_d = out_valid_q && !out_ready_i;
     if (in_fire && use_pix && last_pix) begin
       out_valid_d = 1'b1;
@@ -154,6 +162,10 @@ module binary_maxpool #(
       px_q        <= '0;
       py_q        <= '0;
       close_q     <= (K == 1);
+      use_q       <= 1'b1;
+      first_q     <= 1'b1;
+      lastp_q     <= (K == 1);
+      idx_q       <= '0;
       out_valid_q <= 1'b0;
     end else begin
       col_q       <= col_d;
@@ -163,6 +175,10 @@ module binary_maxpool #(
       px_q        <= px_d;
       py_q        <= py_d;
       close_q     <= close_d;
+      use_q       <= use_d;
+      first_q     <= first_d;
+      lastp_q     <= lastp_d;
+      idx_q       <= idx_d;
       out_valid_q <= out_valid_d;
     end
   end
