@@ -36,13 +36,14 @@ module pixel_collector #(
   localparam int CntW = (N > 1) ? $clog2(N) : 1;
 
   logic [CntW-1:0]     cnt_q, cnt_d;
-  logic                last_pix;
+  logic                last_pix;     // cnt_q == N - 1, kept as a flop (last_q)
+  logic                last_q, last_d;
   logic                in_fire;
   logic                out_valid_q, out_valid_d;
   logic [N*PixW-1:0]   out_q;
   logic [N*PixW-1:0]   vec;
 
-  assign last_pix    = (cnt_q == CntW'(N - 1));
+  assign last_pix    = last_q;
   assign in_ready_o  = !last_pix || !out_valid_q || out_ready_i;
   assign in_fire     = in_valid_i && in_ready_o;
   assign out_valid_o = out_valid_q;
@@ -70,13 +71,16 @@ module pixel_collector #(
 
   always_comb begin
     cnt_d       = cnt_q;
+    last_d      = last_q;
     out_valid_d = out_valid_q && !out_ready_i;
     if (in_fire) begin
       if (last_pix) begin
         cnt_d       = '0;
+        last_d      = (N == 1);
         out_valid_d = 1'b1;
       end else begin
         cnt_d       = cnt_q + CntW'(1);
+        last_d      = (cnt_q == CntW'(N - 2));
       end
     end
   end
@@ -90,9 +94,11 @@ module pixel_collector #(
   always_ff @(posedge clk_i) begin
     if (!rst_ni) begin
       cnt_q       <= '0;
+      last_q      <= (N == 1);
       out_valid_q <= 1'b0;
     end else begin
       cnt_q       <= cnt_d;
+      last_q      <= last_d;
       out_valid_q <= out_valid_d;
     end
   end

@@ -30,9 +30,10 @@ module pixel_serializer #(
   logic [N*PixW-1:0] image_q;
   logic [CntW-1:0]   count_q;
   logic              busy_q;
+  logic              last_q;   // count_q == N - 1, a flop (in_ready_o is one LUT of flops and out_ready_i)
   logic              last, take, send;
 
-  assign last        = (count_q == CntW'(N - 1));
+  assign last        = last_q;
   assign out_valid_o = busy_q;
   assign out_data_o  = image_q[PixW-1:0];
   assign send        = busy_q & out_ready_i;
@@ -43,12 +44,15 @@ module pixel_serializer #(
     if (!rst_ni) begin
       busy_q  <= 1'b0;
       count_q <= '0;
+      last_q  <= (N == 1);
     end else if (take) begin
       busy_q  <= 1'b1;
       count_q <= '0;
+      last_q  <= (N == 1);
     end else if (send) begin
       busy_q  <= ~last;
       count_q <= last ? '0 : count_q + 1'b1;
+      last_q  <= (N == 1) || (!last && (count_q == CntW'(N - 2)));
     end
   end
 
