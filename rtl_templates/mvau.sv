@@ -37,8 +37,9 @@
 //   the output shift register (no fold-index mux) | output register.
 // Throughput: exactly SF*NF cycles per vector in steady state (the input is double buffered
 //   and every stage is pipelined: no bubble).
-// Latency: SF*NF + 4 + WLat + TreeRegs cycles from the input handshake to the output handshake
-//   (idle unit, output ready), TreeRegs = $clog2(TermN) / RegEvery, WLat = weight_rom's read
+// Latency: SF*NF + 4 + WLat + TreeRegs + ActRegs cycles from the input handshake to the output
+//   handshake (idle unit, output ready), TreeRegs = $clog2(TermN) / RegEvery, ActRegs =
+//   $clog2(NThr) / 2 for more than 7 thresholds (else 0), WLat = weight_rom's read
 //   latency: 2 up to 1,024 steps, 3 up to 16,384, one more per further 16x.
 // Back-pressure: accepted on the output; a finished vector that finds the output register
 //   still waiting for out_ready_i goes to a one-vector skid buffer, and the whole pipeline
@@ -465,11 +466,13 @@ module mvau #(
   end
 
   // ------------------------------------------------- compare stage (mvau_act)
+  // more than 7 thresholds: the count is a tree registered every 2 levels (ActRegs cycles)
+  localparam int ActRegs = (!Scores && NThr > 7) ? $clog2(NThr) / 2 : 0;
   logic               b_v_q, b_final_q;
   logic [PE*ElemW-1:0] res;
 
   mvau_act #(.PE(PE), .AccW(AccW), .NThr(NThr), .OutBits(OutBits), .OutOffset(OutOffset),
-             .Scores(Scores), .ScoreShift(BinIn ? 1 : 0)) u_act (
+             .Scores(Scores), .ScoreShift(BinIn ? 1 : 0), .CntRegEvery(2)) u_act (
     .clk_i (clk_i),
     .en_i  (en),
     .acc_i (fin_q),
@@ -477,17 +480,32 @@ module mvau #(
     .res_o (res)
   );
 
-  always_ff @(posedge clk_i) begin
-    if (!rst_ni) begin
-      b_v_q <= 1'b0;
-    end else if (en) begin
-      b_v_q <= a_v_q;
+  logic [ActRegs:0] bv_q, bf_q;
+  if (ActRegs > 0) begin : g_act_dly
+    always_ff @(posedge clk_i) begin
+      if (!rst_ni) begin
+        bv_q <= '0;
+      end else if (en) begin
+        bv_q <= {bv_q[ActRegs-1:0], a_v_q};
+      end
+    end
+    always_ff @(posedge clk_i) begin
+      if (en) bf_q <= {bf_q[ActRegs-1:0], a_final_q};
+    end
+  end else begin : g_act_nodly
+    always_ff @(posedge clk_i) begin
+      if (!rst_ni) begin
+        bv_q <= '0;
+      end else if (en) begin
+        bv_q <= a_v_q;
+      end
+    end
+    always_ff @(posedge clk_i) begin
+      if (en) bf_q <= a_final_q;
     end
   end
-
-  always_ff @(posedge clk_i) begin
-    if (en) b_final_q <= a_final_q;
-  end
+  assign b_v_q     = bv_q[ActRegs];
+  assign b_final_q = bf_q[ActRegs];
 
   // ------------------------------------------------- output shift register and register
   // folds shift in from the top: after NF folds, fold 0 is in the LSBs (no fold-index mux)

@@ -10,9 +10,12 @@
 // Scores (Scores = 1), per lane p, LaneW = 32:
 //   res_p = (acc << ScoreShift) + B  (32-bit two's complement; B = thr_i[p*32 +: 32])
 //
-// Pipelining: the comparisons (or the score sum) are registered (enabled by en_i); the count
-// of passed thresholds plus the offset is combinational after that register: latency 1 cycle,
-// one result per enabled cycle. No back-pressure of its own (en_i freezes it). No reset.
+// Pipelining: the comparisons (or the score sum) are registered (enabled by en_i). The count
+// of passed thresholds: NThr <= 7: combinational after that register, latency 1 cycle; more
+// thresholds (up to 255): an adder tree (mvau_tree) registered every CntRegEvery levels,
+// latency 1 + CntRegs cycles, CntRegs = $clog2(NThr) / CntRegEvery (the mvau delays its
+// valid flags by as much). The offset is added after the count. One result per enabled
+// cycle. No back-pressure of its own (en_i freezes it). No reset.
 module mvau_act #(
   parameter int PE         = 1,
   parameter int AccW       = 8,
@@ -20,7 +23,8 @@ module mvau_act #(
   parameter int OutBits    = 1,
   parameter int OutOffset  = 0,
   parameter bit Scores     = 1'b0,
-  parameter int ScoreShift = 0
+  parameter int ScoreShift = 0,
+  parameter int CntRegEvery = 2
 ) (
   input  logic                                    clk_i,
   input  logic                                    en_i,
@@ -63,16 +67,30 @@ module mvau_act #(
       end
 
       // count of passed thresholds plus the offset, modulo 2^OutBits
-      function automatic logic [31:0] count_plus(input logic [NThr-1:0] v);
-        logic [31:0] c;
-        c = 32'(OutOffset);
-        for (int i = 0; i < NThr; i++) begin
-          c = c + {31'b0, v[i]};
-        end
-        count_plus = c;
-      endfunction
       logic [31:0] cnt;
-      assign cnt = count_plus(pass_q);
+      if (NThr > 7) begin : g_cnt_tree
+        // many thresholds: a pipelined adder tree of the pass bits
+        localparam int CntLv = $clog2(NThr);
+        logic [CntLv:0] cnt_t;
+        mvau_tree #(.N(NThr), .InW(1), .OutW(CntLv + 1), .Signed(1'b0), .Levels(CntLv),
+                    .RegEvery(CntRegEvery), .Lv0(0)) u_cnt (
+          .clk_i (clk_i),
+          .en_i  (en_i),
+          .in_i  (pass_q),
+          .sum_o (cnt_t)
+        );
+        assign cnt = 32'(OutOffset) + 32'(cnt_t);
+      end else begin : g_cnt_comb
+        function automatic logic [31:0] count_plus(input logic [NThr-1:0] v);
+          logic [31:0] c;
+          c = 32'(OutOffset);
+          for (int i = 0; i < NThr; i++) begin
+            c = c + {31'b0, v[i]};
+          end
+          count_plus = c;
+        endfunction
+        assign cnt = count_plus(pass_q);
+      end
       assign res_o[p*OutBits +: OutBits] = cnt[OutBits-1:0];
       if (OutBits < 32) begin : g_unused
         logic unused_cnt;

@@ -48,6 +48,8 @@ DEFAULT_CASES = [
     ("w3_bin_int3", 12, 5, 5, 3, 3, "binary", 1, False, "int", 3),
     ("w2_u1_bits_m1", 6, 1, 1, 2, 2, "int", 1, False, "bits", 1),
     ("w4a8_simd32_int7", 64, 6, 3, 32, 4, "int", 8, False, "int", 7),
+    # 255 thresholds (an 8-bit activation): the pipelined count tree of mvau_act
+    ("w3a5s_int255", 10, 3, 3, 5, 3, "int", 5, True, "int", 255),
     # deep folds (SF > 8: the shifting input buffer), block-RAM weight ROM (>= 32 words and
     # 4 kbit), popcount trees of 5, 7, 9 and 22 operands
     ("xnor_sf34", 100, 5, 2, 3, 1, "binary", 1, False, "bits", 1),

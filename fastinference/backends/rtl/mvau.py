@@ -128,7 +128,14 @@ def weight_rom_latency(steps: int) -> int:
 def mvau_latency(layer: BinaryLayer, pe: int, simd: int) -> int:
     """Cycles from an input handshake to the output handshake of an idle mvau."""
     steps = math.ceil(layer.K / simd) * math.ceil(layer.M / pe)
-    return steps + 4 + weight_rom_latency(steps) + tree_regs(layer, simd)
+    return steps + 4 + weight_rom_latency(steps) + tree_regs(layer, simd) + act_regs(layer)
+
+
+def act_regs(layer: BinaryLayer) -> int:
+    """Registers of mvau_act's threshold count: more than 7 thresholds are counted by a tree
+    registered every 2 levels (mvau.sv ActRegs)."""
+    n = _plan(layer).n_thr
+    return (n - 1).bit_length() // 2 if n > 7 else 0
 
 
 def weight_words(layer: BinaryLayer, pe: int, simd: int) -> list[int]:
