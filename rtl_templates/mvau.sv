@@ -38,7 +38,8 @@
 // Throughput: exactly SF*NF cycles per vector in steady state (the input is double buffered
 //   and every stage is pipelined: no bubble).
 // Latency: SF*NF + 4 + WLat + TreeRegs + ActRegs cycles from the input handshake to the output
-//   handshake (idle unit, output ready), TreeRegs = $clog2(TermN) / RegEvery, ActRegs =
+//   handshake (idle unit, output ready), TreeRegs = $clog2(TermN) / RegEvery (partial
+//   products: 1 + ($clog2(TermN) - 1) / RegEvery), ActRegs =
 //   $clog2(NThr) / 2 for more than 7 thresholds (else 0), WLat = weight_rom's read
 //   latency: 2 up to 1,024 steps, 3 up to 16,384, one more per further 16x.
 // Back-pressure: accepted on the output; a finished vector that finds the output register
@@ -116,7 +117,10 @@ module mvau #(
   // unsigned inputs (all non-negative: an unsigned tree, no sign-extension bits)
   localparam bit TreeSigned = !Xnor && !(PpMul && !InSigned);
   localparam int TreeLv   = $clog2(TermN);
-  localparam int TreeRegs = TreeLv / RegEvery;
+  // partial products (PpMul): their pair sums (the first level) are registered and the tree
+  // counts levels from there, so no cycle has the AND / NAND and two adder levels
+  localparam int TreeRegs = (PpMul && TreeLv > 0) ? 1 + (TreeLv - 1) / RegEvery :
+                                                    TreeLv / RegEvery;
   localparam int AddrW    = (Steps > 1) ? $clog2(Steps) : 1;
   // weight_rom read latency: 2 up to 1,024 words, +1 per further 16x (both styles)
   localparam int WLat     = (AddrW > 10) ? 2 + (AddrW - 7) / 4 : 2;
@@ -388,7 +392,7 @@ module mvau #(
         end
         assign pairs[i*PairW +: PairW] = a + b;
       end
-      if (RegEvery == 1) begin : g_pair_q
+      if (RegEvery == 1 || PpMul) begin : g_pair_q
         always_ff @(posedge clk_i) begin
           if (en) pairs_t <= pairs;
         end
@@ -400,7 +404,7 @@ module mvau #(
         assign unused_hi = ^tree_in;
       end
       mvau_tree #(.N(PairN), .InW(PairW), .OutW(AccW), .Signed(TreeSigned), .Levels(TreeLv - 1),
-                  .RegEvery(RegEvery), .Lv0(1)) u_tree (
+                  .RegEvery(RegEvery), .Lv0(PpMul ? 0 : 1)) u_tree (
         .clk_i (clk_i),
         .en_i  (en),
         .in_i  (pairs_t),

@@ -115,7 +115,10 @@ def tree_regs(layer: BinaryLayer, simd: int) -> int:
     # XNOR bits 3:2 compressed; W-bit x integers: one partial product per weight bit and lane
     terms = (math.ceil(simd / 3) if mode == "xnor" else
              simd * layer.weight_bits if mode == "w_int" else simd)
-    return (max(terms, 1) - 1).bit_length() // REG_EVERY
+    levels = (max(terms, 1) - 1).bit_length()
+    if mode == "w_int" and levels > 0:  # the partial products' pair sums are registered
+        return 1 + (levels - 1) // REG_EVERY
+    return levels // REG_EVERY
 
 
 def weight_rom_latency(steps: int) -> int:
