@@ -185,7 +185,10 @@ module mvau #(
   logic [InW-1:0]    s0_vec;
   logic [SliceW-1:0] s0_slice;
 
-  assign s0_valid   = full_q[rd_ptr_q];
+  // s0_valid is full_q[rd_ptr_q] kept as its own flop (timing: s0_fire fans out to the weight
+  // ROM's address copies, so no pointer mux before it)
+  logic              s0_valid_q;
+  assign s0_valid   = s0_valid_q;
   assign s0_fire    = s0_valid & en;
   assign s0_first   = at0_q;
   assign s0_last_sf = (sf_q == SfW'(SF - 1));
@@ -220,6 +223,7 @@ module mvau #(
   always_ff @(posedge clk_i) begin
     if (!rst_ni) begin
       full_q   <= '0;
+      s0_valid_q <= 1'b0;
       wr_ptr_q <= 1'b0;
       rd_ptr_q <= 1'b0;
       sf_q     <= '0;
@@ -228,6 +232,7 @@ module mvau #(
       addr_q   <= '0;
     end else begin
       full_q <= full_d;
+      s0_valid_q <= full_d[rd_ptr_q ^ s0_done];
       if (in_hs)   wr_ptr_q <= ~wr_ptr_q;
       if (s0_done) rd_ptr_q <= ~rd_ptr_q;
       if (s0_fire) begin

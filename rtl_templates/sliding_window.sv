@@ -16,7 +16,9 @@
 // read per bank and cycle. A writer (one input pixel per cycle) and a reader (one window per
 // cycle) run independently: the reader starts output row oy once every input row it needs is
 // complete, the writer fills a row once the reader no longer needs the row it held (both
-// counts are registers, and in_ready_o and the read enable are flops: their compares registered).
+// counts are registers, and in_ready_o and the read enable are flops: their compares registered;
+// the counts' per-row steps are registers looked up from the reader's next row, and each count
+// takes one of four sums precomputed from flops, so no adder sits behind a handshake).
 // Read/write collisions: the reader reads only complete rows, the writer writes only the row in
 // progress, so a read never meets the write of the same word (positions in the padding may
 // read any word: they are masked). The memories are marked no_rw_check: no bypass logic.
