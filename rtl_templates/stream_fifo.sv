@@ -24,8 +24,8 @@ module stream_fifo #(
 
   localparam int PtrW = (Depth > 1) ? $clog2(Depth) : 1;
   localparam int CntW = $clog2(Depth + 1);
+  localparam int LutMaxDepth = 64;
 
-  logic [Width-1:0] mem_q [Depth];
   logic [PtrW-1:0]  wr_ptr_q, rd_ptr_q;
   logic [CntW-1:0]  count_q, count_d;
   logic             push, pop, full_q, nonempty_q;
@@ -43,12 +43,23 @@ module stream_fifo #(
   assign full_d     = full_q ? !pop : (push && !pop && (count_q == CntW'(Depth - 1)));
   assign nonempty_d = nonempty_q ? !(pop && !push && (count_q == CntW'(1))) : push;
 
-  if (Depth > 1) begin : g_mem
+  // the read is asynchronous (out_data_o = entry rd_ptr_q): up to LutMaxDepth entries are LUT
+  // RAM (on ECP5 a block RAM read would cost ~5.8 ns clock-to-out at the FIFO's output)
+  if (Depth > 1 && Depth <= LutMaxDepth) begin : g_lut
+    (* ram_style = "distributed" *)
+    logic [Width-1:0] mem_q [Depth];
+    assign out_data_o = mem_q[rd_ptr_q];
+    always_ff @(posedge clk_i) begin
+      if (push) mem_q[wr_ptr_q] <= in_data_i;
+    end
+  end else if (Depth > 1) begin : g_mem
+    logic [Width-1:0] mem_q [Depth];
     assign out_data_o = mem_q[rd_ptr_q];
     always_ff @(posedge clk_i) begin
       if (push) mem_q[wr_ptr_q] <= in_data_i;
     end
   end else begin : g_reg
+    logic [Width-1:0] mem_q [Depth];
     logic unused_ptr;
     assign unused_ptr = ^{wr_ptr_q, rd_ptr_q};
     assign out_data_o = mem_q[0];
