@@ -59,12 +59,12 @@ module stream_fifo #(
       if (push) mem_q[wr_ptr_q] <= in_data_i;
     end
   end else begin : g_reg
-    logic [Width-1:0] mem_q [Depth];
+    logic [Width-1:0] data_q;   // a plain register (Icarus 11 mis-simulates a 1-entry array here)
     logic unused_ptr;
     assign unused_ptr = ^{wr_ptr_q, rd_ptr_q};
-    assign out_data_o = mem_q[0];
+    assign out_data_o = data_q;
     always_ff @(posedge clk_i) begin
-      if (push) mem_q[0] <= in_data_i;
+      if (push) data_q <= in_data_i;
     end
   end
 
