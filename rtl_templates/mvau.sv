@@ -523,49 +523,85 @@ module mvau #(
   logic [M*ElemW-1:0]  out_data_q;
   logic                out_valid_q, load;
 
-  if (NF > 1) begin : g_obuf
-    logic [OutBufW-1:0] obuf_q;
-    assign obuf_d = {res, obuf_q[OutBufW-1:PE*ElemW]};
-    always_ff @(posedge clk_i) begin
-      if (en && b_v_q) obuf_q <= obuf_d;
-    end
-    logic unused_obuf;
-    assign unused_obuf = ^obuf_q[PE*ElemW-1:0];
-  end else begin : g_obuf1
-    assign obuf_d = res;
-  end
-
-  // a one-vector skid buffer behind the output register: a finished vector that finds the
-  // output register full and not taken waits there, and the pipeline stalls only while the
-  // skid buffer is full. The stall is a flop (skid_q), so out_ready_i (often a FIFO's count
-  // compare) drives only the output registers, not the enable of every pipeline register.
-  logic               skid_q;
-  logic [M*ElemW-1:0] skid_data_q;
-
-  assign load  = en & b_v_q & b_final_q;
-  assign stall = skid_q;
-
-  always_ff @(posedge clk_i) begin
-    if (load && (!out_valid_q || out_ready_i)) begin
-      out_data_q <= obuf_d[M*ElemW-1:0];
-    end else if (skid_q && out_ready_i) begin
-      out_data_q <= skid_data_q;
-    end
-    if (load && out_valid_q && !out_ready_i) skid_data_q <= obuf_d[M*ElemW-1:0];
-  end
+  assign load = en & b_v_q & b_final_q;
 
   if (OutBufW > M*ElemW) begin : g_unused_pad
     logic unused_pad;
     assign unused_pad = ^obuf_d[OutBufW-1:M*ElemW];
   end
 
-  always_ff @(posedge clk_i) begin
-    if (!rst_ni) begin
-      out_valid_q <= 1'b0;
-      skid_q      <= 1'b0;
-    end else begin
-      out_valid_q <= load | skid_q | (out_valid_q & ~out_ready_i);
-      skid_q      <= skid_q ? ~out_ready_i : (load & out_valid_q & ~out_ready_i);
+  if (Steps > 1) begin : g_out_hold
+    // The output buffer (the fold shift register; for NF = 1 a plain register) keeps a
+    // finished vector (done_q) until the output register takes it, one cycle later when that
+    // register is free or being read; the pipeline stalls only while a finished vector waits
+    // and the output register is full (stall_q, a flop computed from the next-cycle state:
+    // out_ready_i reaches that one flop and the output registers, not the pipeline enables).
+    // No skid buffer and no 2:1 mux per output bit: with SF*NF >= 2 cycles between vectors a
+    // consumer that takes each beat within SF*NF - 1 cycles never stalls the pipeline.
+    logic [OutBufW-1:0] obuf_q;
+    logic               done_q, xfer, done_d, out_valid_d, stall_q;
+    if (NF > 1) begin : g_shift
+      assign obuf_d = {res, obuf_q[OutBufW-1:PE*ElemW]};
+    end else begin : g_one
+      assign obuf_d = res;
+      if (OutBufW > M*ElemW) begin : g_unused_q
+        logic unused_q;
+        assign unused_q = ^obuf_q[OutBufW-1:M*ElemW];
+      end
+    end
+    always_ff @(posedge clk_i) begin
+      if (en && b_v_q) obuf_q <= obuf_d;
+    end
+
+    assign xfer        = done_q & (~out_valid_q | out_ready_i);
+    assign done_d      = load | (done_q & ~xfer);
+    assign out_valid_d = xfer | (out_valid_q & ~out_ready_i);
+    assign stall       = stall_q;
+
+    always_ff @(posedge clk_i) begin
+      if (xfer) out_data_q <= obuf_q[M*ElemW-1:0];
+    end
+
+    always_ff @(posedge clk_i) begin
+      if (!rst_ni) begin
+        done_q      <= 1'b0;
+        out_valid_q <= 1'b0;
+        stall_q     <= 1'b0;
+      end else begin
+        done_q      <= done_d;
+        out_valid_q <= out_valid_d;
+        stall_q     <= done_d & out_valid_d;
+      end
+    end
+  end else begin : g_out_skid
+    // one step per vector: a one-vector skid buffer behind the output register: a finished
+    // vector that finds the output register full and not taken waits there, and the pipeline
+    // stalls only while the skid buffer is full. The stall is a flop (skid_q), so out_ready_i
+    // (often a FIFO's count compare) drives only the output registers, not the enable of
+    // every pipeline register.
+    logic               skid_q;
+    logic [M*ElemW-1:0] skid_data_q;
+
+    assign obuf_d = res;
+    assign stall  = skid_q;
+
+    always_ff @(posedge clk_i) begin
+      if (load && (!out_valid_q || out_ready_i)) begin
+        out_data_q <= obuf_d[M*ElemW-1:0];
+      end else if (skid_q && out_ready_i) begin
+        out_data_q <= skid_data_q;
+      end
+      if (load && out_valid_q && !out_ready_i) skid_data_q <= obuf_d[M*ElemW-1:0];
+    end
+
+    always_ff @(posedge clk_i) begin
+      if (!rst_ni) begin
+        out_valid_q <= 1'b0;
+        skid_q      <= 1'b0;
+      end else begin
+        out_valid_q <= load | skid_q | (out_valid_q & ~out_ready_i);
+        skid_q      <= skid_q ? ~out_ready_i : (load & out_valid_q & ~out_ready_i);
+      end
     end
   end
 

@@ -131,7 +131,9 @@ def weight_rom_latency(steps: int) -> int:
 def mvau_latency(layer: BinaryLayer, pe: int, simd: int) -> int:
     """Cycles from an input handshake to the output handshake of an idle mvau."""
     steps = math.ceil(layer.K / simd) * math.ceil(layer.M / pe)
-    return steps + 4 + weight_rom_latency(steps) + tree_regs(layer, simd) + act_regs(layer)
+    # + 1 when steps > 1: the output buffer holds a vector a cycle before the output register
+    return (steps + 4 + (steps > 1) + weight_rom_latency(steps) + tree_regs(layer, simd)
+            + act_regs(layer))
 
 
 def act_regs(layer: BinaryLayer) -> int:
