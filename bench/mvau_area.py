@@ -35,7 +35,7 @@ from fastinference.ir import BinaryDense
 from fastinference.synth import inclusive_cells, run_ecp5, run_yosys, summarize
 
 ROOT = Path(__file__).resolve().parent.parent
-MVAU_FILES = ["mvau_tree.sv", "mvau_act.sv", "weight_rom.sv", "mvau.sv"]
+MVAU_FILES = ["mvau_tree.sv", "mvau_popcount.sv", "mvau_act.sv", "weight_rom.sv", "mvau.sv"]
 
 # name: K, M, PE, SIMD, weight bits, input kind, input bits, thresholds per channel
 UNITS = {

@@ -32,7 +32,7 @@
 //   one more stage per WLat > 2) the weight_rom read (WLat cycles) beside a slice delay line |
 //   s2 per-lane products (3:2 compressed XNOR bits for the popcount), registered for XNOR
 //   and multipliers (one-gate products, x or ~x and x ? w : 0, feed the tree unregistered
-//   and its sum is registered instead) | mvau_tree, a register every RegEvery adder levels (TreeRegs) | accumulate |
+//   and its sum is registered instead) | mvau_tree (XNOR: mvau_popcount), TreeRegs registers | accumulate |
 //   final acc register + threshold ROM read | compare register (mvau_act) | count + offset into
 //   the output shift register (no fold-index mux) | output register.
 // Throughput: exactly SF*NF cycles per vector in steady state (the input is double buffered
@@ -413,6 +413,15 @@ module mvau #(
         .clk_i (clk_i),
         .en_i  (en),
         .in_i  (pairs_t),
+        .sum_o (sum)
+      );
+    end else if (Xnor) begin : g_pop
+      // the 2-bit XNOR counts into a bit-heap popcount (6:3 counters, one adder; ~1.4 LUT per
+      // XNOR bit with the 3:2 counters, against 1.63 through mvau_tree), same latency TreeRegs
+      mvau_popcount #(.N(TermN), .OutW(TreeW), .Regs(TreeRegs)) u_pop (
+        .clk_i (clk_i),
+        .en_i  (en),
+        .in_i  (tree_in),
         .sum_o (sum)
       );
     end else begin : g_tree

@@ -1,4 +1,5 @@
-"""Block tests of the hand-written mvau (rtl_templates/mvau.sv, mvau_tree.sv, mvau_act.sv) and
+"""Block tests of the hand-written mvau (rtl_templates/mvau.sv, mvau_tree.sv,
+mvau_popcount.sv, mvau_act.sv) and
 stream_fifo against the numpy reference (fastinference.reference.run_layer): every configuration
 is one instance of one generated wrapper, so each simulator builds once per group.
 
@@ -183,8 +184,9 @@ def run_group(sim, work: Path, cases, n_vectors: int = N_VECTORS):
                              lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     (work / "blocks_tb.sv").write_text(env.get_template("blocks_tb.sv.j2").render(cfgs=cfgs))
     (work / "blocks.json").write_text(json.dumps(cfgs))
-    sources = [TEMPLATES / "stream_fifo.sv", TEMPLATES / "mvau_tree.sv", TEMPLATES / "mvau_act.sv",
-               TEMPLATES / "weight_rom.sv", TEMPLATES / "mvau.sv", work / "blocks_tb.sv"]
+    sources = [TEMPLATES / "stream_fifo.sv", TEMPLATES / "mvau_tree.sv", TEMPLATES / "mvau_popcount.sv",
+               TEMPLATES / "mvau_act.sv", TEMPLATES / "weight_rom.sv", TEMPLATES / "mvau.sv",
+               work / "blocks_tb.sv"]
     run_cocotb(sim, sources, "blocks_tb", "blocks_cocotb", work,
                {"FI_BLOCKS": str(work / "blocks.json")})
 

@@ -152,7 +152,8 @@ def _write_project_files(out: Path, top: str, used: set[str], ctx: dict, config:
     used = {f"{m}.sv" for m in used}
     if "maxpool.sv" in used:  # maxpool instantiates a sliding_window
         used.add("sliding_window.sv")
-    modules = ["stream_fifo.sv", "mvau_tree.sv", "mvau_act.sv", "weight_rom.sv", "mvau.sv"] + sorted(used - {"mvau.sv"})
+    modules = ["stream_fifo.sv", "mvau_tree.sv", "mvau_popcount.sv", "mvau_act.sv", "weight_rom.sv",
+               "mvau.sv"] + sorted(used - {"mvau.sv"})
     for m in modules:
         shutil.copyfile(TEMPLATES / m, out / m)
     for f in TB_FILES:
