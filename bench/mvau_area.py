@@ -3,9 +3,11 @@
 Single units (random weights, thresholds in range), each the `mvau` as the top with its ROM
 files, Yosys `synth_xilinx -family xc7 -noiopad` (hierarchical: LUTs per submodule):
   binary   +-1 x bits, K=128 M=256 PE=4 SIMD=128 (the digits MLP's hidden layer at target 64)
-  pop128   the popcount alone: 128 XNOR bits, 3:2 compressed as in mvau.sv, into mvau_tree;
-           registered in and out (LUT per input bit)
+  pop128   the popcount alone: 128 XNOR bits, 3:2 compressed as in mvau.sv, into
+           mvau_popcount (bit heap); registered in and out (LUT per input bit)
+  pop128_tree  the same into mvau_tree (the adder tree mvau_popcount replaced)
   w4a4     4-bit weights x 4-bit unsigned inputs, K=64 M=64 PE=4 SIMD=16, 15 thresholds
+  binary_par  +-1 x bits fully parallel (SF = NF = 1, constant weights), K=128 M=32 PE=32 SIMD=128
   pm1a8    +-1 weights x 8-bit unsigned inputs, K=64 M=128 PE=8 SIMD=64 (the MLP's first layer
            at target 16)
 and the digits MLP (examples/digits_mlp.onnx) compiled at --target-cycles T (`fastinference
@@ -13,7 +15,7 @@ compile` + `synth`). Prints LUT per lane (PE x SIMD), LUT per input bit (popcoun
 synapse-op per cycle (the MLP: LUT / sum over layers of PE*SIMD). With --fmax also Yosys
 synth_ecp5 + nextpnr-ecp5 (LFE5U-85F, out of context) per design: Fmax and critical path.
 
-    python bench/mvau_area.py [--work .tmp-mvau-area] [--targets 16,64] [--only binary,pop128]
+    python bench/mvau_area.py [--work .tmp-mvau-area] [--targets 16,64] [--only binary,pop128,pop128_tree]
                               [--fmax] [--no-mlp]
 """
 from __future__ import annotations
@@ -42,6 +44,7 @@ UNITS = {
     "binary": (128, 256, 4, 128, 1, "binary", 1, 1),
     "w4a4": (64, 64, 4, 16, 4, "int", 4, 15),
     "pm1a8": (64, 128, 8, 64, 1, "int", 8, 1),   # the MLP's first layer at target 16
+    "binary_par": (128, 32, 32, 128, 1, "binary", 1, 1),   # fully parallel: constant weights
 }
 
 
@@ -67,9 +70,17 @@ def unit_dir(work: Path, name: str) -> tuple[Path, str, dict]:
     rtl.mkdir(parents=True)
     for f in MVAU_FILES:
         shutil.copy(TEMPLATES / f, rtl / f)
-    if name == "pop128":
+    if name in ("pop128", "pop128_tree"):
         n = 128
         terms = (n + 2) // 3
+        levels = (terms - 1).bit_length()
+        if name == "pop128":   # as in mvau.sv: the bit-heap popcount, TreeRegs registers
+            adder = (f"mvau_popcount #(.N({terms}), .OutW(8), .Regs({levels // REG_EVERY})) u_pop (\n"
+                     "    .clk_i(clk_i), .en_i(1'b1), .in_i(term_q), .sum_o(sum));")
+        else:                  # the adder tree it replaced (mvau_tree)
+            adder = (f"mvau_tree #(.N({terms}), .InW(2), .OutW(8), .Signed(1'b0), .Levels({levels}),\n"
+                     f"              .RegEvery({REG_EVERY})) u_tree (\n"
+                     "    .clk_i(clk_i), .en_i(1'b1), .in_i(term_q), .sum_o(sum));")
         (rtl / "pop_top.sv").write_text(f"""module pop_top (
   input  logic clk_i,
   input  logic [{n-1}:0] x_i,
@@ -93,13 +104,11 @@ def unit_dir(work: Path, name: str) -> tuple[Path, str, dict]:
     assign {{c, b, a}} = m[3*g +: 3];
     assign term[g*2 +: 2] = {{(a & b) | (a & c) | (b & c), a ^ b ^ c}};
   end
-  mvau_tree #(.N({terms}), .InW(2), .OutW(8), .Signed(1'b0), .Levels({(terms - 1).bit_length()}),
-              .RegEvery({REG_EVERY})) u_tree (
-    .clk_i(clk_i), .en_i(1'b1), .in_i(term_q), .sum_o(sum));
+  {adder}
   assign sum_o = sum_q;
 endmodule
 """)
-        (rtl / "filelist.f").write_text("mvau_tree.sv\npop_top.sv\n")
+        (rtl / "filelist.f").write_text("mvau_tree.sv\nmvau_popcount.sv\npop_top.sv\n")
         return rtl, "pop_top", {"bits": n}
     K, M, PE, SIMD, wb, kind, bits, nthr = UNITS[name]
     layer = _layer(np.random.default_rng(7), K, M, wb, kind, bits, nthr)
