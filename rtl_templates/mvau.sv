@@ -37,8 +37,9 @@
 //   the output shift register (no fold-index mux) | output register.
 // Throughput: exactly SF*NF cycles per vector in steady state (the input is double buffered
 //   and every stage is pipelined: no bubble).
-// Latency: SF*NF + 4 + WLat + TreeRegs + ActRegs cycles from the input handshake to the output
-//   handshake (idle unit, output ready), TreeRegs = $clog2(TermN) / RegEvery (partial
+// Latency: SF*NF + 4 + (SF*NF > 1) + WLat + TreeRegs + ActRegs cycles from the input handshake
+//   to the output handshake (idle unit, output ready; the + 1: the output buffer holds a
+//   finished vector a cycle), TreeRegs = $clog2(TermN) / RegEvery (partial
 //   products: 1 + ($clog2(TermN) - 1) / RegEvery), ActRegs =
 //   $clog2(NThr) / 2 for more than 7 thresholds (else 0), WLat = weight_rom's read
 //   latency: 2 up to 1,024 steps, 3 up to 16,384, one more per further 16x.
