@@ -43,9 +43,11 @@
 //   products: 1 + ($clog2(TermN) - 1) / RegEvery), ActRegs =
 //   $clog2(NThr) / 2 for more than 7 thresholds (else 0), WLat = weight_rom's read
 //   latency: 2 up to 1,024 steps, 3 up to 16,384, one more per further 16x.
-// Back-pressure: accepted on the output; a finished vector that finds the output register
-//   still waiting for out_ready_i goes to a one-vector skid buffer, and the whole pipeline
-//   stalls only while that buffer is full. The stall is that buffer's full flag (a flop): no
+// Back-pressure: accepted on the output. SF*NF > 1: a finished vector waits in the output
+//   buffer (the fold shift register) until the output register is free, and the pipeline
+//   stalls while it waits behind a full output register; SF*NF = 1: a finished vector that
+//   finds the output register still waiting for out_ready_i goes to a one-vector skid buffer,
+//   and the pipeline stalls only while that buffer is full. Either way the stall is a flop: no
 //   combinational path from out_ready_i to the pipeline's enables.
 // Reset: synchronous, active low (control flops only; datapath flops have no reset).
 //
