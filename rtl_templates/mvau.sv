@@ -28,8 +28,8 @@
 //        (ElemW = OutBits, or 32 for scores).
 // Pipeline (one step a cycle, all stages enabled by one stall signal):
 //   s0 step counters, input slice select (an SF:1 mux; for SF > 8 a shift register reloaded
-//   from the buffer at each fold's first step, so no wide mux), ROM address | s1, s1b (and
-//   one more stage per WLat > 2) the weight_rom read (WLat cycles) beside a slice delay line |
+//   from the buffer at each fold's first step, so no wide mux), ROM address | s1, s1b, s1c (and
+//   one more stage per WLat > 3) the weight_rom read (WLat cycles) beside a slice delay line |
 //   s2 per-lane products (3:2 compressed XNOR bits for the popcount), registered for XNOR
 //   and multipliers (one-gate products, x or ~x and x ? w : 0, feed the tree unregistered
 //   and its sum is registered instead) | mvau_tree (XNOR: mvau_popcount), TreeRegs registers | accumulate |
@@ -42,7 +42,7 @@
 //   finished vector a cycle), TreeRegs = $clog2(TermN) / RegEvery (partial
 //   products: 1 + ($clog2(TermN) - 1) / RegEvery), ActRegs =
 //   $clog2(NThr) / 2 for more than 7 thresholds (else 0), WLat = weight_rom's read
-//   latency: 2 up to 1,024 steps, 3 up to 16,384, one more per further 16x.
+//   latency: 3 up to 1,024 steps, 4 up to 16,384, one more per further 16x.
 // Back-pressure: accepted on the output. SF*NF > 1: a finished vector waits in the output
 //   buffer (the fold shift register) until the output register is free, and the pipeline
 //   stalls while it waits behind a full output register; SF*NF = 1: a finished vector that
@@ -125,8 +125,8 @@ module mvau #(
   localparam int TreeRegs = (PpMul && TreeLv > 0) ? 1 + (TreeLv - 1) / RegEvery :
                                                     TreeLv / RegEvery;
   localparam int AddrW    = (Steps > 1) ? $clog2(Steps) : 1;
-  // weight_rom read latency: 2 up to 1,024 words, +1 per further 16x (both styles)
-  localparam int WLat     = (AddrW > 10) ? 2 + (AddrW - 7) / 4 : 2;
+  // weight_rom read latency: 3 up to 1,024 words, +1 per further 16x (both styles)
+  localparam int WLat     = (AddrW > 10) ? 3 + (AddrW - 7) / 4 : 3;
   localparam int PipeN    = WLat + 1 + TreeRegs;   // ROM read (s1, s1b, ...), s2, tree registers
   localparam int SfW      = (SF > 1) ? $clog2(SF) : 1;
   localparam int NfW      = (NF > 1) ? $clog2(NF) : 1;
@@ -214,7 +214,7 @@ module mvau #(
     assign s0_slice = s0_vec[sf_q * SliceW +: SliceW];
   end
 
-  // the ROM address of the next step (weight_rom keeps its own copies of addr_q)
+  // the ROM address of the next step (weight_rom registers copies of addr_q, flop to flop)
   assign addr_d = (s0_last_sf && s0_last_nf) ? '0 : addr_q + 1'b1;
 
   always_comb begin
@@ -268,7 +268,7 @@ module mvau #(
 
   // ------------------------------------------------- stage 1 .. WLat: slice and weight word
   // weight_rom: the word of addr_q arrives in w_r WLat cycles later; the slice is delayed by
-  // as many registers (x_q, x_r and WLat - 2 more)
+  // as many registers (x_d)
   logic [SliceW-1:0] x_r;
   logic [WordW-1:0]  w_r;
   logic [WLat*SliceW-1:0] x_d;   // x_d[i*SliceW +: SliceW]: the slice delayed i + 1 cycles
@@ -283,8 +283,7 @@ module mvau #(
     .clk_i     (clk_i),
     .rst_ni    (rst_ni),
     .en_i      (en),
-    .addr_en_i (s0_fire),
-    .addr_d_i  (addr_d),
+    .addr_i    (addr_q),
     .data_o    (w_r)
   );
 

@@ -4,21 +4,21 @@
 // Data layout: word a at rom[a], loaded with $readmemh from File (hex, one word a line, the
 // name relative to the simulator's working directory); the mvau's word layout is in mvau.sv.
 //
-// Address: the reader's step counter keeps its own register; this module keeps copies of it,
-// loaded with the counter's next value addr_d_i when addr_en_i (the counter's enable) and
-// reset to 0 with it (synchronous, rst_ni active low). So the copies always equal the
-// counter, and the read of address A (the counter's value in cycle t) appears on data_o in
-// cycle t + Latency, every register after the address enabled by en_i (the pipeline's enable):
-// while en_i is low everything holds, while the counter holds (a bubble) the same word is read
-// again. Throughput: one read a cycle.
+// Address: addr_i is the reader's step counter register (its current value, a flop). This
+// module registers it (in several copies) when en_i (the pipeline's enable, which should be a
+// flop too), flop to flop: no combinational step logic drives the address copies. The read of
+// address A (addr_i in cycle t, en_i high) appears on data_o in cycle t + Latency, every
+// register enabled by en_i: while en_i is low everything holds, while the counter holds (a
+// bubble) the same word is read again. Throughput: one read a cycle. rst_ni is unused (no
+// control state: datapath registers only).
 //
-// Latency = 2 + max(0, ceil((AddrW - 6) / 4) - 1): 2 cycles up to 1,024 words, 3 up to 16,384,
+// Latency = 3 + max(0, ceil((AddrW - 6) / 4) - 1): 3 cycles up to 1,024 words, 4 up to 16,384,
 // in both styles (fastinference.backends.rtl.weight_rom_latency; the mvau delays its input
 // slice and step flags to match). A style that needs fewer cycles pads with plain registers
 // at the output.
 //
-// Lut = 0 (the default flow, Yosys synth_xilinx): one memory read registered in r_q and
-//   re-registered (the read register is absorbed by a block RAM's output). At least 32 words
+// Lut = 0 (the default flow, Yosys synth_xilinx): the address registered in a_q, one memory
+//   read registered in r_q and re-registered (the read register is absorbed by a block RAM's output). At least 32 words
 //   and 4 kbit: block RAM (rom_style "block"; Yosys otherwise maps e.g. a 64 x 512 ROM to
 //   logic at ~3.4 LUT per bit); smaller: the tool's choice.
 // Lut = 1 (the ECP5 timing flow: fastinference synth reads the RTL with -DFI_ECP5, see
@@ -34,14 +34,13 @@ module weight_rom #(
   parameter int Width   = 8,
   parameter int AddrW   = 6,     // $clog2(Words), at least 1
   parameter bit Lut     = 1'b0,
-  parameter int Latency = 2,     // must equal the formula above (the mvau passes it)
+  parameter int Latency = 3,     // must equal the formula above (the mvau passes it)
   parameter     File    = ""
 ) (
   input  logic             clk_i,
   input  logic             rst_ni,
   input  logic             en_i,
-  input  logic             addr_en_i,
-  input  logic [AddrW-1:0] addr_d_i,
+  input  logic [AddrW-1:0] addr_i,
   output logic [Width-1:0] data_o
 );
 
@@ -54,7 +53,7 @@ module weight_rom #(
       initial $readmemh(File, rom, 0, 0);
     end
     logic unused_addr;
-    assign unused_addr = ^{rst_ni, addr_en_i, addr_d_i};
+    assign unused_addr = ^{rst_ni, addr_i};
     logic [Latency*Width-1:0] d_q;   // stage i at [i*Width +: Width]
     always_ff @(posedge clk_i) begin
       if (en_i) d_q <= {d_q[(Latency-1)*Width-1:0], rom[0]};
@@ -66,12 +65,10 @@ module weight_rom #(
     localparam bit Block = (Words >= 32) && (Words * Width >= 4096);
     logic [AddrW-1:0] a_q;
     logic [Width-1:0] r_q;
+    logic             unused_rst;
+    assign unused_rst = rst_ni;
     always_ff @(posedge clk_i) begin
-      if (!rst_ni) begin
-        a_q <= '0;
-      end else if (addr_en_i) begin
-        a_q <= addr_d_i;
-      end
+      if (en_i) a_q <= addr_i;
     end
     if (Block) begin : g_block
       /* verilator lint_off UNDRIVEN */
@@ -94,18 +91,18 @@ module weight_rom #(
         if (en_i) r_q <= rom[a_q];
       end
     end
-    // the read register, then Latency - 1 plain registers
-    logic [(Latency-1)*Width-1:0] d_q;   // stage i at [i*Width +: Width]
-    if (Latency > 2) begin : g_more
+    // the address register, the read register, then Latency - 2 plain registers
+    logic [(Latency-2)*Width-1:0] d_q;   // stage i at [i*Width +: Width]
+    if (Latency > 3) begin : g_more
       always_ff @(posedge clk_i) begin
-        if (en_i) d_q <= {d_q[(Latency-2)*Width-1:0], r_q};
+        if (en_i) d_q <= {d_q[(Latency-3)*Width-1:0], r_q};
       end
     end else begin : g_two
       always_ff @(posedge clk_i) begin
         if (en_i) d_q <= r_q;
       end
     end
-    assign data_o = d_q[(Latency-2)*Width +: Width];
+    assign data_o = d_q[(Latency-3)*Width +: Width];
 
   // ---------------------------------------------------------------- banked LUT ROM (ECP5)
   end else begin : g_lut
@@ -114,7 +111,7 @@ module weight_rom #(
     localparam int Banks     = (Words + BankWords - 1) / BankWords;
     localparam int HiW       = AddrW - BankAw;          // bank-select bits
     localparam int MuxLv     = (HiW + 3) / 4;           // 16:1 mux levels
-    localparam int Pad       = Latency - 1 - MuxLv;     // plain output registers
+    localparam int Pad       = Latency - 2 - MuxLv;     // plain output registers
     localparam int GroupW    = 8;                       // word bits per bank address copy
     localparam int Groups    = (Width + GroupW - 1) / GroupW;
     localparam int SelGroupW = 4;                       // word bits per select copy
@@ -144,11 +141,7 @@ module weight_rom #(
         logic [Width-1:0] word;
         logic [Wc-1:0]    d_q;
         (* keep *) always_ff @(posedge clk_i) begin
-          if (!rst_ni) begin
-            a_q <= '0;
-          end else if (addr_en_i) begin
-            a_q <= addr_d_i[BankAw-1:0];
-          end
+          if (en_i) a_q <= addr_i[BankAw-1:0];
         end
         if (HiW > 0) begin : g_hi
           assign a = {HiW'(b), a_q};
@@ -168,17 +161,15 @@ module weight_rom #(
     end
     if (MuxLv == 0) begin : g_nomux
       logic unused_d;
-      assign unused_d = ^addr_d_i;
+      assign unused_d = ^{rst_ni, addr_i};
     end else begin : g_mux
       // the bank-select bits: one register (loaded like the copies), then one pipeline
       // register per level; level l selects with bits [4*(l-1) +: 4] of the delayed copy
       logic [HiPad-1:0] hi_q;
+      logic             unused_rst;
+      assign unused_rst = rst_ni;
       always_ff @(posedge clk_i) begin
-        if (!rst_ni) begin
-          hi_q <= '0;
-        end else if (addr_en_i) begin
-          hi_q <= HiPad'(addr_d_i[AddrW-1:BankAw]);
-        end
+        if (en_i) hi_q <= HiPad'(addr_i[AddrW-1:BankAw]);
       end
       // hd[l]: hi_q delayed l cycles (hd[0] = hi_q)
       logic [MuxLv*HiPad-1:0] hd;   // hd[l*HiPad +: HiPad]: hi_q delayed l cycles

@@ -123,9 +123,10 @@ def tree_regs(layer: BinaryLayer, simd: int) -> int:
 
 def weight_rom_latency(steps: int) -> int:
     """Read latency of rtl_templates/weight_rom.sv for ``steps`` words, the same in both of its
-    styles: 2 cycles up to 1,024 words, one more per further factor of 16."""
+    styles: 3 cycles up to 1,024 words (an address register, flop to flop from the step counter,
+    then the read), one more per further factor of 16."""
     addr_w = max((steps - 1).bit_length(), 1)
-    return 2 + (addr_w - 7) // 4 if addr_w > 10 else 2
+    return 3 + (addr_w - 7) // 4 if addr_w > 10 else 3
 
 
 def mvau_latency(layer: BinaryLayer, pe: int, simd: int) -> int:
