@@ -31,7 +31,9 @@ no stall, no deadlock, at that pace. (2) Check it: simulate the bounded pipeline
 input always valid (stages may then run in another phase); while the measured interval
 between outputs in steady state exceeds ``P``, the FIFO a writer most often found full gets
 one more slot (a fork's outputs first: a full branch stops the fork and starves the other
-branch, while a fast stage waiting in front of a slower one costs nothing). The result must run at ``P`` or ``fifo_depths`` raises.
+branch; then a FIFO a slowest stage finds full: that stage has no cycle to spare; a fast
+stage waiting in front of a slower one costs nothing). The result must run at ``P`` or
+``fifo_depths`` raises.
 
 ``Schedule`` reports, per node, the cycle of its first step and the cycle its last step of
 the first inference fires (``start``/``finish``), per edge the depth and the occupancy, and
@@ -200,6 +202,7 @@ def fifo_depths(nodes: list[Node], source: str, sink: str, min_depth: int = 2) -
     # the input always valid can put the stages in another phase than the paced run: where a
     # writer still finds its FIFO full and the interval exceeds P, one more slot, until none
     fork_edges = {e for n in nodes if len(n.outputs) > 1 for e in n.outputs}
+    bottleneck_edges = {e for n in nodes if n.steps == P for e in n.outputs}
     for _ in range(MAX_RAISES):
         bounded = simulate(nodes, source, sink, depths)
         if not bounded.deadlock and bounded.interval is not None and bounded.interval <= P:
@@ -208,7 +211,11 @@ def fifo_depths(nodes: list[Node], source: str, sink: str, min_depth: int = 2) -
         # a branch out of a fork first (a full branch stops the fork, and with it the other
         # branch); a fast stage waiting in front of a slower one is harmless
         branch = {e: w for e, w in waits.items() if e in fork_edges and w}
-        pool = branch or {e: w for e, w in waits.items() if w}
+        # then a FIFO a slowest stage waits on: each of its stalls is a cycle lost per
+        # inference (a deep pipeline writing every few steps, e.g. an mvau of latency 12
+        # writing every 4th step, keeps several beats in flight in its output FIFO)
+        slow = {e: w for e, w in waits.items() if e in bottleneck_edges and w}
+        pool = branch or slow or {e: w for e, w in waits.items() if w}
         if not pool:
             break
         worst = max(pool, key=lambda e: pool[e])
