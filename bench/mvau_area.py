@@ -31,13 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
-from fastinference.backends.rtl import (REG_EVERY, TEMPLATES, _hex_lines, acc_width,
+from fastinference.backends.rtl import (MVAU_FILES, REG_EVERY, TEMPLATES, _hex_lines, acc_width,
                                         thresh_words, weight_words)
 from fastinference.ir import BinaryDense
 from fastinference.synth import inclusive_cells, run_ecp5, run_yosys, summarize
 
 ROOT = Path(__file__).resolve().parent.parent
-MVAU_FILES = ["mvau_tree.sv", "mvau_popcount.sv", "mvau_act.sv", "weight_rom.sv", "mvau.sv"]
 
 # name: K, M, PE, SIMD, weight bits, input kind, input bits, thresholds per channel
 UNITS = {
@@ -136,7 +135,7 @@ endmodule
   ) u_mvau (.*);
 endmodule
 """)
-    (rtl / "filelist.f").write_text("\n".join(MVAU_FILES + ["unit_top.sv"]) + "\n")
+    (rtl / "filelist.f").write_text("\n".join([*MVAU_FILES, "unit_top.sv"]) + "\n")
     return rtl, "unit_top", {"lanes": PE * SIMD}
 
 

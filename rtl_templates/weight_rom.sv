@@ -15,7 +15,7 @@
 // Latency = 3 + max(0, ceil((AddrW - 6) / 4) - 1): 3 cycles up to 1,024 words, 4 up to 16,384,
 // in both styles (fastinference.backends.rtl.weight_rom_latency; the mvau delays its input
 // slice and step flags to match). A style that needs fewer cycles pads with plain registers
-// at the output.
+// at the output (delay_line.sv).
 //
 // Lut = 0 (the default flow, Yosys synth_xilinx): the address registered in a_q, one memory
 //   read registered in r_q and re-registered (the read register is absorbed by a block RAM's output). At least 32 words
@@ -53,20 +53,16 @@ module weight_rom #(
       initial $readmemh(File, rom, 0, 0);
     end
     logic unused_addr;
-    assign unused_addr = ^{rst_ni, addr_i};
-    logic [Latency*Width-1:0] d_q;   // stage i at [i*Width +: Width]
-    always_ff @(posedge clk_i) begin
-      if (en_i) d_q <= {d_q[(Latency-1)*Width-1:0], rom[0]};
-    end
-    assign data_o = d_q[(Latency-1)*Width +: Width];
+    assign unused_addr = ^addr_i;
+    delay_line #(.Width(Width), .Depth(Latency)) u_delay (
+      .clk_i, .rst_ni, .en_i, .d_i(rom[0]), .q_o(data_o)
+    );
 
   // ---------------------------------------------------------------- one memory (default flow)
   end else if (!Lut) begin : g_mem
     localparam bit Block = (Words >= 32) && (Words * Width >= 4096);
     logic [AddrW-1:0] a_q;
     logic [Width-1:0] r_q;
-    logic             unused_rst;
-    assign unused_rst = rst_ni;
     always_ff @(posedge clk_i) begin
       if (en_i) a_q <= addr_i;
     end
@@ -92,17 +88,9 @@ module weight_rom #(
       end
     end
     // the address register, the read register, then Latency - 2 plain registers
-    logic [(Latency-2)*Width-1:0] d_q;   // stage i at [i*Width +: Width]
-    if (Latency > 3) begin : g_more
-      always_ff @(posedge clk_i) begin
-        if (en_i) d_q <= {d_q[(Latency-3)*Width-1:0], r_q};
-      end
-    end else begin : g_two
-      always_ff @(posedge clk_i) begin
-        if (en_i) d_q <= r_q;
-      end
-    end
-    assign data_o = d_q[(Latency-3)*Width +: Width];
+    delay_line #(.Width(Width), .Depth(Latency - 2)) u_delay (
+      .clk_i, .rst_ni, .en_i, .d_i(r_q), .q_o(data_o)
+    );
 
   // ---------------------------------------------------------------- banked LUT ROM (ECP5)
   end else begin : g_lut
@@ -161,13 +149,11 @@ module weight_rom #(
     end
     if (MuxLv == 0) begin : g_nomux
       logic unused_d;
-      assign unused_d = ^{rst_ni, addr_i};
+      assign unused_d = ^addr_i;
     end else begin : g_mux
       // the bank-select bits: one register (loaded like the copies), then one pipeline
       // register per level; level l selects with bits [4*(l-1) +: 4] of the delayed copy
       logic [HiPad-1:0] hi_q;
-      logic             unused_rst;
-      assign unused_rst = rst_ni;
       always_ff @(posedge clk_i) begin
         if (en_i) hi_q <= HiPad'(addr_i[AddrW-1:BankAw]);
       end
@@ -220,21 +206,9 @@ module weight_rom #(
     // the result and Pad plain registers
     logic [Width-1:0] res;
     assign res = lv[MuxLv*Stride +: Width];
-    if (Pad > 0) begin : g_pad
-      logic [Pad*Width-1:0] p_q;   // stage i at [i*Width +: Width]
-      if (Pad > 1) begin : g_more
-        always_ff @(posedge clk_i) begin
-          if (en_i) p_q <= {p_q[(Pad-1)*Width-1:0], res};
-        end
-      end else begin : g_one
-        always_ff @(posedge clk_i) begin
-          if (en_i) p_q <= res;
-        end
-      end
-      assign data_o = p_q[(Pad-1)*Width +: Width];
-    end else begin : g_nopad
-      assign data_o = res;
-    end
+    delay_line #(.Width(Width), .Depth(Pad)) u_pad (
+      .clk_i, .rst_ni, .en_i, .d_i(res), .q_o(data_o)
+    );
     // tied-off items past each level's count, and the last level's items past the first
     logic unused_lv;
     assign unused_lv = ^lv;

@@ -16,7 +16,7 @@ Everything written is a pure function of (model, folding, top, part, clock_ns): 
 stamps, no absolute paths, so the output is byte-identical across runs.
 """
 from .mvau import (acc_bound, acc_width, _check_score_range, column_perm, hardware_weights,
-                   _mvau_info, mvau_latency, mvau_mode, _mvau_stage, _plan, plan_thresh_words,
+                   _mvau_info, MVAU_FILES, mvau_latency, mvau_mode, _mvau_stage, _plan, plan_thresh_words,
                    plan_weight_words, REG_EVERY, RTL_MODE, RtlLayer, s_affine, s_range,
                    SCORE_BITS, _signed_width, Stage, thresh_words, tree_regs, weight_rom_latency,
                    weight_words)
@@ -24,7 +24,7 @@ from .writer import (check_supported, _env, _graph_input, _hex_lines, multibit_r
                      TB_FILES, TEMPLATES, _write, _write_project_files, write_rtl, write_rtl_graph)
 
 __all__ = ["acc_bound", "acc_width", "_check_score_range", "column_perm", "hardware_weights",
-           "_mvau_info", "mvau_latency", "mvau_mode", "_mvau_stage", "_plan", "plan_thresh_words",
+           "_mvau_info", "MVAU_FILES", "mvau_latency", "mvau_mode", "_mvau_stage", "_plan", "plan_thresh_words",
            "plan_weight_words", "REG_EVERY", "RTL_MODE", "RtlLayer", "s_affine", "s_range",
            "SCORE_BITS", "_signed_width", "Stage", "thresh_words", "tree_regs", "weight_rom_latency", "weight_words",
            "check_supported", "_env", "_graph_input", "_hex_lines", "multibit_reason", "SIM_DIR",

@@ -26,6 +26,10 @@ _signed_width = signed_bits  # graph.py calls it through this module
 
 SCORE_BITS = 32
 
+#: the hand-written files (rtl_templates/) one mvau instance needs, leaves first
+MVAU_FILES = ("delay_line.sv", "mvau_tree.sv", "mvau_popcount.sv", "mvau_act.sv", "weight_rom.sv",
+              "mvau.sv")
+
 
 #: adder levels between registers in the mvau's tree (mvau_tree RegEvery)
 REG_EVERY = 2

@@ -22,7 +22,7 @@ from ...ir import signed_bits as _signed_width
 from ...ir import INPUT, AddJoin, BinaryDense, BinaryLayer, ConcatJoin, IntMaxPool, Model, Threshold
 from ...names import safe_comment
 from . import mvau
-from .mvau import SCORE_BITS, _check_score_range, acc_width, plan_thresh_words, plan_weight_words
+from .mvau import MVAU_FILES, SCORE_BITS, _check_score_range, acc_width, plan_thresh_words, plan_weight_words
 
 TEMPLATES = resources.rtl_templates()  # rtl_templates/ (in the wheel: fastinference/_data/)
 SIM_DIR = resources.sim_dir()
@@ -152,8 +152,7 @@ def _write_project_files(out: Path, top: str, used: set[str], ctx: dict, config:
     used = {f"{m}.sv" for m in used}
     if "maxpool.sv" in used:  # maxpool instantiates a sliding_window
         used.add("sliding_window.sv")
-    modules = ["stream_fifo.sv", "mvau_tree.sv", "mvau_popcount.sv", "mvau_act.sv", "weight_rom.sv",
-               "mvau.sv"] + sorted(used - {"mvau.sv"})
+    modules = ["stream_fifo.sv", *MVAU_FILES] + sorted(used - set(MVAU_FILES))
     for m in modules:
         shutil.copyfile(TEMPLATES / m, out / m)
     for f in TB_FILES:
