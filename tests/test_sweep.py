@@ -20,6 +20,10 @@ import fastinference as fi
 from fastinference.sweep import CSV_COLUMNS, sweep
 from fastinference.testing.graphs import GraphBuilder, pm1
 
+# one worker runs the whole module (make test: --dist loadgroup): the swept fixture, with its
+# place and route, is built once, not once per worker
+pytestmark = pytest.mark.xdist_group("sweep")
+
 TIME_COLUMNS = {"compile_s", "sim_s", "synth_s", "ecp5_synth_s", "pnr_s", "cpu_s", "stages"}
 PNR_COLUMNS = {"fmax_mhz", "inferences_per_s", "ecp5_LUT4"}
 

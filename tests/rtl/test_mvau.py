@@ -12,7 +12,8 @@ input buffer), a block-RAM weight ROM, the banked LUT weight ROM of the ECP5 flo
 Lut = 1), ROMs deeper than 1,024 words (one more cycle of latency, both styles), under random
 valid gaps and back-pressure, and the exact
 steady-state throughput (SF*NF cycles per vector) and latency (mvau_latency) of every instance.
-The default group is one build per simulator; `-m slow` adds a group of random configurations.
+The default group is one build per simulator; `-m slow` adds a group of random configurations
+and the variants in EXTRA_CASES, and the deep-ROM group in Verilator.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import jinja2
 import numpy as np
 import pytest
 
-from fastinference.backends.rtl import (REG_EVERY, _hex_lines, _signed_width, acc_width,
+from fastinference.backends.rtl import (MVAU_FILES, REG_EVERY, _hex_lines, _signed_width, acc_width,
                                         mvau_latency, thresh_words, weight_words)
 from fastinference.ir import BinaryDense
 from fastinference.reference import run_layer
@@ -44,7 +45,6 @@ DEFAULT_CASES = [
     ("pm1_u2_int3", 14, 5, 2, 7, 1, "int", 2, False, "int", 3),
     ("w4a4_int15", 20, 6, 2, 5, 4, "int", 4, False, "int", 15),
     ("w2a2s_int3_tails", 11, 5, 2, 4, 2, "int", 2, True, "int", 3),
-    ("w8a8_scores_full", 7, 3, 3, 7, 8, "int", 8, False, "scores", 0),
     ("w8s8_bits", 9, 4, 2, 3, 8, "int", 8, True, "bits", 1),
     ("w3_bin_int3", 12, 5, 5, 3, 3, "binary", 1, False, "int", 3),
     ("w2_u1_bits_m1", 6, 1, 1, 2, 2, "int", 1, False, "bits", 1),
@@ -54,22 +54,27 @@ DEFAULT_CASES = [
     # deep folds (SF > 8: the shifting input buffer), block-RAM weight ROM (>= 32 words and
     # 4 kbit), popcount trees of 5, 7, 9 and 22 operands
     ("xnor_sf34", 100, 5, 2, 3, 1, "binary", 1, False, "bits", 1),
-    ("pm1_s3_sf20_scores", 40, 3, 3, 2, 1, "int", 3, True, "scores", 0),
     ("xnor_t7_bram", 84, 64, 2, 21, 1, "binary", 1, False, "bits", 1),
     ("xnor_t9_int7", 54, 4, 2, 27, 1, "binary", 1, False, "int", 7),
     ("xnor_t5_scores", 26, 3, 3, 13, 1, "binary", 1, False, "scores", 0),
     ("xnor_t22", 64, 4, 4, 64, 1, "binary", 1, False, "bits", 1),
     # the banked LUT weight ROM (weight_rom Lut = 1, the ECP5 flow's -DFI_ECP5): 128 words in 2
-    # banks and a 16:1 select level, 102 words (partial bank), 12 words (a 16-word bank),
-    # 4 words of 384 bits and 6 of 512 (one address copy per 8 word bits)
+    # banks and a 16:1 select level, 12 words (a 16-word bank); EXTRA_CASES adds 102 words (a
+    # partial bank), 4 words of 384 bits and 6 of 512 (one address copy per 8 word bits)
     ("xnor_t7_lut", 84, 64, 2, 21, 1, "binary", 1, False, "bits", 1, 1),
-    ("xnor_sf34_lut", 100, 5, 2, 3, 1, "binary", 1, False, "bits", 1, 1),
     ("pm1_u8_bits_lut", 10, 5, 2, 3, 1, "int", 8, False, "bits", 1, 1),
+]
+# in the slow group only: variants of default cases (the same datapath in the other ROM style,
+# a longer fold, a wider unit) that cost build time more than they add coverage
+EXTRA_CASES = [
+    ("w8a8_scores_full", 7, 3, 3, 7, 8, "int", 8, False, "scores", 0),
+    ("pm1_s3_sf20_scores", 40, 3, 3, 2, 1, "int", 3, True, "scores", 0),
+    ("xnor_sf34_lut", 100, 5, 2, 3, 1, "binary", 1, False, "bits", 1, 1),
     ("w4a8_simd32_lut", 64, 6, 3, 32, 4, "int", 8, False, "int", 7, 1),
     ("xnor_simd128_lut", 300, 6, 4, 128, 1, "binary", 1, False, "bits", 1, 1),
     ("xnor_full_lut", 16, 8, 8, 16, 1, "binary", 1, False, "int", 3, 1),
 ]
-# weight ROMs deeper than 1,024 words (read latency 3 in both styles; LUT style: 18 and 19
+# weight ROMs deeper than 1,024 words (read latency 4 in both styles; LUT style: 18 and 19
 # banks, two select levels, a partial last group), few vectors (1,089 and 1,200 steps each)
 DEEP_CASES = [
     ("deep_xnor_blk", 33, 33, 1, 1, 1, "binary", 1, False, "bits", 1, 0),
@@ -97,7 +102,7 @@ def random_cases(n: int, seed: int) -> list[tuple]:
     return cases
 
 
-GROUPS = {"default": DEFAULT_CASES, "deep": DEEP_CASES, "slow": random_cases(24, 99)}
+GROUPS = {"default": DEFAULT_CASES, "deep": DEEP_CASES, "slow": EXTRA_CASES + random_cases(24, 99)}
 
 
 def make_layer(rng, K, M, wb, kind, bits, signed, out, nthr, x) -> BinaryDense:
@@ -184,9 +189,7 @@ def run_group(sim, work: Path, cases, n_vectors: int = N_VECTORS):
                              lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     (work / "blocks_tb.sv").write_text(env.get_template("blocks_tb.sv.j2").render(cfgs=cfgs))
     (work / "blocks.json").write_text(json.dumps(cfgs))
-    sources = [TEMPLATES / "stream_fifo.sv", TEMPLATES / "mvau_tree.sv", TEMPLATES / "mvau_popcount.sv",
-               TEMPLATES / "mvau_act.sv", TEMPLATES / "weight_rom.sv", TEMPLATES / "mvau.sv",
-               work / "blocks_tb.sv"]
+    sources = [TEMPLATES / f for f in ("stream_fifo.sv", *MVAU_FILES)] + [work / "blocks_tb.sv"]
     run_cocotb(sim, sources, "blocks_tb", "blocks_cocotb", work,
                {"FI_BLOCKS": str(work / "blocks.json")})
 
@@ -196,8 +199,10 @@ def test_blocks_against_reference(sim, tmp_path):
     run_group(sim, tmp_path, GROUPS["default"])
 
 
-@pytest.mark.parametrize("sim", SIMULATORS)
+@pytest.mark.parametrize("sim", [pytest.param(s, marks=[pytest.mark.slow] if s == "verilator" else [])
+                                 for s in SIMULATORS])
 def test_blocks_deep_weight_rom(sim, tmp_path):
+    # Icarus by default (no build step: 14 s against Verilator's 40 s), both with -m slow
     run_group(sim, tmp_path, GROUPS["deep"], n_vectors=3)
 
 
