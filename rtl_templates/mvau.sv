@@ -453,17 +453,14 @@ module mvau #(
   logic                a_v_q, a_final_q, fold_done;
   logic [PE*AccW-1:0]  fin_q;
   logic [PE*LaneW-1:0] t_q;
-  logic [NfW-1:0]      tnf_q;
 
   assign fold_done = en & v_q[PipeN-1] & last_q[PipeN-1];
 
   always_ff @(posedge clk_i) begin
     if (!rst_ni) begin
       a_v_q <= 1'b0;
-      tnf_q <= '0;
     end else if (en) begin
       a_v_q <= v_q[PipeN-1] & last_q[PipeN-1];
-      if (fold_done) tnf_q <= (tnf_q == NfW'(NF - 1)) ? '0 : tnf_q + 1'b1;
     end
   end
 
@@ -472,14 +469,43 @@ module mvau #(
     if (fold_done) fin_q <= acc_fin;
   end
 
-  // thresholds / biases: synchronous ROM read with the fold counter of this stage
-  if (NF > 1) begin : g_t_rom
+  // thresholds / biases: synchronous ROM read with the fold counter of this stage. In the
+  // ECP5 flow (WRomLut: ROMs in logic) the counter is kept in one copy per TGroupW ROM bits
+  // (each copy counts alike; keep: Yosys would merge equal flops), so no counter net drives
+  // more than TGroupW ROM-bit LUTs: one shared counter drove every threshold bit of every lane
+  // and its routing set the W4A4 MLP's Fmax (tnf_q -> t_q, 4.8 ns of routing in 6.9 ns). The
+  // default flow keeps one counter and one read port (a block RAM, by size).
+  if (NF > 1 && WRomLut) begin : g_t_lut
+    localparam int TGroupW = 32;
+    localparam int TGroups = (PE * LaneW + TGroupW - 1) / TGroupW;
+    for (genvar c = 0; c < TGroups; c++) begin : g_grp
+      localparam int Lo = c * TGroupW;
+      localparam int Wc = (PE * LaneW - Lo < TGroupW) ? PE * LaneW - Lo : TGroupW;
+      (* keep *) logic [NfW-1:0] a_q;
+      logic [PE*LaneW-1:0] word;
+      (* keep *) always_ff @(posedge clk_i) begin
+        if (!rst_ni) a_q <= '0;
+        else if (fold_done) a_q <= (a_q == NfW'(NF - 1)) ? '0 : a_q + 1'b1;
+      end
+      assign word = t_rom[a_q];
+      always_ff @(posedge clk_i) begin
+        if (fold_done) t_q[Lo +: Wc] <= word[Lo +: Wc];
+      end
+      if (Wc < PE * LaneW) begin : g_unused
+        logic unused_word;
+        assign unused_word = ^word;
+      end
+    end
+  end else if (NF > 1) begin : g_t_rom
+    logic [NfW-1:0] tnf_q;
+    always_ff @(posedge clk_i) begin
+      if (!rst_ni) tnf_q <= '0;
+      else if (fold_done) tnf_q <= (tnf_q == NfW'(NF - 1)) ? '0 : tnf_q + 1'b1;
+    end
     always_ff @(posedge clk_i) begin
       if (fold_done) t_q <= t_rom[tnf_q];
     end
   end else begin : g_t_rom1
-    logic unused_tnf;
-    assign unused_tnf = ^tnf_q;
     always_ff @(posedge clk_i) begin
       if (fold_done) t_q <= t_rom[0];
     end

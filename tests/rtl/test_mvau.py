@@ -63,6 +63,8 @@ DEFAULT_CASES = [
     # partial bank), 4 words of 384 bits and 6 of 512 (one address copy per 8 word bits)
     ("xnor_t7_lut", 84, 64, 2, 21, 1, "binary", 1, False, "bits", 1, 1),
     ("pm1_u8_bits_lut", 10, 5, 2, 3, 1, "int", 8, False, "bits", 1, 1),
+    # 7 thresholds x 2 lanes: the threshold ROM's fold counter in several copies (LUT style)
+    ("w2a3_int7_lut", 12, 6, 2, 4, 2, "int", 3, False, "int", 7, 1),
 ]
 # in the slow group only: variants of default cases (the same datapath in the other ROM style,
 # a longer fold, a wider unit) that cost build time more than they add coverage
