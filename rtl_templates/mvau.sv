@@ -171,16 +171,40 @@ module mvau #(
     assign in_pad = in_data_i;
   end
 
-  assign in_ready_o = ~full_q[wr_ptr_q];
-  assign in_hs      = in_valid_i & in_ready_o;
+  // Timing: in_ready_o is a flop (in_rdy_q = ~full_q[wr_ptr_q], computed a cycle ahead), and a
+  // buffer takes in_pad in every cycle it is free (a free buffer's contents are unused, so it
+  // keeps the beat of the handshake cycle and holds it once full), so each buffer's write
+  // enable is its free flag, a flop with one copy per CopyW buffer bits (keep: the copies have
+  // the same D and must stay separate flops) instead of one in_hs net to all InW flops.
+  localparam int CopyW    = 32;
+  localparam int InCopies = (InW + CopyW - 1) / CopyW;
+  logic           in_rdy_q;
 
-  always_ff @(posedge clk_i) begin
-    if (in_hs && !wr_ptr_q) buf0_q <= in_pad;
-    if (in_hs &&  wr_ptr_q) buf1_q <= in_pad;
+  assign in_ready_o = in_rdy_q;
+  assign in_hs      = in_valid_i & in_rdy_q;
+
+  for (genvar c = 0; c < InCopies; c++) begin : g_buf
+    localparam int Lo = c * CopyW;
+    localparam int Wc = (InW - Lo < CopyW) ? InW - Lo : CopyW;
+    (* keep *) logic free0_q, free1_q;   // this group's copies of ~full_q[0], ~full_q[1]
+    (* keep *) always_ff @(posedge clk_i) begin
+      if (!rst_ni) begin
+        free0_q <= 1'b1;
+        free1_q <= 1'b1;
+      end else begin
+        free0_q <= ~full_d[0];
+        free1_q <= ~full_d[1];
+      end
+    end
+    always_ff @(posedge clk_i) begin
+      if (free0_q) buf0_q[Lo +: Wc] <= in_pad[Lo +: Wc];
+      if (free1_q) buf1_q[Lo +: Wc] <= in_pad[Lo +: Wc];
+    end
   end
 
   // ------------------------------------------------- stage 0: step counters
-  logic [SfW-1:0]    sf_q;
+  logic [SfW-1:0]    sf_q, sf_d;
+  logic              rd_ptr_d;
   logic              at0_q;     // sf_q == 0, registered
   logic [NfW-1:0]    nf_q;
   logic [AddrW-1:0]  addr_q, addr_d;
@@ -191,11 +215,14 @@ module mvau #(
   // s0_valid is full_q[rd_ptr_q] kept as its own flop (timing: s0_fire fans out to the weight
   // ROM's address copies, so no pointer mux before it)
   logic              s0_valid_q;
+  // sf_q == SF - 1 and nf_q == NF - 1 as flops, updated with the counters (no compare on the
+  // step-done path into full_d and the buffer flags)
+  logic              last_sf_q, last_nf_q;
   assign s0_valid   = s0_valid_q;
   assign s0_fire    = s0_valid & en;
   assign s0_first   = at0_q;
-  assign s0_last_sf = (sf_q == SfW'(SF - 1));
-  assign s0_last_nf = (nf_q == NfW'(NF - 1));
+  assign s0_last_sf = last_sf_q;
+  assign s0_last_nf = last_nf_q;
   assign s0_done    = s0_fire & s0_last_sf & s0_last_nf;
   assign s0_vec     = rd_ptr_q ? buf1_q : buf0_q;
 
@@ -211,11 +238,42 @@ module mvau #(
     end
     assign s0_slice = s0_first ? s0_vec[SliceW-1:0] : rest_q[SliceW-1:0];
   end else begin : g_mux
-    assign s0_slice = s0_vec[sf_q * SliceW +: SliceW];
+    // the buffer pointer and step counter that select the slice, in one copy per CopyW slice
+    // bits (keep: same D as rd_ptr_q / sf_q, separate flops), so no select net drives more
+    // than CopyW mux LUTs
+    localparam int SelCopies = (SliceW + CopyW - 1) / CopyW;
+    logic          unused_vec;
+    assign unused_vec = ^s0_vec;
+    for (genvar c = 0; c < SelCopies; c++) begin : g_sel
+      localparam int Lo = c * CopyW;
+      localparam int Wc = (SliceW - Lo < CopyW) ? SliceW - Lo : CopyW;
+      (* keep *) logic           rp_q;    // copy of rd_ptr_q
+      (* keep *) logic [SfW-1:0] sfc_q;   // copy of sf_q
+      (* keep *) always_ff @(posedge clk_i) begin
+        if (!rst_ni) begin
+          rp_q  <= 1'b0;
+          sfc_q <= '0;
+        end else begin
+          rp_q  <= rd_ptr_d;
+          sfc_q <= sf_d;
+        end
+      end
+      if (SF > 1) begin : g_sf
+        assign s0_slice[Lo +: Wc] = rp_q ? buf1_q[sfc_q * SliceW + Lo +: Wc]
+                                         : buf0_q[sfc_q * SliceW + Lo +: Wc];
+      end else begin : g_sf1
+        logic unused_sfc;
+        assign unused_sfc = ^sfc_q;
+        assign s0_slice[Lo +: Wc] = rp_q ? buf1_q[Lo +: Wc] : buf0_q[Lo +: Wc];
+      end
+    end
   end
 
   // the ROM address of the next step (weight_rom registers copies of addr_q, flop to flop)
   assign addr_d = (s0_last_sf && s0_last_nf) ? '0 : addr_q + 1'b1;
+
+  assign rd_ptr_d = rd_ptr_q ^ s0_done;
+  assign sf_d     = !s0_fire ? sf_q : s0_last_sf ? '0 : sf_q + 1'b1;
 
   always_comb begin
     full_d = full_q;
@@ -226,7 +284,10 @@ module mvau #(
   always_ff @(posedge clk_i) begin
     if (!rst_ni) begin
       full_q   <= '0;
+      in_rdy_q <= 1'b1;
       s0_valid_q <= 1'b0;
+      last_sf_q <= (SF == 1);
+      last_nf_q <= (NF == 1);
       wr_ptr_q <= 1'b0;
       rd_ptr_q <= 1'b0;
       sf_q     <= '0;
@@ -235,13 +296,16 @@ module mvau #(
       addr_q   <= '0;
     end else begin
       full_q <= full_d;
+      in_rdy_q <= ~full_d[wr_ptr_q ^ in_hs];
       s0_valid_q <= full_d[rd_ptr_q ^ s0_done];
       if (in_hs)   wr_ptr_q <= ~wr_ptr_q;
-      if (s0_done) rd_ptr_q <= ~rd_ptr_q;
+      rd_ptr_q <= rd_ptr_d;
+      sf_q     <= sf_d;
       if (s0_fire) begin
-        sf_q   <= s0_last_sf ? '0 : sf_q + 1'b1;
         at0_q  <= s0_last_sf;
         nf_q   <= s0_last_sf ? (s0_last_nf ? '0 : nf_q + 1'b1) : nf_q;
+        last_sf_q <= s0_last_sf ? (SF == 1) : (sf_q == SfW'(SF - 2));
+        if (s0_last_sf) last_nf_q <= s0_last_nf ? (NF == 1) : (nf_q == NfW'(NF - 2));
         addr_q <= addr_d;
       end
     end
@@ -590,13 +654,30 @@ module mvau #(
       if (en && b_v_q) obuf_q <= obuf_d;
     end
 
-    assign xfer        = done_q & (~out_valid_q | out_ready_i);
+    // the output register takes a vector only when it is empty (not in the cycle it is read:
+    // at most one beat per 2 cycles, which SF*NF >= 2 allows), so its load enable needs no
+    // out_ready_i: it is ~out_valid_q, a flop, in one copy per CopyW output bits (keep: same
+    // D, separate flops); an empty output register loads every cycle (its contents are unused)
+    localparam int OutCopies = (M * ElemW + CopyW - 1) / CopyW;
+    assign xfer        = done_q & ~out_valid_q;
     assign done_d      = load | (done_q & ~xfer);
     assign out_valid_d = xfer | (out_valid_q & ~out_ready_i);
     assign stall       = stall_q;
 
-    always_ff @(posedge clk_i) begin
-      if (xfer) out_data_q <= obuf_q[M*ElemW-1:0];
+    for (genvar c = 0; c < OutCopies; c++) begin : g_oreg
+      localparam int Lo = c * CopyW;
+      localparam int Wc = (M * ElemW - Lo < CopyW) ? M * ElemW - Lo : CopyW;
+      (* keep *) logic empty_q;   // this group's copy of ~out_valid_q
+      (* keep *) always_ff @(posedge clk_i) begin
+        if (!rst_ni) begin
+          empty_q <= 1'b1;
+        end else begin
+          empty_q <= ~out_valid_d;
+        end
+      end
+      always_ff @(posedge clk_i) begin
+        if (empty_q) out_data_q[Lo +: Wc] <= obuf_q[Lo +: Wc];
+      end
     end
 
     always_ff @(posedge clk_i) begin
