@@ -44,11 +44,17 @@
 //   $clog2(NThr) / 2 for more than 7 thresholds (else 0), WLat = weight_rom's read
 //   latency: 3 up to 1,024 steps, 4 up to 16,384, one more per further 16x.
 // Back-pressure: accepted on the output. SF*NF > 1: a finished vector waits in the output
-//   buffer (the fold shift register) until the output register is free, and the pipeline
+//   buffer (the fold shift register) until the output register is empty (it loads only
+//   when empty, not in the cycle it is read: at most one beat per 2 cycles), and the pipeline
 //   stalls while it waits behind a full output register; SF*NF = 1: a finished vector that
 //   finds the output register still waiting for out_ready_i goes to a one-vector skid buffer,
 //   and the pipeline stalls only while that buffer is full. Either way the stall is a flop: no
 //   combinational path from out_ready_i to the pipeline's enables.
+// Timing (fan-out): in_ready_o, the last-step flags and every wide enable are flops; the
+//   buffers' write enables (their free flags), the slice selects, the output register's
+//   enable and the stall flop itself are kept in copies, one per CopyW = 32 bits (and per
+//   channel, weight_rom, control for the stall), so no control net drives more than a few
+//   hundred flops.
 // Reset: synchronous, active low (control flops only; datapath flops have no reset).
 //
 // Memories (read with $readmemh, file names relative to the simulator's working directory):
@@ -154,8 +160,7 @@ module mvau #(
     initial $readmemh(ThreshFile, t_rom, 0, NF - 1);
   end
 
-  logic stall, en;
-  assign en = ~stall;
+  logic stall, stall_d, en;
 
   // ------------------------------------------------- input double buffer
   logic [InW-1:0] in_pad;
@@ -179,6 +184,36 @@ module mvau #(
   localparam int CopyW    = 32;
   localparam int InCopies = (InW + CopyW - 1) / CopyW;
   logic           in_rdy_q;
+
+  // ------------------------------------------------- pipeline enable copies
+  // en = ~stall enables every pipeline register; the stall flop (stall_d registered) is kept
+  // in 2 + PE + XCopies copies (keep: same D, separate flops) so that no enable net drives
+  // more than a few hundred flops: en (step control, thresholds, activation, output buffer),
+  // en_w (weight_rom), en_p[p] (channel p's products, tree and accumulator), en_x[c] (the
+  // slice delay line, CopyW bits per copy)
+  localparam int XCopies = (SliceW + CopyW - 1) / CopyW;
+  localparam int EnN     = 2 + PE + XCopies;
+  logic [EnN-1:0]     en_c;
+  logic               en_w;
+  logic [PE-1:0]      en_p;
+  logic [XCopies-1:0] en_x;
+  for (genvar c = 0; c < EnN; c++) begin : g_en
+    (* keep *) logic st_q;   // this copy of the stall flop
+    (* keep *) always_ff @(posedge clk_i) begin
+      if (!rst_ni) begin
+        st_q <= 1'b0;
+      end else begin
+        st_q <= stall_d;
+      end
+    end
+    assign en_c[c] = ~st_q;
+  end
+  assign en   = en_c[0];
+  assign en_w = en_c[1];
+  assign en_p = en_c[2 +: PE];
+  assign en_x = en_c[2 + PE +: XCopies];
+  logic unused_stall;
+  assign unused_stall = stall;   // equal to every copy
 
   assign in_ready_o = in_rdy_q;
   assign in_hs      = in_valid_i & in_rdy_q;
@@ -337,8 +372,17 @@ module mvau #(
   logic [WordW-1:0]  w_r;
   logic [WLat*SliceW-1:0] x_d;   // x_d[i*SliceW +: SliceW]: the slice delayed i + 1 cycles
 
-  always_ff @(posedge clk_i) begin
-    if (en) x_d <= {x_d[(WLat-1)*SliceW-1:0], s0_slice};
+  for (genvar c = 0; c < XCopies; c++) begin : g_xd
+    localparam int Lo = c * CopyW;
+    localparam int Wc = (SliceW - Lo < CopyW) ? SliceW - Lo : CopyW;
+    always_ff @(posedge clk_i) begin
+      if (en_x[c]) x_d[Lo +: Wc] <= s0_slice[Lo +: Wc];
+    end
+    for (genvar i = 1; i < WLat; i++) begin : g_st
+      always_ff @(posedge clk_i) begin
+        if (en_x[c]) x_d[i*SliceW + Lo +: Wc] <= x_d[(i-1)*SliceW + Lo +: Wc];
+      end
+    end
   end
   assign x_r = x_d[(WLat-1)*SliceW +: SliceW];
 
@@ -346,7 +390,7 @@ module mvau #(
                .File(WeightFile)) u_w_rom (
     .clk_i     (clk_i),
     .rst_ni    (rst_ni),
-    .en_i      (en),
+    .en_i      (en_w),
     .addr_i    (addr_q),
     .data_o    (w_r)
   );
@@ -426,14 +470,14 @@ module mvau #(
     if (ProdReg) begin : g_term_q
       logic [TermN*TermW-1:0] term_q;
       always_ff @(posedge clk_i) begin
-        if (en) term_q <= term;
+        if (en_p[p]) term_q <= term;
       end
       assign tree_in = term_q;
       assign sum_r   = sum;
     end else begin : g_sum_q
       logic [TreeW-1:0] sum_q;
       always_ff @(posedge clk_i) begin
-        if (en) sum_q <= sum;
+        if (en_p[p]) sum_q <= sum;
       end
       assign tree_in = term;
       assign sum_r   = sum_q;
@@ -465,7 +509,7 @@ module mvau #(
       end
       if (RegEvery == 1 || PpMul) begin : g_pair_q
         always_ff @(posedge clk_i) begin
-          if (en) pairs_t <= pairs;
+          if (en_p[p]) pairs_t <= pairs;
         end
       end else begin : g_pair_comb
         assign pairs_t = pairs;
@@ -477,7 +521,7 @@ module mvau #(
       mvau_tree #(.N(PairN), .InW(PairW), .OutW(AccW), .Signed(TreeSigned), .Levels(TreeLv - 1),
                   .RegEvery(RegEvery), .Lv0(PpMul ? 0 : 1)) u_tree (
         .clk_i (clk_i),
-        .en_i  (en),
+        .en_i  (en_p[p]),
         .in_i  (pairs_t),
         .sum_o (sum)
       );
@@ -486,7 +530,7 @@ module mvau #(
       // XNOR bit with the 3:2 counters, against 1.63 through mvau_tree), same latency TreeRegs
       mvau_popcount #(.N(TermN), .OutW(TreeW), .Regs(TreeRegs)) u_pop (
         .clk_i (clk_i),
-        .en_i  (en),
+        .en_i  (en_p[p]),
         .in_i  (tree_in),
         .sum_o (sum)
       );
@@ -494,7 +538,7 @@ module mvau #(
       mvau_tree #(.N(TermN), .InW(TermW), .OutW(AccW), .Signed(TreeSigned), .Levels(TreeLv),
                   .RegEvery(RegEvery), .Lv0(0)) u_tree (
         .clk_i (clk_i),
-        .en_i  (en),
+        .en_i  (en_p[p]),
         .in_i  (tree_in),
         .sum_o (sum)
       );
@@ -508,7 +552,7 @@ module mvau #(
 
     assign acc_d = (first_q[PipeN-1] ? AccInit : acc_q) + sum_x;
     always_ff @(posedge clk_i) begin
-      if (en && v_q[PipeN-1]) acc_q <= acc_d;
+      if (en_p[p] && v_q[PipeN-1]) acc_q <= acc_d;
     end
     assign acc_fin[p*AccW +: AccW] = acc_d;
   end
@@ -663,6 +707,7 @@ module mvau #(
     assign done_d      = load | (done_q & ~xfer);
     assign out_valid_d = xfer | (out_valid_q & ~out_ready_i);
     assign stall       = stall_q;
+    assign stall_d     = done_d & out_valid_d;
 
     for (genvar c = 0; c < OutCopies; c++) begin : g_oreg
       localparam int Lo = c * CopyW;
@@ -688,7 +733,7 @@ module mvau #(
       end else begin
         done_q      <= done_d;
         out_valid_q <= out_valid_d;
-        stall_q     <= done_d & out_valid_d;
+        stall_q     <= stall_d;
       end
     end
   end else begin : g_out_skid
@@ -700,8 +745,9 @@ module mvau #(
     logic               skid_q;
     logic [M*ElemW-1:0] skid_data_q;
 
-    assign obuf_d = res;
-    assign stall  = skid_q;
+    assign obuf_d  = res;
+    assign stall   = skid_q;
+    assign stall_d = skid_q ? ~out_ready_i : (load & out_valid_q & ~out_ready_i);
 
     always_ff @(posedge clk_i) begin
       if (load && (!out_valid_q || out_ready_i)) begin
@@ -718,7 +764,7 @@ module mvau #(
         skid_q      <= 1'b0;
       end else begin
         out_valid_q <= load | skid_q | (out_valid_q & ~out_ready_i);
-        skid_q      <= skid_q ? ~out_ready_i : (load & out_valid_q & ~out_ready_i);
+        skid_q      <= stall_d;
       end
     end
   end
