@@ -189,14 +189,17 @@ module mvau #(
   logic [SliceW-1:0] s0_slice;
 
   // s0_valid is full_q[rd_ptr_q] kept as its own flop (timing: s0_fire fans out to the weight
-  // ROM's address copies, so no pointer mux before it)
-  logic              s0_valid_q;
+  // ROM's address copies, so no pointer mux before it); s0_fv_q is a second copy of it that
+  // alone drives s0_fire's fan-out, so the buffer-pointer loop (s0_done -> full_d ->
+  // s0_valid_q) stays short (kept: Yosys would merge two flops with the same D)
+  (* keep *) logic   s0_valid_q;
+  (* keep *) logic   s0_fv_q;
   assign s0_valid   = s0_valid_q;
-  assign s0_fire    = s0_valid & en;
+  assign s0_fire    = s0_fv_q & en;
   assign s0_first   = at0_q;
   assign s0_last_sf = (sf_q == SfW'(SF - 1));
   assign s0_last_nf = (nf_q == NfW'(NF - 1));
-  assign s0_done    = s0_fire & s0_last_sf & s0_last_nf;
+  assign s0_done    = s0_valid & en & s0_last_sf & s0_last_nf;
   assign s0_vec     = rd_ptr_q ? buf1_q : buf0_q;
 
   // the slice of step sf_q: an SF:1 mux for shallow folds; for deep ones a shift register
@@ -226,7 +229,6 @@ module mvau #(
   always_ff @(posedge clk_i) begin
     if (!rst_ni) begin
       full_q   <= '0;
-      s0_valid_q <= 1'b0;
       wr_ptr_q <= 1'b0;
       rd_ptr_q <= 1'b0;
       sf_q     <= '0;
@@ -235,7 +237,6 @@ module mvau #(
       addr_q   <= '0;
     end else begin
       full_q <= full_d;
-      s0_valid_q <= full_d[rd_ptr_q ^ s0_done];
       if (in_hs)   wr_ptr_q <= ~wr_ptr_q;
       if (s0_done) rd_ptr_q <= ~rd_ptr_q;
       if (s0_fire) begin
@@ -244,6 +245,17 @@ module mvau #(
         nf_q   <= s0_last_sf ? (s0_last_nf ? '0 : nf_q + 1'b1) : nf_q;
         addr_q <= addr_d;
       end
+    end
+  end
+
+  // both copies in one kept process: Yosys opt_merge merges two flops unless both are kept
+  (* keep *) always_ff @(posedge clk_i) begin
+    if (!rst_ni) begin
+      s0_valid_q <= 1'b0;
+      s0_fv_q    <= 1'b0;
+    end else begin
+      s0_valid_q <= full_d[rd_ptr_q ^ s0_done];
+      s0_fv_q    <= full_d[rd_ptr_q ^ s0_done];
     end
   end
 
