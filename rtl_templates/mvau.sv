@@ -188,8 +188,8 @@ module mvau #(
   logic [InW-1:0]    s0_vec;
   logic [SliceW-1:0] s0_slice;
 
-  // s0_valid is full_q[rd_ptr_q] kept as its own flop (timing: s0_fire fans out to the weight
-  // ROM's address copies, so no pointer mux before it); s0_fv_q is a second copy of it that
+  // s0_valid is full_q[rd_ptr_q] kept as its own flop (timing: s0_fire enables the step
+  // counters, addr_q and the slice shift register, so no pointer mux before it); s0_fv_q is a second copy of it that
   // alone drives s0_fire's fan-out, so the buffer-pointer loop (s0_done -> full_d ->
   // s0_valid_q) stays short (kept: Yosys would merge two flops with the same D)
   (* keep *) logic   s0_valid_q;
