@@ -247,18 +247,22 @@ module mvau #(
   logic [InW-1:0]    s0_vec;
   logic [SliceW-1:0] s0_slice;
 
-  // s0_valid is full_q[rd_ptr_q] kept as its own flop (timing: s0_fire fans out to the weight
-  // ROM's address copies, so no pointer mux before it)
-  logic              s0_valid_q;
+  // s0_valid is full_q[rd_ptr_q] kept as its own flop (timing: s0_fire enables the step
+  // counters, addr_q and the slice shift register, so no pointer mux before it); s0_fv_q is a
+  // second copy of it that alone drives s0_fire's fan-out, so the buffer-pointer loop
+  // (s0_done -> full_d -> s0_valid_q) stays short (kept: Yosys would merge two flops with the
+  // same D)
+  (* keep *) logic   s0_valid_q;
+  (* keep *) logic   s0_fv_q;
   // sf_q == SF - 1 and nf_q == NF - 1 as flops, updated with the counters (no compare on the
   // step-done path into full_d and the buffer flags)
   logic              last_sf_q, last_nf_q;
   assign s0_valid   = s0_valid_q;
-  assign s0_fire    = s0_valid & en;
+  assign s0_fire    = s0_fv_q & en;
   assign s0_first   = at0_q;
   assign s0_last_sf = last_sf_q;
   assign s0_last_nf = last_nf_q;
-  assign s0_done    = s0_fire & s0_last_sf & s0_last_nf;
+  assign s0_done    = s0_valid & en & s0_last_sf & s0_last_nf;   // s0_fire from s0_valid_q
   assign s0_vec     = rd_ptr_q ? buf1_q : buf0_q;
 
   // the slice of step sf_q: an SF:1 mux for shallow folds; for deep ones a shift register
@@ -320,7 +324,6 @@ module mvau #(
     if (!rst_ni) begin
       full_q   <= '0;
       in_rdy_q <= 1'b1;
-      s0_valid_q <= 1'b0;
       last_sf_q <= (SF == 1);
       last_nf_q <= (NF == 1);
       wr_ptr_q <= 1'b0;
@@ -332,7 +335,6 @@ module mvau #(
     end else begin
       full_q <= full_d;
       in_rdy_q <= ~full_d[wr_ptr_q ^ in_hs];
-      s0_valid_q <= full_d[rd_ptr_q ^ s0_done];
       if (in_hs)   wr_ptr_q <= ~wr_ptr_q;
       rd_ptr_q <= rd_ptr_d;
       sf_q     <= sf_d;
@@ -343,6 +345,17 @@ module mvau #(
         if (s0_last_sf) last_nf_q <= s0_last_nf ? (NF == 1) : (nf_q == NfW'(NF - 2));
         addr_q <= addr_d;
       end
+    end
+  end
+
+  // both copies in one kept process: Yosys opt_merge merges two flops unless both are kept
+  (* keep *) always_ff @(posedge clk_i) begin
+    if (!rst_ni) begin
+      s0_valid_q <= 1'b0;
+      s0_fv_q    <= 1'b0;
+    end else begin
+      s0_valid_q <= full_d[rd_ptr_q ^ s0_done];
+      s0_fv_q    <= full_d[rd_ptr_q ^ s0_done];
     end
   end
 

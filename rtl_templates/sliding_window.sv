@@ -18,7 +18,8 @@
 // complete, the writer fills a row once the reader no longer needs the row it held (both
 // counts are registers, and in_ready_o and the read enable are flops: their compares registered;
 // the counts' per-row steps are registers looked up from the reader's next row, and each count
-// takes one of four sums precomputed from flops, so no adder sits behind a handshake).
+// takes one of four sums precomputed from flops, each flag one of four compares of the count
+// against a bound register (not of the sum), so no adder sits behind a handshake or a compare).
 // Read/write collisions: the reader reads only complete rows, the writer writes only the row in
 // progress, so a read never meets the write of the same word (positions in the padding may
 // read any word: they are masked). The memories are marked no_rw_check: no bypass logic.
@@ -126,6 +127,8 @@ module sliding_window #(
   logic signed [IW-1:0]  rd_lq_q,   rd_lq_d;    // floor(left / KW) (>= -1)
   logic                  rd_fire;               // a window is read from the banks
   logic                  adv;                   // the pipeline after the read moves
+  logic                  adv_c;                 // the same, for the reader's control flops
+  (* keep *) logic       out_valid_c_q;         // a copy of out_valid_q (fan-out: adv_c only)
 
   logic                  rd_oxl_q, rd_oxl_d;    // rd_ox_q == OW - 1 (a flop, for timing)
   logic                  wr_last_q, wr_last_d;  // wr_col_q == W - 1 (a flop, for timing)
@@ -170,32 +173,59 @@ module sliding_window #(
   endfunction
 
   // The counts' steps as registers, looked up a cycle early from the reader's next row
-  // (rd_oy_d): -adv and 1 - adv for the row the reader is on. free_q / need_q then take one of
+  // (rd_oy_q's successor): -adv and 1 - adv for the row the reader is on. free_q / need_q then take one of
   // four precomputed sums (no step, +1 row written, -adv row left, both) selected by the two
   // late events, and room_q / ahead_q the matching precomputed compare: no constant lookup or
   // adder behind the handshakes.
+  // The compares get their own bounds, so no adder sits before a compare either:
+  // free_q + s < Rows <=> free_q < Rows - s, need_q + s > 0 <=> need_q > -s.
   logic signed [CntW-1:0] lo_m_q, lo_m_d, lo_pm_q, lo_pm_d;   // -lo_adv, 1 - lo_adv
   logic signed [CntW-1:0] hi_m_q, hi_m_d, hi_pm_q, hi_pm_d;   // -hi_adv, 1 - hi_adv
+  logic signed [CntW-1:0] lo_bm_q, lo_bm_d, lo_bpm_q, lo_bpm_d; // Rows + lo_adv, Rows - 1 + lo_adv
+  logic signed [CntW-1:0] hi_bm_q, hi_bm_d, hi_bpm_q, hi_bpm_d; // hi_adv, hi_adv - 1
+  // The lookup is of the row after rd_oy_q (a flop), loaded when the reader leaves its row:
+  // no lookup behind the late row_left, only the load.
+  logic signed [CntW-1:0] lo_m_n, lo_pm_n, hi_m_n, hi_pm_n, lo_bm_n, lo_bpm_n, hi_bm_n, hi_bpm_n;
   always_comb begin
-    lo_m_d  = '0;
-    lo_pm_d = '0;
-    hi_m_d  = '0;
-    hi_pm_d = '0;
+    lo_m_n   = '0;
+    lo_pm_n  = '0;
+    hi_m_n   = '0;
+    hi_pm_n  = '0;
+    lo_bm_n  = '0;
+    lo_bpm_n = '0;
+    hi_bm_n  = '0;
+    hi_bpm_n = '0;
     for (int i = 0; i < OH; i++) begin
-      if (rd_oy_d == OyW'(i)) begin
-        lo_m_d  = CntW'(-lo_adv_of(i));
-        lo_pm_d = CntW'(1 - lo_adv_of(i));
-        hi_m_d  = CntW'(-hi_adv_of(i));
-        hi_pm_d = CntW'(1 - hi_adv_of(i));
+      // the row after output row i (wrapping to the next image)
+      if (rd_oy_q == OyW'((i == 0) ? OH - 1 : i - 1)) begin
+        lo_m_n   = CntW'(-lo_adv_of(i));
+        lo_pm_n  = CntW'(1 - lo_adv_of(i));
+        hi_m_n   = CntW'(-hi_adv_of(i));
+        hi_pm_n  = CntW'(1 - hi_adv_of(i));
+        lo_bm_n  = CntW'(Rows + lo_adv_of(i));
+        lo_bpm_n = CntW'(Rows - 1 + lo_adv_of(i));
+        hi_bm_n  = CntW'(hi_adv_of(i));
+        hi_bpm_n = CntW'(hi_adv_of(i) - 1);
       end
     end
   end
+  assign lo_m_d   = row_left ? lo_m_n   : lo_m_q;
+  assign lo_pm_d  = row_left ? lo_pm_n  : lo_pm_q;
+  assign hi_m_d   = row_left ? hi_m_n   : hi_m_q;
+  assign hi_pm_d  = row_left ? hi_pm_n  : hi_pm_q;
+  assign lo_bm_d  = row_left ? lo_bm_n  : lo_bm_q;
+  assign lo_bpm_d = row_left ? lo_bpm_n : lo_bpm_q;
+  assign hi_bm_d  = row_left ? hi_bm_n  : hi_bm_q;
+  assign hi_bpm_d = row_left ? hi_bpm_n : hi_bpm_q;
 
   assign in_ready_o  = room_q;
   assign in_fire     = in_valid_i & in_ready_o;
   assign row_done    = in_fire && wr_last_q;
+  // adv enables the read and window registers (wide fan-out); the reader's counts and the
+  // valid bits use adv_c, the same function from a copy of out_valid_q (kept: not merged)
   assign adv         = !out_valid_q || out_ready_i;
-  assign rd_fire     = ahead_q && adv;
+  assign adv_c       = !out_valid_c_q || out_ready_i;
+  assign rd_fire     = ahead_q && adv_c;
   assign row_left    = rd_fire && rd_oxl_q;
   assign out_valid_o = out_valid_q;
   assign out_data_o  = out_q;
@@ -290,10 +320,15 @@ module sliding_window #(
   assign need_s[1] = need_q + CntW'(1);
   assign need_s[2] = need_q + hi_m_q;
   assign need_s[3] = need_q + hi_pm_q;
-  for (genvar k = 0; k < 4; k++) begin : g_cand
-    assign room_s[k]  = free_s[k] < $signed(CntW'(Rows));
-    assign ahead_s[k] = need_s[k] > 0;
-  end
+  // the same compares against precomputed bounds (free_q, need_q against flops only)
+  assign room_s[0]  = free_q < $signed(CntW'(Rows));
+  assign room_s[1]  = free_q < $signed(CntW'(Rows - 1));
+  assign room_s[2]  = free_q < lo_bm_q;
+  assign room_s[3]  = free_q < lo_bpm_q;
+  assign ahead_s[0] = need_q > 0;
+  assign ahead_s[1] = need_q >= 0;
+  assign ahead_s[2] = need_q > hi_bm_q;
+  assign ahead_s[3] = need_q > hi_bpm_q;
   assign free_d  = free_s[{row_left, row_done}];
   assign need_d  = need_s[{row_left, row_done}];
   assign room_d  = room_s[{row_left, row_done}];
@@ -436,6 +471,10 @@ module sliding_window #(
       lo_pm_q     <= CntW'(1 - lo_adv_of(0));
       hi_m_q      <= CntW'(-hi_adv_of(0));
       hi_pm_q     <= CntW'(1 - hi_adv_of(0));
+      lo_bm_q     <= CntW'(Rows + lo_adv_of(0));
+      lo_bpm_q    <= CntW'(Rows - 1 + lo_adv_of(0));
+      hi_bm_q     <= CntW'(hi_adv_of(0));
+      hi_bpm_q    <= CntW'(hi_adv_of(0) - 1);
       room_q      <= 1'b1;
       ahead_q     <= (-CntW'(HiRst)) > 0;
       s1_valid_q  <= 1'b0;
@@ -464,10 +503,25 @@ module sliding_window #(
       lo_pm_q     <= lo_pm_d;
       hi_m_q      <= hi_m_d;
       hi_pm_q     <= hi_pm_d;
-      if (adv) begin
+      lo_bm_q     <= lo_bm_d;
+      lo_bpm_q    <= lo_bpm_d;
+      hi_bm_q     <= hi_bm_d;
+      hi_bpm_q    <= hi_bpm_d;
+      if (adv_c) begin
         s1_valid_q  <= rd_fire;
+      end
+      if (adv) begin
         out_valid_q <= s1_valid_q;
       end
+    end
+  end
+
+  // the copy of out_valid_q: same D, so keep it from being merged (Yosys opt_merge)
+  (* keep *) always_ff @(posedge clk_i) begin
+    if (!rst_ni) begin
+      out_valid_c_q <= 1'b0;
+    end else if (adv_c) begin
+      out_valid_c_q <= s1_valid_q;
     end
   end
 
