@@ -471,17 +471,77 @@ ECP5_RTL_VARIANT = ("FI_ECP5: weight ROMs as banked LUT ROMs (weight_rom Lut = 1
                     "weights; the synth_xilinx netlist keeps block-RAM weight ROMs")
 
 
+# The LUT weight ROMs (weight_rom.sv Lut = 1: read-only memories with rom_style "logic") are mapped
+# by memory_libmap to 64-word x 8-bit tiles of $lut cells (one 6-input LUT per bit) instead of
+# synth_ecp5's memory_map. Each bank-address copy of a banked ROM is a read port of the whole word
+# of which it uses 8 bits; memory_map builds every port's full-width mux tree (a 64 x 512 ROM:
+# 64 ports x 512 bits x 63 muxes) for opt to delete again, which made synth_ecp5 several times
+# slower. Tiles of unused slices are deleted before they become logic. Same function; the
+# cells abc9 made of the mux trees were the same LUT4/PFUMX/L6MUX21 per bit.
+ECP5_LUTROM_LIB = """\
+ram distributed $__FI_LUTROM_ {
+\tabits 6;
+\twidth 8;
+\tcost 1;
+\tinit any;
+\tstyle "fi_lut";
+\tport ar "R" {
+\t}
+}
+"""
+ECP5_LUTROM_MAP = """\
+// fastinference synth: one 64 x 8 LUT-ROM tile of memory_libmap -> eight 6-input $lut cells
+module $__FI_LUTROM_ (PORT_R_ADDR, PORT_R_RD_DATA);
+\tparameter INIT = 512'bx;
+\tinput [5:0] PORT_R_ADDR;
+\toutput [7:0] PORT_R_RD_DATA;
+\tfunction [63:0] bitcol;  // bit i of the 64 words (undefined words: 0)
+\t\tinput integer i;
+\t\tinteger w;
+\t\tbegin
+\t\t\tfor (w = 0; w < 64; w = w + 1)
+\t\t\t\tbitcol[w] = (INIT[w * 8 + i] === 1'b1);
+\t\tend
+\tendfunction
+\tgenvar i;
+\tgenerate for (i = 0; i < 8; i = i + 1) begin : g_bit
+\t\tlocalparam [63:0] T = bitcol(i);
+\t\t\\$lut #(.WIDTH(6), .LUT(T)) u_lut (.A(PORT_R_ADDR), .Y(PORT_R_RD_DATA[i]));
+\tend endgenerate
+endmodule
+"""
+
+
+def ecp5_script(files: list[str], top: str, out_dir_rel: str) -> str:
+    """The Yosys script of the ECP5 run: before synth_ecp5, the LUT weight ROMs (read-only
+    memories with rom_style "logic", found after ``proc``) become LUT-ROM tiles
+    (:data:`ECP5_LUTROM_LIB`, :data:`ECP5_LUTROM_MAP`) in their own modules; their read ports are
+    still asynchronous there (the data registers stay registers), so the tiles of the slices a
+    port does not use drive nothing and ``opt_clean`` deletes them."""
+    defs = "".join(f" -D{d}" for d in ECP5_DEFINES)
+    w = out_dir_rel
+    return "\n".join([f"read_verilog -sv -DSYNTHESIS{defs} {f}" for f in files] + [
+        f"hierarchy -check -top {top}",
+        "proc",
+        "memory_collect a:rom_style=logic",
+        "select -set fi_roms t:$mem_v2 r:WR_PORTS=0 %i a:rom_style=logic %i",
+        'setattr -set rom_style "fi_lut" -set ram_style "fi_lut" @fi_roms',
+        f"memory_libmap -lib {w}/fi_lutrom.txt @fi_roms",
+        f"techmap -map {w}/fi_lutrom_map.v",
+        "opt_clean",
+        "opt_lut",
+        f"synth_ecp5 -noiopad -top {top} -json {w}/ecp5.json", ""])
+
+
 def run_ecp5(rtl: Path, top: str, out_dir_rel: str, freq_mhz: float = 100.0, progress=None,
              timeout: int = 7200) -> dict:
     """``synth_ecp5`` then nextpnr on ``rtl`` (cwd ``rtl``, files in ``rtl/out_dir_rel``);
     returns :func:`parse_nextpnr_log` plus ``device``, ``tool``, ``target_mhz``, ``seconds``."""
     files = read_filelist(rtl)
     work = rtl / out_dir_rel
-    defs = "".join(f" -D{d}" for d in ECP5_DEFINES)
-    script = "\n".join([f"read_verilog -sv -DSYNTHESIS{defs} {f}" for f in files]
-                       + [f"hierarchy -check -top {top}",
-                          f"synth_ecp5 -noiopad -top {top} -json {out_dir_rel}/ecp5.json", ""])
-    (work / "ecp5.ys").write_text(script)
+    (work / "fi_lutrom.txt").write_text(ECP5_LUTROM_LIB)
+    (work / "fi_lutrom_map.v").write_text(ECP5_LUTROM_MAP)
+    (work / "ecp5.ys").write_text(ecp5_script(files, top, out_dir_rel))
     t0 = time.time()
     if progress:
         progress(f"yosys synth_ecp5 on {rtl} (top {top})")
