@@ -33,13 +33,11 @@ demo: setup
 test test-slow: export OPENBLAS_NUM_THREADS = 1
 test test-slow: export OMP_NUM_THREADS = 1
 
-# --dist loadgroup: a test module whose module-scoped fixture is expensive (the sweep: compile,
-# simulate, synthesize, place and route) marks itself xdist_group, so one worker builds it once
 test: setup
-	$(VBIN)/python -m pytest -q -n 2 --dist loadgroup --durations=15 --basetemp=.tmp-pytest
+	$(VBIN)/python -m pytest -q -n 2 --durations=15 --basetemp=.tmp-pytest
 
 test-slow: setup
-	$(VBIN)/python -m pytest -q -n 2 --dist loadgroup -m slow --basetemp=.tmp-pytest
+	$(VBIN)/python -m pytest -q -n 2 -m slow --basetemp=.tmp-pytest
 
 clean:
 	rm -rf .tmp-pytest out build sim_build

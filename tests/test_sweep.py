@@ -11,7 +11,10 @@ separate one: a Verilator build per point costs more than nextpnr on these desig
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -19,10 +22,6 @@ import pytest
 import fastinference as fi
 from fastinference.sweep import CSV_COLUMNS, sweep
 from fastinference.testing.graphs import GraphBuilder, pm1
-
-# one worker runs the whole module (make test: --dist loadgroup): the swept fixture, with its
-# place and route, is built once, not once per worker
-pytestmark = pytest.mark.xdist_group("sweep")
 
 TIME_COLUMNS = {"compile_s", "sim_s", "synth_s", "ecp5_synth_s", "pnr_s", "cpu_s", "stages"}
 PNR_COLUMNS = {"fmax_mhz", "inferences_per_s", "ecp5_LUT4"}
@@ -53,8 +52,23 @@ def grid(small_mlp, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def swept(small_mlp, grid, tmp_path_factory):
+    # one sweep for all xdist workers (its place and route is the slowest fixture of the suite):
+    # under a lock, the first worker sweeps and leaves a copy; the others start from that copy,
+    # whose point cache (keyed by the model's bytes: small_mlp is seeded) serves every point.
+    # Each worker keeps its own folder, so no test reads a file another worker rewrites.
+    # (pytest-xdist's --dist loadgroup would keep the module on one worker, but its group
+    # suffix is lost under pytest 9.)
     out = tmp_path_factory.mktemp("sweep")
-    rows = sweep(small_mlp, out, fold_config_grid=grid, jobs=2, vectors=8)  # pnr="ecp5"
+    base = tmp_path_factory.getbasetemp()
+    shared_root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    shared = shared_root / "sweep_shared"
+    with open(shared_root / "sweep_shared.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (shared / "points").is_dir():
+            shutil.copytree(shared / "points", out / "points")
+        rows = sweep(small_mlp, out, fold_config_grid=grid, jobs=2, vectors=8)  # pnr="ecp5"
+        if not shared.exists():
+            shutil.copytree(out / "points", shared / "points")
     return out, rows
 
 
