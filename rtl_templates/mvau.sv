@@ -160,7 +160,7 @@ module mvau #(
     initial $readmemh(ThreshFile, t_rom, 0, NF - 1);
   end
 
-  logic stall, stall_d, en;
+  logic stall_d, en;   // stall_d: the next stall, loaded into every copy of g_en
 
   // ------------------------------------------------- input double buffer
   logic [InW-1:0] in_pad;
@@ -212,8 +212,6 @@ module mvau #(
   assign en_w = en_c[1];
   assign en_p = en_c[2 +: PE];
   assign en_x = en_c[2 + PE +: XCopies];
-  logic unused_stall;
-  assign unused_stall = stall;   // equal to every copy
 
   assign in_ready_o = in_rdy_q;
   assign in_hs      = in_valid_i & in_rdy_q;
@@ -692,12 +690,12 @@ module mvau #(
     // The output buffer (the fold shift register; for NF = 1 a plain register) keeps a
     // finished vector (done_q) until the output register takes it, one cycle later when that
     // register is free or being read; the pipeline stalls only while a finished vector waits
-    // and the output register is full (stall_q, a flop computed from the next-cycle state:
+    // and the output register is full (the g_en copies, flops loaded from the next-cycle state:
     // out_ready_i reaches that one flop and the output registers, not the pipeline enables).
     // No skid buffer and no 2:1 mux per output bit: with SF*NF >= 2 cycles between vectors a
     // consumer that takes each beat within SF*NF - 1 cycles never stalls the pipeline.
     logic [OutBufW-1:0] obuf_q;
-    logic               done_q, xfer, done_d, out_valid_d, stall_q;
+    logic               done_q, xfer, done_d, out_valid_d;
     if (NF > 1) begin : g_shift
       assign obuf_d = {res, obuf_q[OutBufW-1:PE*ElemW]};
     end else begin : g_one
@@ -719,7 +717,6 @@ module mvau #(
     assign xfer        = done_q & ~out_valid_q;
     assign done_d      = load | (done_q & ~xfer);
     assign out_valid_d = xfer | (out_valid_q & ~out_ready_i);
-    assign stall       = stall_q;
     assign stall_d     = done_d & out_valid_d;
 
     for (genvar c = 0; c < OutCopies; c++) begin : g_oreg
@@ -742,11 +739,9 @@ module mvau #(
       if (!rst_ni) begin
         done_q      <= 1'b0;
         out_valid_q <= 1'b0;
-        stall_q     <= 1'b0;
       end else begin
         done_q      <= done_d;
         out_valid_q <= out_valid_d;
-        stall_q     <= stall_d;
       end
     end
   end else begin : g_out_skid
@@ -759,7 +754,6 @@ module mvau #(
     logic [M*ElemW-1:0] skid_data_q;
 
     assign obuf_d  = res;
-    assign stall   = skid_q;
     assign stall_d = skid_q ? ~out_ready_i : (load & out_valid_q & ~out_ready_i);
 
     always_ff @(posedge clk_i) begin
