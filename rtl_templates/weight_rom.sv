@@ -119,18 +119,19 @@ module weight_rom #(
     logic [(MuxLv+1)*Stride-1:0] lv;
 
     for (genvar b = 0; b < Banks; b++) begin : g_bank
+      // one copy of the bank address per group of GroupW word bits (fan-out)
+      logic [Groups*BankAw-1:0] a_copies;
+      flop_copies #(.Width(BankAw), .Copies(Groups), .HasReset(1'b0)) u_a (
+        .clk_i, .rst_ni, .en_i, .d_i(addr_i[BankAw-1:0]), .q_o(a_copies)
+      );
       for (genvar c = 0; c < Groups; c++) begin : g_grp
         localparam int Lo = c * GroupW;
         localparam int Wc = (Width - Lo < GroupW) ? Width - Lo : GroupW;
-        // one copy of the bank address per group: the copies have the same D and must stay
-        // separate flops (fanout), hence keep
-        (* keep *) logic [BankAw-1:0] a_q;
+        logic [BankAw-1:0] a_q;
         logic [AddrW-1:0] a;
         logic [Width-1:0] word;
         logic [Wc-1:0]    d_q;
-        (* keep *) always_ff @(posedge clk_i) begin
-          if (en_i) a_q <= addr_i[BankAw-1:0];
-        end
+        assign a_q = a_copies[c*BankAw +: BankAw];
         if (HiW > 0) begin : g_hi
           assign a = {HiW'(b), a_q};
         end else begin : g_nohi
@@ -175,15 +176,18 @@ module weight_rom #(
         localparam int NOut = (NIn + 15) / 16;
         for (genvar o = 0; o < NOut; o++) begin : g_item
           localparam int NSel = (NIn - 16 * o < 16) ? NIn - 16 * o : 16;
+          // the select bits in one copy per group of SelGroupW word bits (fan-out)
+          logic [SelGroups*4-1:0] s_copies;
+          flop_copies #(.Width(4), .Copies(SelGroups), .HasReset(1'b0)) u_s (
+            .clk_i, .rst_ni, .en_i, .d_i(hd[(l-1)*HiPad + 4*(l-1) +: 4]), .q_o(s_copies)
+          );
           for (genvar c = 0; c < SelGroups; c++) begin : g_grp
             localparam int Lo = c * SelGroupW;
             localparam int Wc = (Width - Lo < SelGroupW) ? Width - Lo : SelGroupW;
-            (* keep *) logic [3:0] s_q;   // this group's copy of the select bits
+            logic [3:0]       s_q;   // this group's copy of the select bits
             logic [16*Wc-1:0] cand;
             logic [Wc-1:0]    m_q;
-            (* keep *) always_ff @(posedge clk_i) begin
-              if (en_i) s_q <= hd[(l-1)*HiPad + 4*(l-1) +: 4];
-            end
+            assign s_q = s_copies[c*4 +: 4];
             for (genvar i = 0; i < 16; i++) begin : g_cand
               if (i < NSel) begin : g_real
                 assign cand[i*Wc +: Wc] = lv[(l-1)*Stride + (16*o + i)*Width + Lo +: Wc];

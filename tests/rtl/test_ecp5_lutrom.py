@@ -82,10 +82,10 @@ def test_lutrom_netlist_matches_rtl(tmp_path, words, width):
     mask = (1 << width) - 1
     (tmp_path / "w.mem").write_text("".join(f"{int(rng.integers(0, 1 << 62)) & mask:0{digits}x}\n"
                                             for _ in range(words)))
-    for f in ("weight_rom.sv", "delay_line.sv"):
+    for f in ("weight_rom.sv", "delay_line.sv", "flop_copies.sv"):
         shutil.copyfile(TEMPLATES / f, tmp_path / f)
     (tmp_path / "rom_top.sv").write_text(TOP.format(words=words, width=width, aw=aw, lat=lat))
-    files = ["delay_line.sv", "weight_rom.sv", "rom_top.sv"]
+    files = ["delay_line.sv", "flop_copies.sv", "weight_rom.sv", "rom_top.sv"]
     w = tmp_path / ".w"
     w.mkdir()
     for name, text in ECP5_LUTROM_FILES.items():

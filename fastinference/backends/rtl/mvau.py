@@ -27,7 +27,7 @@ _signed_width = signed_bits  # graph.py calls it through this module
 SCORE_BITS = 32
 
 #: the hand-written files (rtl_templates/) one mvau instance needs, leaves first
-MVAU_FILES = ("delay_line.sv", "mvau_tree.sv", "mvau_popcount.sv", "mvau_act.sv", "weight_rom.sv",
+MVAU_FILES = ("delay_line.sv", "flop_copies.sv", "mvau_tree.sv", "mvau_popcount.sv", "mvau_act.sv", "weight_rom.sv",
               "mvau.sv")
 
 
