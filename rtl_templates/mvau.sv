@@ -168,6 +168,9 @@ module mvau #(
   logic [1:0]     full_q, full_d;
   logic           wr_ptr_q, rd_ptr_q;
   logic           in_hs;
+  logic           wr_ptr_d;
+  logic [1:0]     tk_q, tk_d, rb_q, rb_d;   // buffer b takes the next beat / is freed (below)
+  logic           rel_q, rel_d;             // the current step ends its vector when it fires
 
   // pad lanes: bits 1 (XNOR with the pad weight 0 gives 0), integers 0
   if (InW > K * InBits) begin : g_pad
@@ -187,14 +190,15 @@ module mvau #(
 
   // ------------------------------------------------- pipeline enable copies
   // en = ~stall enables every pipeline register; the stall flop (stall_d registered) is kept
-  // in 2 + PE + XCopies copies (keep: same D, separate flops) so that no enable net drives
+  // in 4 + PE + XCopies copies (keep: same D, separate flops) so that no enable net drives
   // more than a few hundred flops: en (step control, thresholds, activation, output buffer),
   // en_w (weight_rom), en_p[p] (channel p's products, tree and accumulator), en_x[c] (the
-  // slice delay line, CopyW bits per copy)
+  // slice delay line, CopyW bits per copy), en_b (the input buffers' flags alone: step-done),
+  // en_s (the stall's own next value alone: load)
   localparam int XCopies = (SliceW + CopyW - 1) / CopyW;
-  localparam int EnN     = 2 + PE + XCopies;
+  localparam int EnN     = 4 + PE + XCopies;
   logic [EnN-1:0]     en_c;
-  logic               en_w;
+  logic               en_w, en_b, en_s;
   logic [PE-1:0]      en_p;
   logic [XCopies-1:0] en_x;
   for (genvar c = 0; c < EnN; c++) begin : g_en
@@ -212,6 +216,8 @@ module mvau #(
   assign en_w = en_c[1];
   assign en_p = en_c[2 +: PE];
   assign en_x = en_c[2 + PE +: XCopies];
+  assign en_b = en_c[EnN-1];
+  assign en_s = en_c[EnN-2];
 
   assign in_ready_o = in_rdy_q;
   assign in_hs      = in_valid_i & in_rdy_q;
@@ -260,7 +266,7 @@ module mvau #(
   assign s0_first   = at0_q;
   assign s0_last_sf = last_sf_q;
   assign s0_last_nf = last_nf_q;
-  assign s0_done    = s0_valid & en & s0_last_sf & s0_last_nf;   // s0_fire from s0_valid_q
+  assign s0_done    = rel_q & en_b;   // = s0_valid & en & s0_last_sf & s0_last_nf
   assign s0_vec     = rd_ptr_q ? buf1_q : buf0_q;
 
   // the slice of step sf_q: an SF:1 mux for shallow folds; for deep ones a shift register
@@ -312,16 +318,44 @@ module mvau #(
   assign rd_ptr_d = rd_ptr_q ^ s0_done;
   assign sf_d     = !s0_fire ? sf_q : s0_last_sf ? '0 : sf_q + 1'b1;
 
-  always_comb begin
-    full_d = full_q;
-    if (in_hs)   full_d[wr_ptr_q] = 1'b1;
-    if (s0_done) full_d[rd_ptr_q] = 1'b0;
+  // Timing: the buffers' next full flags (the D of every free-flag copy) are one 5-input
+  // function each: flags a cycle ahead say which buffer a beat goes to (tk_q[b] = in_rdy_q &
+  // wr_ptr_q == b) and which one the current step frees if it fires (rb_q[b] = rel_q &
+  // rd_ptr_q == b; rel_q = s0_valid & last step, its next value from pen_q = "the step before
+  // the last", so no counter compare is on this path)
+  for (genvar b = 0; b < 2; b++) begin : g_full
+    assign full_d[b] = (full_q[b] | (in_valid_i & tk_q[b])) & ~(rb_q[b] & en_b);
+  end
+  assign wr_ptr_d = wr_ptr_q ^ in_hs;
+  assign tk_d     = {~full_d[1] & wr_ptr_d, ~full_d[0] & ~wr_ptr_d};
+  assign rb_d     = {rel_d & rd_ptr_d, rel_d & ~rd_ptr_d};
+  if (Steps > 1) begin : g_rel
+    logic pen_q;   // the current step is step Steps - 2
+    // stalled: unchanged; else the next step is the last iff this one is the one before
+    // (a vector's last step is followed by step 0, not the last: pen_q = 0 there)
+    assign rel_d = en_b ? (s0_valid_q & pen_q) : rel_q;
+    always_ff @(posedge clk_i) begin
+      if (!rst_ni) begin
+        rel_q <= 1'b0;
+        pen_q <= (Steps == 2);
+      end else begin
+        rel_q <= rel_d;
+        if (s0_fire) pen_q <= (Steps == 2) ? (s0_last_sf & s0_last_nf)
+                                            : (addr_q == AddrW'(Steps - 3));
+      end
+    end
+  end else begin : g_rel1
+    // one step per vector: every valid step is the last
+    assign rel_d = full_d[rd_ptr_d];
+    assign rel_q = s0_valid_q;
   end
 
   always_ff @(posedge clk_i) begin
     if (!rst_ni) begin
       full_q   <= '0;
       in_rdy_q <= 1'b1;
+      tk_q     <= 2'b01;
+      rb_q     <= 2'b00;
       last_sf_q <= (SF == 1);
       last_nf_q <= (NF == 1);
       wr_ptr_q <= 1'b0;
@@ -332,8 +366,10 @@ module mvau #(
       addr_q   <= '0;
     end else begin
       full_q <= full_d;
-      in_rdy_q <= ~full_d[wr_ptr_q ^ in_hs];
-      if (in_hs)   wr_ptr_q <= ~wr_ptr_q;
+      in_rdy_q <= ~full_d[wr_ptr_d];
+      tk_q     <= tk_d;
+      rb_q     <= rb_d;
+      wr_ptr_q <= wr_ptr_d;
       rd_ptr_q <= rd_ptr_d;
       sf_q     <= sf_d;
       if (s0_fire) begin
@@ -677,9 +713,26 @@ module mvau #(
   localparam int OutBufW = NF * PE * ElemW;
   logic [OutBufW-1:0]  obuf_d;
   logic [M*ElemW-1:0]  out_data_q;
-  logic                out_valid_q, load;
+  logic                out_valid_q, load, ld_q, ld_d;
 
-  assign load = en & b_v_q & b_final_q;
+  // Timing: load = en & b_v_q & b_final_q with the AND of the flags a flop (ld_q, loaded as
+  // they are), and en from its own stall copy, so the stall loop (load -> stall_d -> every
+  // g_en copy) starts at two lightly loaded flops
+  if (ActRegs > 0) begin : g_ld_dly
+    assign ld_d = bv_q[ActRegs-1] & bf_q[ActRegs-1];
+  end else begin : g_ld_nodly
+    assign ld_d = a_v_q & a_final_q;
+  end
+  always_ff @(posedge clk_i) begin
+    if (!rst_ni) begin
+      ld_q <= 1'b0;
+    end else if (en) begin
+      ld_q <= ld_d;
+    end
+  end
+  assign load = en_s & ld_q;
+  logic unused_bf;   // b_final_q: only through ld_q (b_v_q: also the output buffer's enable)
+  assign unused_bf = b_final_q ^ b_v_q;
 
   if (OutBufW > M*ElemW) begin : g_unused_pad
     logic unused_pad;
