@@ -54,7 +54,8 @@
 //   buffers' write enables (their free flags), the slice selects, the output register's
 //   enable and the stall flop itself are kept in copies, one per CopyW = 32 bits (and per
 //   channel, weight_rom, control for the stall), so no control net drives more than a few
-//   hundred flops.
+//   hundred flops; the input buffers' full flags, the stall's next value and each channel's
+//   fold-done enable start at their own flag flops and stall copies (a few LUT levels each).
 // Reset: synchronous, active low (control flops only; datapath flops have no reset).
 //
 // Memories (read with $readmemh, file names relative to the simulator's working directory):
@@ -621,8 +622,29 @@ module mvau #(
 
   always_ff @(posedge clk_i) begin
     if (en) a_final_q <= final_q[PipeN-1];
-    if (fold_done) fin_q <= acc_fin;
   end
+
+  // Timing: fold_done's flags as a flop a stage early (fd_q[p] = v_q & last_q at PipeN-1), in
+  // one copy per channel (keep: same D), each ANDed with its channel's stall copy, so no one
+  // net enables every fin_q and (ECP5 flow) t_q bit: fold_done drove them all from one LUT
+  // (target 16, PE = 16: 4.9 ns of routing)
+  logic [PE-1:0] fdone;
+  for (genvar p = 0; p < PE; p++) begin : g_fd
+    (* keep *) logic f_q;
+    (* keep *) always_ff @(posedge clk_i) begin
+      if (!rst_ni) begin
+        f_q <= 1'b0;
+      end else if (en_p[p]) begin
+        f_q <= v_q[PipeN-2] & last_q[PipeN-2];
+      end
+    end
+    assign fdone[p] = en_p[p] & f_q;
+    always_ff @(posedge clk_i) begin
+      if (fdone[p]) fin_q[p*AccW +: AccW] <= acc_fin[p*AccW +: AccW];
+    end
+  end
+  logic unused_fd;   // fold_done: the thresholds' enable outside the ECP5 flow (below)
+  assign unused_fd = fold_done;
 
   // thresholds / biases: synchronous ROM read with the fold counter of this stage. In the
   // ECP5 flow (WRomLut: ROMs in logic) the counter is kept in one copy per TGroupW ROM bits
@@ -640,11 +662,11 @@ module mvau #(
       logic [PE*LaneW-1:0] word;
       (* keep *) always_ff @(posedge clk_i) begin
         if (!rst_ni) a_q <= '0;
-        else if (fold_done) a_q <= (a_q == NfW'(NF - 1)) ? '0 : a_q + 1'b1;
+        else if (fdone[Lo / LaneW]) a_q <= (a_q == NfW'(NF - 1)) ? '0 : a_q + 1'b1;
       end
       assign word = t_rom[a_q];
       always_ff @(posedge clk_i) begin
-        if (fold_done) t_q[Lo +: Wc] <= word[Lo +: Wc];
+        if (fdone[Lo / LaneW]) t_q[Lo +: Wc] <= word[Lo +: Wc];
       end
       if (Wc < PE * LaneW) begin : g_unused
         logic unused_word;
