@@ -415,10 +415,9 @@ module mvau #(
 
   // ------------------------------------------------- stage 1 .. WLat: slice and weight word
   // weight_rom: the word of addr_q arrives in w_r WLat cycles later; the slice is delayed by
-  // as many registers (x_d)
-  logic [SliceW-1:0] x_r;
+  // as many registers (x_d, then x_r)
   logic [WordW-1:0]  w_r;
-  logic [WLat*SliceW-1:0] x_d;   // x_d[i*SliceW +: SliceW]: the slice delayed i + 1 cycles
+  logic [(WLat-1)*SliceW-1:0] x_d;   // x_d[i*SliceW +: SliceW]: the slice delayed i + 1 cycles
 
   for (genvar c = 0; c < XCopies; c++) begin : g_xd
     localparam int Lo = c * CopyW;
@@ -426,13 +425,27 @@ module mvau #(
     always_ff @(posedge clk_i) begin
       if (en_x[c]) x_d[Lo +: Wc] <= s0_slice[Lo +: Wc];
     end
-    for (genvar i = 1; i < WLat; i++) begin : g_st
+    for (genvar i = 1; i < WLat - 1; i++) begin : g_st
       always_ff @(posedge clk_i) begin
         if (en_x[c]) x_d[i*SliceW + Lo +: Wc] <= x_d[(i-1)*SliceW + Lo +: Wc];
       end
     end
   end
-  assign x_r = x_d[(WLat-1)*SliceW +: SliceW];
+
+  // the last delay stage (x_r, the slice the products see) in one copy per XPeG channels
+  // (keep: same D, separate flops), enabled with the group's first channel: one shared
+  // register fed every channel's products and its routing set the CNN's first conv Fmax
+  // (x_d -> popcount / adder tree, 5 ns of routing to 16 channels)
+  localparam int XPeG = 4;
+  localparam int XGrp = (PE + XPeG - 1) / XPeG;
+  logic [XGrp*SliceW-1:0] x_r;   // group g's slice at [g*SliceW +: SliceW]
+  for (genvar g = 0; g < XGrp; g++) begin : g_xr
+    (* keep *) logic [SliceW-1:0] xg_q;
+    (* keep *) always_ff @(posedge clk_i) begin
+      if (en_p[g*XPeG]) xg_q <= x_d[(WLat-2)*SliceW +: SliceW];
+    end
+    assign x_r[g*SliceW +: SliceW] = xg_q;
+  end
 
   weight_rom #(.Words(Steps), .Width(WordW), .AddrW(AddrW), .Lut(WRomLut), .Latency(WLat),
                .File(WeightFile)) u_w_rom (
@@ -457,7 +470,7 @@ module mvau #(
       logic [3*TermN-1:0] m;
       for (genvar s = 0; s < 3 * TermN; s++) begin : g_m
         if (s < SIMD) begin : g_real
-          assign m[s] = ~(x_r[s] ^ w_r[p*SIMD + s]);
+          assign m[s] = ~(x_r[(p/XPeG)*SliceW + s] ^ w_r[p*SIMD + s]);
         end else begin : g_zero
           assign m[s] = 1'b0;
         end
@@ -473,7 +486,7 @@ module mvau #(
       for (genvar s = 0; s < SIMD; s++) begin : g_lane
         logic [InBits-1:0] xl;
         logic [WBits-1:0]  wl;
-        assign xl = x_r[s*InBits +: InBits];
+        assign xl = x_r[(p/XPeG)*SliceW + s*InBits +: InBits];
         assign wl = w_r[(p*SIMD + s)*WBits +: WBits];
         if (WBits == 1) begin : g_pm1
           // +x or ~x = -x - 1 (the -1 per negative weight is folded into the thresholds)

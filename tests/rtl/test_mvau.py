@@ -41,6 +41,8 @@ DEFAULT_CASES = [
     ("xnor_scores", 11, 6, 4, 5, 1, "binary", 1, False, "scores", 0),
     ("xnor_simd128", 300, 6, 4, 128, 1, "binary", 1, False, "bits", 1),
     ("pm1_u8_bits", 10, 5, 2, 3, 1, "int", 8, False, "bits", 1),
+    # the digits CNN's first conv at target 64: 16 channels, 4 copies of the slice register
+    ("pm1_u8_pe16", 9, 16, 16, 9, 1, "int", 8, False, "bits", 1),
     ("pm1_s4_scores", 9, 4, 4, 2, 1, "int", 4, True, "scores", 0),
     ("pm1_u2_int3", 14, 5, 2, 7, 1, "int", 2, False, "int", 3),
     ("w4a4_int15", 20, 6, 2, 5, 4, "int", 4, False, "int", 15),
