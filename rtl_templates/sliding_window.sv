@@ -18,8 +18,9 @@
 // complete, the writer fills a row once the reader no longer needs the row it held (both
 // counts are registers, and in_ready_o and the read enable are flops: their compares registered;
 // the counts' per-row steps are registers looked up from the reader's next row, and each count
-// takes one of four sums precomputed from flops, each flag one of four compares of the count
-// against a bound register (not of the sum), so no adder sits behind a handshake or a compare).
+// takes one of four sums precomputed from flops, the room flag one of four compares of the count
+// against a bound register (not of the sum), the ahead flag one of four sign bits of registers
+// (the need count kept with its four offsets), so no adder sits behind a handshake or a compare).
 // Read/write collisions: the reader reads only complete rows, the writer writes only the row in
 // progress, so a read never meets the write of the same word (positions in the padding may
 // read any word: they are masked). The memories are marked no_rw_check: no bypass logic.
@@ -134,8 +135,12 @@ module sliding_window #(
   logic                  wr_last_q, wr_last_d;  // wr_col_q == W - 1 (a flop, for timing)
   logic                  row_left;              // the reader leaves its output row
   logic signed [CntW-1:0] free_q, free_d;   // wr_cnt - (base + lo), kept as a register
-  logic signed [CntW-1:0] need_q, need_d;   // wr_cnt - (base + hi), kept as a register
-  logic                   room_q, ahead_q;  // free_q < Rows, need_q > 0 (flops, for timing)
+  // need = wr_cnt - (base + hi) (rows the reader is ahead by) is kept as four registers whose
+  // sign bits are the four candidate ahead flags: ahead_d is a 4:1 mux of flop bits (no
+  // compare behind the late row_done / row_left): nd_q[0] = need - 1, nd_q[1] = need,
+  // nd_q[2] = need - hi_adv - 1, nd_q[3] = need - hi_adv (hi_adv: the current row's)
+  logic [3:0][CntW-1:0]    nd_q, nd_d;   // two's complement
+  logic                   room_q, ahead_q;  // free_q < Rows, need > 0 (flops, for timing)
   logic                   room_d, ahead_d;
 
   // ------------------------------------------------------------------ pipeline
@@ -173,19 +178,19 @@ module sliding_window #(
   endfunction
 
   // The counts' steps as registers, looked up a cycle early from the reader's next row
-  // (rd_oy_q's successor): -adv and 1 - adv for the row the reader is on. free_q / need_q then take one of
+  // (rd_oy_q's successor): -adv and 1 - adv for the row the reader is on. free_q / nd_q then take one of
   // four precomputed sums (no step, +1 row written, -adv row left, both) selected by the two
   // late events, and room_q / ahead_q the matching precomputed compare: no constant lookup or
   // adder behind the handshakes.
   // The compares get their own bounds, so no adder sits before a compare either:
-  // free_q + s < Rows <=> free_q < Rows - s, need_q + s > 0 <=> need_q > -s.
+  // free_q + s < Rows <=> free_q < Rows - s (need: the sign bits of nd_q, see there).
   logic signed [CntW-1:0] lo_m_q, lo_m_d, lo_pm_q, lo_pm_d;   // -lo_adv, 1 - lo_adv
   logic signed [CntW-1:0] hi_m_q, hi_m_d, hi_pm_q, hi_pm_d;   // -hi_adv, 1 - hi_adv
   logic signed [CntW-1:0] lo_bm_q, lo_bm_d, lo_bpm_q, lo_bpm_d; // Rows + lo_adv, Rows - 1 + lo_adv
-  logic signed [CntW-1:0] hi_bm_q, hi_bm_d, hi_bpm_q, hi_bpm_d; // hi_adv, hi_adv - 1
+  logic signed [CntW-1:0] hn_m_q, hn_m_d, hn_pm_q, hn_pm_d;   // -hi_adv, 1 - hi_adv of the next row
   // The lookup is of the row after rd_oy_q (a flop), loaded when the reader leaves its row:
   // no lookup behind the late row_left, only the load.
-  logic signed [CntW-1:0] lo_m_n, lo_pm_n, hi_m_n, hi_pm_n, lo_bm_n, lo_bpm_n, hi_bm_n, hi_bpm_n;
+  logic signed [CntW-1:0] lo_m_n, lo_pm_n, hi_m_n, hi_pm_n, lo_bm_n, lo_bpm_n, hn_m_n, hn_pm_n;
   always_comb begin
     lo_m_n   = '0;
     lo_pm_n  = '0;
@@ -193,8 +198,8 @@ module sliding_window #(
     hi_pm_n  = '0;
     lo_bm_n  = '0;
     lo_bpm_n = '0;
-    hi_bm_n  = '0;
-    hi_bpm_n = '0;
+    hn_m_n   = '0;
+    hn_pm_n  = '0;
     for (int i = 0; i < OH; i++) begin
       // the row after output row i (wrapping to the next image)
       if (rd_oy_q == OyW'((i == 0) ? OH - 1 : i - 1)) begin
@@ -204,8 +209,11 @@ module sliding_window #(
         hi_pm_n  = CntW'(1 - hi_adv_of(i));
         lo_bm_n  = CntW'(Rows + lo_adv_of(i));
         lo_bpm_n = CntW'(Rows - 1 + lo_adv_of(i));
-        hi_bm_n  = CntW'(hi_adv_of(i));
-        hi_bpm_n = CntW'(hi_adv_of(i) - 1);
+      end
+      // the row after that (its hi step, for nd_q[2], nd_q[3] once the reader is on row i)
+      if (rd_oy_q == OyW'((i + OH - 2 + OH) % OH)) begin
+        hn_m_n   = CntW'(-hi_adv_of(i));
+        hn_pm_n  = CntW'(1 - hi_adv_of(i));
       end
     end
   end
@@ -215,8 +223,8 @@ module sliding_window #(
   assign hi_pm_d  = row_left ? hi_pm_n  : hi_pm_q;
   assign lo_bm_d  = row_left ? lo_bm_n  : lo_bm_q;
   assign lo_bpm_d = row_left ? lo_bpm_n : lo_bpm_q;
-  assign hi_bm_d  = row_left ? hi_bm_n  : hi_bm_q;
-  assign hi_bpm_d = row_left ? hi_bpm_n : hi_bpm_q;
+  assign hn_m_d   = row_left ? hn_m_n   : hn_m_q;
+  assign hn_pm_d  = row_left ? hn_pm_n  : hn_pm_q;
 
   assign in_ready_o  = room_q;
   assign in_fire     = in_valid_i & in_ready_o;
@@ -310,27 +318,32 @@ module sliding_window #(
   // the writer completes a row, the reader's lowest / highest needed row moves up: the four
   // sums (and their compares) from flops only, the late row_done / row_left pick one
   logic signed [CntW-1:0] free_s [4];
-  logic signed [CntW-1:0] need_s [4];
   logic [3:0]             room_s, ahead_s;
   assign free_s[0] = free_q;
   assign free_s[1] = free_q + CntW'(1);
   assign free_s[2] = free_q + lo_m_q;
   assign free_s[3] = free_q + lo_pm_q;
-  assign need_s[0] = need_q;
-  assign need_s[1] = need_q + CntW'(1);
-  assign need_s[2] = need_q + hi_m_q;
-  assign need_s[3] = need_q + hi_pm_q;
-  // the same compares against precomputed bounds (free_q, need_q against flops only)
+  // nd_q[0], nd_q[1] move with need (+1 row written, -hi_adv row left); nd_q[2], nd_q[3] also
+  // subtract the hi_adv of the reader's new row when it leaves one (need' - hi_adv'), so their
+  // row_left steps are the next row's (hn_m_q, hn_pm_q)
+  for (genvar k = 0; k < 4; k++) begin : g_nd
+    logic [CntW-1:0]       s_m, s_pm;
+    logic [3:0][CntW-1:0]  ns;
+    assign s_m   = (k < 2) ? hi_m_q  : hn_m_q;
+    assign s_pm  = (k < 2) ? hi_pm_q : hn_pm_q;
+    assign ns[0] = nd_q[k];
+    assign ns[1] = nd_q[k] + CntW'(1);
+    assign ns[2] = nd_q[k] + s_m;
+    assign ns[3] = nd_q[k] + s_pm;
+    assign nd_d[k]    = ns[{row_left, row_done}];
+    assign ahead_s[k] = ~nd_q[k][CntW-1];   // nd_q[k] >= 0
+  end
+  // the same compares against precomputed bounds (free_q against flops only)
   assign room_s[0]  = free_q < $signed(CntW'(Rows));
   assign room_s[1]  = free_q < $signed(CntW'(Rows - 1));
   assign room_s[2]  = free_q < lo_bm_q;
   assign room_s[3]  = free_q < lo_bpm_q;
-  assign ahead_s[0] = need_q > 0;
-  assign ahead_s[1] = need_q >= 0;
-  assign ahead_s[2] = need_q > hi_bm_q;
-  assign ahead_s[3] = need_q > hi_bpm_q;
   assign free_d  = free_s[{row_left, row_done}];
-  assign need_d  = need_s[{row_left, row_done}];
   assign room_d  = room_s[{row_left, row_done}];
   assign ahead_d = ahead_s[{row_left, row_done}];
 
@@ -464,7 +477,10 @@ module sliding_window #(
       rd_lr_q     <= CbW'(LrRst);
       rd_lq_q     <= IW'(LqRst);
       free_q      <= '0;
-      need_q      <= -CntW'(HiRst);
+      nd_q[0]     <= -CntW'(HiRst) - CntW'(1);
+      nd_q[1]     <= -CntW'(HiRst);
+      nd_q[2]     <= -CntW'(HiRst) - CntW'(hi_adv_of(0)) - CntW'(1);
+      nd_q[3]     <= -CntW'(HiRst) - CntW'(hi_adv_of(0));
       rd_oxl_q    <= (OW == 1);
       wr_last_q   <= (W == 1);
       lo_m_q      <= CntW'(-lo_adv_of(0));
@@ -473,8 +489,8 @@ module sliding_window #(
       hi_pm_q     <= CntW'(1 - hi_adv_of(0));
       lo_bm_q     <= CntW'(Rows + lo_adv_of(0));
       lo_bpm_q    <= CntW'(Rows - 1 + lo_adv_of(0));
-      hi_bm_q     <= CntW'(hi_adv_of(0));
-      hi_bpm_q    <= CntW'(hi_adv_of(0) - 1);
+      hn_m_q      <= CntW'(-hi_adv_of(1 % OH));
+      hn_pm_q     <= CntW'(1 - hi_adv_of(1 % OH));
       room_q      <= 1'b1;
       ahead_q     <= (-CntW'(HiRst)) > 0;
       s1_valid_q  <= 1'b0;
@@ -494,7 +510,7 @@ module sliding_window #(
       rd_lr_q     <= rd_lr_d;
       rd_lq_q     <= rd_lq_d;
       free_q      <= free_d;
-      need_q      <= need_d;
+      nd_q        <= nd_d;
       room_q      <= room_d;
       ahead_q     <= ahead_d;
       rd_oxl_q    <= rd_oxl_d;
@@ -505,8 +521,8 @@ module sliding_window #(
       hi_pm_q     <= hi_pm_d;
       lo_bm_q     <= lo_bm_d;
       lo_bpm_q    <= lo_bpm_d;
-      hi_bm_q     <= hi_bm_d;
-      hi_bpm_q    <= hi_bpm_d;
+      hn_m_q      <= hn_m_d;
+      hn_pm_q     <= hn_pm_d;
       if (adv_c) begin
         s1_valid_q  <= rd_fire;
       end
