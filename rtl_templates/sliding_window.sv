@@ -328,14 +328,14 @@ module sliding_window #(
   // row_left steps are the next row's (hn_m_q, hn_pm_q)
   for (genvar k = 0; k < 4; k++) begin : g_nd
     logic [CntW-1:0]       s_m, s_pm;
-    logic [3:0][CntW-1:0]  ns;
+    logic [CntW-1:0]       ns0, ns1, ns2, ns3;
     assign s_m   = (k < 2) ? hi_m_q  : hn_m_q;
     assign s_pm  = (k < 2) ? hi_pm_q : hn_pm_q;
-    assign ns[0] = nd_q[k];
-    assign ns[1] = nd_q[k] + CntW'(1);
-    assign ns[2] = nd_q[k] + s_m;
-    assign ns[3] = nd_q[k] + s_pm;
-    assign nd_d[k]    = ns[{row_left, row_done}];
+    assign ns0   = nd_q[k];
+    assign ns1   = nd_q[k] + CntW'(1);
+    assign ns2   = nd_q[k] + s_m;
+    assign ns3   = nd_q[k] + s_pm;
+    assign nd_d[k]    = row_left ? (row_done ? ns3 : ns2) : (row_done ? ns1 : ns0);
     assign ahead_s[k] = ~nd_q[k][CntW-1];   // nd_q[k] >= 0
   end
   // the same compares against precomputed bounds (free_q against flops only)
