@@ -439,12 +439,23 @@ module mvau #(
   localparam int XPeG = 4;
   localparam int XGrp = (PE + XPeG - 1) / XPeG;
   logic [XGrp*SliceW-1:0] x_r;   // group g's slice at [g*SliceW +: SliceW]
-  for (genvar g = 0; g < XGrp; g++) begin : g_xr
-    (* keep *) logic [SliceW-1:0] xg_q;
-    (* keep *) always_ff @(posedge clk_i) begin
-      if (en_p[g*XPeG]) xg_q <= x_d[(WLat-2)*SliceW +: SliceW];
+  if (XGrp > 1) begin : g_xrc
+    for (genvar g = 0; g < XGrp; g++) begin : g_xr
+      (* keep *) logic [SliceW-1:0] xg_q;
+      (* keep *) always_ff @(posedge clk_i) begin
+        if (en_p[g*XPeG]) xg_q <= x_d[(WLat-2)*SliceW +: SliceW];
+      end
+      assign x_r[g*SliceW +: SliceW] = xg_q;
     end
-    assign x_r[g*SliceW +: SliceW] = xg_q;
+  end else begin : g_xr1
+    // up to XPeG channels: one register, enabled like the rest of the delay line
+    for (genvar c = 0; c < XCopies; c++) begin : g_c
+      localparam int Lo = c * CopyW;
+      localparam int Wc = (SliceW - Lo < CopyW) ? SliceW - Lo : CopyW;
+      always_ff @(posedge clk_i) begin
+        if (en_x[c]) x_r[Lo +: Wc] <= x_d[(WLat-2)*SliceW + Lo +: Wc];
+      end
+    end
   end
 
   weight_rom #(.Words(Steps), .Width(WordW), .AddrW(AddrW), .Lut(WRomLut), .Latency(WLat),
