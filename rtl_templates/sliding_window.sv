@@ -141,6 +141,9 @@ module sliding_window #(
   // nd_q[2] = need - hi_adv - 1, nd_q[3] = need - hi_adv (hi_adv: the current row's)
   logic [3:0][CntW-1:0]    nd_q, nd_d;   // two's complement
   logic                   room_q, ahead_q;  // free_q < Rows, need > 0 (flops, for timing)
+  // room_q drives in_ready_o only (the upstream's handshake); a kept copy room_c_q drives this
+  // unit's in_fire (writer, counts, bank write enables), so neither net spans both modules
+  logic                   room_c_q;
   logic                   room_d, ahead_d;
 
   // ------------------------------------------------------------------ pipeline
@@ -227,7 +230,7 @@ module sliding_window #(
   assign hn_pm_d  = row_left ? hn_pm_n  : hn_pm_q;
 
   assign in_ready_o  = room_q;
-  assign in_fire     = in_valid_i & in_ready_o;
+  assign in_fire     = in_valid_i & room_c_q;
   assign row_done    = in_fire && wr_last_q;
   // adv enables the read and window registers (wide fan-out); the reader's counts and the
   // valid bits use adv_c, the same function from a copy of out_valid_q (kept: not merged)
@@ -348,15 +351,25 @@ module sliding_window #(
   assign ahead_d = ahead_s[{row_left, row_done}];
 
   // ------------------------------------------------------------------ padding masks
+  // (without padding on an axis every window row / column lies in the image: a constant 1,
+  // no compare on the way to s1_rok_q / s1_cok_q)
   for (genvar kh = 0; kh < KH; kh++) begin : g_rok
-    logic signed [IW-1:0] r;
-    assign r       = rd_top_q + IW'(kh);
-    assign rok[kh] = (r >= 0) && (r < HS);
+    if (PadT == 0 && PadB == 0) begin : g_in
+      assign rok[kh] = 1'b1;
+    end else begin : g_pad
+      logic signed [IW-1:0] r;
+      assign r       = rd_top_q + IW'(kh);
+      assign rok[kh] = (r >= 0) && (r < HS);
+    end
   end
   for (genvar kw = 0; kw < KW; kw++) begin : g_cok
-    logic signed [IW-1:0] c;
-    assign c       = rd_left_q + IW'(kw);
-    assign cok[kw] = (c >= 0) && (c < WS);
+    if (PadL == 0 && PadR == 0) begin : g_in
+      assign cok[kw] = 1'b1;
+    end else begin : g_pad
+      logic signed [IW-1:0] c;
+      assign c       = rd_left_q + IW'(kw);
+      assign cok[kw] = (c >= 0) && (c < WS);
+    end
   end
 
   // ------------------------------------------------------------------ banks
@@ -491,7 +504,6 @@ module sliding_window #(
       lo_bpm_q    <= CntW'(Rows - 1 + lo_adv_of(0));
       hn_m_q      <= CntW'(-hi_adv_of(1 % OH));
       hn_pm_q     <= CntW'(1 - hi_adv_of(1 % OH));
-      room_q      <= 1'b1;
       ahead_q     <= (-CntW'(HiRst)) > 0;
       s1_valid_q  <= 1'b0;
       out_valid_q <= 1'b0;
@@ -511,7 +523,6 @@ module sliding_window #(
       rd_lq_q     <= rd_lq_d;
       free_q      <= free_d;
       nd_q        <= nd_d;
-      room_q      <= room_d;
       ahead_q     <= ahead_d;
       rd_oxl_q    <= rd_oxl_d;
       wr_last_q   <= wr_last_d;
@@ -529,6 +540,18 @@ module sliding_window #(
       if (adv) begin
         out_valid_q <= s1_valid_q;
       end
+    end
+  end
+
+  // room_q and its copy: same D, both kept in one process (Yosys opt_merge merges them unless
+  // both are kept)
+  (* keep *) always_ff @(posedge clk_i) begin
+    if (!rst_ni) begin
+      room_q   <= 1'b1;
+      room_c_q <= 1'b1;
+    end else begin
+      room_q   <= room_d;
+      room_c_q <= room_d;
     end
   end
 
