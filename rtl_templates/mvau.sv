@@ -68,6 +68,10 @@
 //               (64-word banks, copied address registers, a registered 16:1 bank-select mux
 //               per cycle): nextpnr times every DP16KD read at ~5.6 ns clock-to-out (no OUTREG
 //               timing), which capped the MLP at ~135 MHz. Same function, cycles and latency.
+//               At most 16 words, +-1 weights on integers or bits (PmPair, XnStep): no ROM
+//               read; each weight bit is a constant of the step address merged into the LUT
+//               that uses it (see the localparams and rtl_templates/README.md); weight_rom's
+//               output is then unused (removed by synthesis).
 //   ThreshFile: NF words of PE*LaneW bits, lane p at [p*LaneW +: LaneW]: Scores = 0:
 //               LaneW = 1 + NThr*AccW, {neg, U[NThr-1], ..., U[0]}; Scores = 1: the 32-bit B.
 // AccW must hold every reachable S and the clamped thresholds (two's complement).
@@ -140,8 +144,10 @@ module mvau #(
   localparam int TreeW    = (TermW + TreeLv < AccW) ? TermW + TreeLv : AccW;
   // input slices from a shifting buffer (no SF:1 slice mux) when SF > ShiftSf
   localparam int ShiftSf  = 8;
-  // products registered before the tree (XNOR counts), else the tree's sum
-  localparam bit ProdReg  = Xnor;
+  // products registered before the tree (XNOR counts), else the tree's sum (XNOR counts of
+  // the step-constant mode below are not: the tree's first adder level absorbs their count
+  // bits and carry selects)
+  localparam bit ProdReg  = Xnor && !((Steps >= 2) && (Steps <= 16));
   // accumulator start value (mod 2^AccW), undoing the partial products' offsets (g_wint):
   // unsigned inputs: each lane's top partial product is offset by (2^InBits - 1) << (WBits-1);
   // signed inputs: each lane's top partial product enters as ~p = -p - 1
@@ -150,6 +156,19 @@ module mvau #(
                                 (((64'sd1 <<< InBits) - 64'sd1) <<< (WBits - 1));
   localparam longint AccInitL = -(longint'(SF) * longint'(SIMD) * LaneOff);
   localparam logic [AccW-1:0] AccInit = AccInitL[AccW-1:0];
+  // +-1 weights on integers with a weight ROM of at most 16 words: pair mode. Lanes (2i, 2i+1)
+  // share P = x_a + x_b and D = x_a - x_b (one adder pair for all PE channels); a channel's
+  // term is (w_a == w_b ? P : D) ^ {~w_a}, where the weights are constants of the step: each
+  // term bit is one 6-input function of (P bit, D bit, 4 step bits), no weight ROM or register
+  localparam bit PmPair   = (WBits == 1) && !BinIn && (Steps <= 16) && (SIMD >= 2);
+  localparam int PairHN   = (SIMD + 1) / 2;
+  localparam int PairW0   = InBits + 2;
+  localparam int PairHW   = (PairW0 < AccW) ? PairW0 : AccW;
+  // XNOR with a weight ROM of 2..16 words: the weights are constants of the step here too. A
+  // triple's count bit is the shared parity of its three inputs XOR a step constant; its carry
+  // is the majority of x ^ c(step), split on the top step bit into two 6-input functions
+  localparam bit XnStep   = Xnor && (Steps >= 2) && (Steps <= 16);
+  localparam bit WStep    = PmPair || XnStep;
 
   // ---------------------------------------------------------------- memories
   // ROMs: only initialized from the files (undriven when no file is given); the synthesis
@@ -467,6 +486,133 @@ module mvau #(
     .data_o    (w_r)
   );
 
+  // ------------------------------------------------- pair mode: shared sums, step addresses
+  // P/D of the slice (registered in place of x_r), the step address per channel at s1b (one
+  // copy per PE: each drives the weight functions of that channel only) and at the tree output
+  // (the constant correction, see acc_d)
+  logic [PE*SIMD-1:0]      pp_w;        // per channel p the weights of its current step
+  logic [PE*SIMD-1:0]      pp_w_end;    // the same at the tree output
+  logic [PairHN*PairHW-1:0] pp_sum_q, pp_dif_q;
+  logic [PE*SIMD-1:0]      pp_w_lo, pp_w_hi;  // XnStep, 16 steps: weights at {0/1, step[2:0]}
+  logic [PE*SIMD-1:0]      pp_top;      // XnStep: step address top bit (per lane's copy)
+  logic [TermN-1:0]        xn_par_q;    // XnStep: parity of each triple's inputs (at s1b)
+
+  if (WStep) begin : g_pp
+    localparam int XW = InBits + 1;
+    /* verilator lint_off UNDRIVEN */
+    // mem2reg: constants in the front end, so each weight bit is logic of the address that
+    // merges into its consumer's LUT (as a memory, Yosys' memory_dff would move the address
+    // register behind the ROM: a ROM LUT and a flop per weight bit and read port)
+    (* mem2reg *) logic [WordW-1:0] pw_rom [Steps];
+    /* verilator lint_on UNDRIVEN */
+    if (WeightFile != "") begin : g_w_init
+      initial $readmemh(WeightFile, pw_rom, 0, Steps - 1);
+    end
+    logic [AddrW-1:0]             a1_q;
+    logic [(PipeN-1)*AddrW-1:0]   ad_q;     // address at s1b .. tree output
+    logic [WordW-1:0]             w_end;
+    always_ff @(posedge clk_i) begin
+      if (en) begin
+        a1_q <= addr_q;
+        ad_q <= {ad_q[(PipeN-2)*AddrW-1:0], a1_q};
+      end
+    end
+    for (genvar i = 0; i < (PmPair ? PairHN : 0); i++) begin : g_pd
+      logic signed [XW-1:0] xa, xb;
+      logic signed [PairW0-1:0] ps, pd;
+      // from the s0 slice (the buffer select folds into the adders' LUTs), registered at s1
+      // and again at s1b
+      assign xa = {InSigned & s0_slice[2*i*InBits + InBits - 1], s0_slice[2*i*InBits +: InBits]};
+      if (2 * i + 1 < SIMD) begin : g_b
+        assign xb = {InSigned & s0_slice[(2*i + 1)*InBits + InBits - 1],
+                     s0_slice[(2*i + 1)*InBits +: InBits]};
+      end else begin : g_nob
+        assign xb = '0;
+      end
+      assign ps = PairW0'(xa) + PairW0'(xb);
+      assign pd = PairW0'(xa) - PairW0'(xb);
+      logic [PairHW-1:0] ps_q, pd_q;
+      always_ff @(posedge clk_i) begin
+        if (en) begin
+          ps_q <= ps[PairHW-1:0];
+          pd_q <= pd[PairHW-1:0];
+          pp_sum_q[i*PairHW +: PairHW] <= ps_q;
+          pp_dif_q[i*PairHW +: PairHW] <= pd_q;
+        end
+      end
+      if (PairHW < PairW0) begin : g_unused_hi
+        logic unused_hi;
+        assign unused_hi = ^{ps[PairW0-1:PairHW], pd[PairW0-1:PairHW]};
+      end
+    end
+    // one copy of the step address per GrpL lanes of a channel (fanout: the weight functions
+    // of 9 pairs or 6 triples); keep on the process: Yosys would merge equal registers
+    localparam int GrpL = 18;
+    localparam int GrpN = (SIMD + GrpL - 1) / GrpL;
+    for (genvar p = 0; p < PE; p++) begin : g_pa
+      for (genvar gi = 0; gi < GrpN; gi++) begin : g_grp
+        localparam int L0 = p * SIMD + gi * GrpL;
+        localparam int LN = (SIMD - gi * GrpL < GrpL) ? SIMD - gi * GrpL : GrpL;
+        logic [AddrW-1:0] pa_q;
+        (* keep *) always_ff @(posedge clk_i) begin
+          if (en) pa_q <= a1_q;
+        end
+        assign pp_w[L0 +: LN] = pw_rom[pa_q][L0 +: LN];
+        if (AddrW == 4) begin : g_split
+          assign pp_w_lo[L0 +: LN] = pw_rom[{1'b0, pa_q[2:0]}][L0 +: LN];
+          assign pp_w_hi[L0 +: LN] = pw_rom[{1'b1, pa_q[2:0]}][L0 +: LN];
+        end else begin : g_nosplit
+          assign pp_w_lo[L0 +: LN] = '0;
+          assign pp_w_hi[L0 +: LN] = '0;
+        end
+        assign pp_top[L0 +: LN] = {LN{pa_q[AddrW-1]}};
+      end
+    end
+    if (PmPair) begin : g_end
+      assign w_end    = pw_rom[ad_q[(PipeN-2)*AddrW +: AddrW]];
+      assign pp_w_end = w_end[PE*SIMD-1:0];
+    end else begin : g_noend
+      assign w_end    = '0;
+      assign pp_w_end = '0;
+      assign pp_sum_q = '0;
+      assign pp_dif_q = '0;
+      logic unused_end;
+      assign unused_end = ^{w_end, ad_q};
+    end
+    if (XnStep) begin : g_xpar
+      for (genvar g = 0; g < TermN; g++) begin : g_g
+        logic [2:0] x3;
+        for (genvar j = 0; j < 3; j++) begin : g_j
+          if (3 * g + j < SIMD) begin : g_real
+            assign x3[j] = x_d[3*g + j];
+          end else begin : g_zero
+            assign x3[j] = 1'b0;
+          end
+        end
+        always_ff @(posedge clk_i) begin
+          if (en) xn_par_q[g] <= ^x3;
+        end
+      end
+      logic unused_xw;
+      assign unused_xw = ^{w_r, pp_w_end, pp_sum_q, pp_dif_q};
+    end else begin : g_noxpar
+      assign xn_par_q = '0;
+      logic unused_xn;
+      assign unused_xn = ^{xn_par_q, pp_w_lo, pp_w_hi, pp_top};
+    end
+  end else begin : g_no_pp
+    assign pp_w_lo   = '0;
+    assign pp_w_hi   = '0;
+    assign pp_top    = '0;
+    assign xn_par_q  = '0;
+    assign pp_w      = '0;
+    assign pp_w_end  = '0;
+    assign pp_sum_q  = '0;
+    assign pp_dif_q  = '0;
+    logic unused_pp;
+    assign unused_pp = ^{pp_w, pp_w_end, pp_sum_q, pp_dif_q, pp_w_lo, pp_w_hi, pp_top, xn_par_q};
+  end
+
   // ------------------------------------------------- stage 2 .. acc, per channel
   logic [PE*AccW-1:0] acc_fin;   // the accumulator including this step (valid at the last)
 
@@ -475,7 +621,40 @@ module mvau #(
     logic [TreeW-1:0]       sum, sum_r;
     logic [AccW-1:0]        sum_x, acc_q, acc_d;
 
-    if (Xnor) begin : g_xnor
+    if (XnStep) begin : g_xn_step
+      // weights of the step (constants of the address): count bit = parity(x) ^ parity(~w),
+      // carry = majority(x ^ ~w), for 16 steps chosen by the top address bit between the
+      // majorities of the two halves (each a function of 3 inputs and 3 address bits)
+      for (genvar g = 0; g < TermN; g++) begin : g_fa
+        logic [2:0] x3, c3, cl3, ch3;
+        logic       cy;
+        for (genvar j = 0; j < 3; j++) begin : g_j
+          if (3 * g + j < SIMD) begin : g_real
+            assign x3[j]  = x_r[3*g + j];
+            assign c3[j]  = ~pp_w[p*SIMD + 3*g + j];
+            assign cl3[j] = ~pp_w_lo[p*SIMD + 3*g + j];
+            assign ch3[j] = ~pp_w_hi[p*SIMD + 3*g + j];
+          end else begin : g_zero
+            assign x3[j]  = 1'b0;
+            assign c3[j]  = 1'b0;
+            assign cl3[j] = 1'b0;
+            assign ch3[j] = 1'b0;
+          end
+        end
+        if (AddrW == 4) begin : g_split
+          logic [2:0] ml, mh;
+          assign ml = x3 ^ cl3;
+          assign mh = x3 ^ ch3;
+          assign cy = pp_top[p*SIMD + 3*g] ? ((mh[0] & mh[1]) | (mh[0] & mh[2]) | (mh[1] & mh[2]))
+                                : ((ml[0] & ml[1]) | (ml[0] & ml[2]) | (ml[1] & ml[2]));
+        end else begin : g_direct
+          logic [2:0] m3;
+          assign m3 = x3 ^ c3;
+          assign cy = (m3[0] & m3[1]) | (m3[0] & m3[2]) | (m3[1] & m3[2]);
+        end
+        assign term[g*2 +: 2] = {cy, xn_par_q[g] ^ (^c3)};
+      end
+    end else if (Xnor) begin : g_xnor
       // XNOR of input and weight bits, counted three lanes at a time (full adder logic:
       // each output bit is one 6-input function of the three x, w pairs)
       logic [3*TermN-1:0] m;
@@ -555,10 +734,42 @@ module mvau #(
       assign sum_r   = sum_q;
     end
 
-    if (!ProdReg && TreeLv > 0) begin : g_pairs
+    if (PmPair) begin : g_pp_tree
+      // pair mode: the pair terms replace the products and the tree's first level (Lv0 = 1)
+      logic [PairHN*PairHW-1:0] pt, pt_t;
+      logic [SIMD-1:0]          wl;
+      assign wl = pp_w[p*SIMD +: SIMD];
+      for (genvar i = 0; i < PairHN; i++) begin : g_pt
+        logic eq;
+        if (2 * i + 1 < SIMD) begin : g_b
+          assign eq = ~(wl[2*i] ^ wl[2*i + 1]);
+        end else begin : g_nob
+          assign eq = 1'b1;
+        end
+        assign pt[i*PairHW +: PairHW] = (eq ? pp_sum_q[i*PairHW +: PairHW]
+                                            : pp_dif_q[i*PairHW +: PairHW]) ^ {PairHW{~wl[2*i]}};
+      end
+      if (RegEvery == 1) begin : g_pt_q
+        always_ff @(posedge clk_i) begin
+          if (en) pt_t <= pt;
+        end
+      end else begin : g_pt_comb
+        assign pt_t = pt;
+      end
+      logic unused_term;
+      assign unused_term = ^tree_in;
+      mvau_tree #(.N(PairHN), .InW(PairHW), .OutW(AccW), .Signed(1'b1), .Levels(TreeLv - 1),
+                  .RegEvery(RegEvery), .Lv0(1)) u_tree (
+        .clk_i (clk_i),
+        .en_i  (en),
+        .in_i  (pt_t),
+        .sum_o (sum)
+      );
+    end else if (!ProdReg && TreeLv > 0) begin : g_pairs
       // the tree's first level here, in the products' module, so that each adder LUT absorbs
       // its one-gate products (Yosys keeps the hierarchy): pairs (2i, 2i+1) as mvau_tree's
-      // left-heavy split pairs them, sign-extended to PairW; the rest from level 2 (Lv0 = 1)
+      // left-heavy split pairs them, sign-extended to PairW (XNOR counts: zero-extended); the
+      // rest from level 2 (Lv0 = 1)
       localparam int PairN = (TermN + 1) / 2;
       localparam int PairW = (TermW + 1 < AccW) ? TermW + 1 : AccW;
       logic [PairN*PairW-1:0] pairs, pairs_t;
@@ -622,7 +833,22 @@ module mvau #(
       assign sum_x = sum_r;
     end
 
-    assign acc_d = (first_q[PipeN-1] ? AccInit : acc_q) + sum_x;
+    // pair mode: a negative w_b is counted once too few by the pair term (~V = -V - 1 covers
+    // only w_a's -1), so the step's count of negative odd-lane weights is subtracted here (a
+    // constant of the step address; the writer's S is unchanged)
+    logic [AccW-1:0] corr;
+    if (PmPair) begin : g_corr
+      logic [SIMD-1:0] we;
+      assign we = pp_w_end[p*SIMD +: SIMD];
+      always_comb begin
+        corr = '0;
+        for (int i = 1; i < SIMD; i += 2) corr = corr + (we[i] ? AccW'(0) : AccW'(1));
+      end
+    end else begin : g_nocorr
+      assign corr = '0;
+    end
+
+    assign acc_d = (first_q[PipeN-1] ? AccInit : acc_q) + sum_x - corr;
     always_ff @(posedge clk_i) begin
       if (en_p[p] && v_q[PipeN-1]) acc_q <= acc_d;
     end

@@ -60,6 +60,12 @@ DEFAULT_CASES = [
     ("xnor_t9_int7", 54, 4, 2, 27, 1, "binary", 1, False, "int", 7),
     ("xnor_t5_scores", 26, 3, 3, 13, 1, "binary", 1, False, "scores", 0),
     ("xnor_t22", 64, 4, 4, 64, 1, "binary", 1, False, "bits", 1),
+    # +-1 on integers with <= 16 steps: pair mode (shared x_a +- x_b, weights of the step)
+    ("pm1_u8_pairs_t16", 64, 32, 2, 64, 1, "int", 8, False, "bits", 1),
+    ("pm1_s5_pairs_odd", 21, 6, 3, 7, 1, "int", 5, True, "int", 3),
+    # XNOR with 2..16 steps: the weights as functions of the step (16: split on the top bit)
+    ("xnor_t16_step", 128, 32, 2, 128, 1, "binary", 1, False, "bits", 1),
+    ("xnor_t16_tail_scores", 40, 15, 3, 20, 1, "binary", 1, False, "scores", 0),
     # the banked LUT weight ROM (weight_rom Lut = 1, the ECP5 flow's -DFI_ECP5): 128 words in 2
     # banks and a 16:1 select level, 12 words (a 16-word bank); EXTRA_CASES adds 102 words (a
     # partial bank), 4 words of 384 bits and 6 of 512 (one address copy per 8 word bits)
