@@ -500,10 +500,12 @@ module mvau #(
   if (WStep) begin : g_pp
     localparam int XW = InBits + 1;
     /* verilator lint_off UNDRIVEN */
-    // mem2reg: constants in the front end, so each weight bit is logic of the address that
-    // merges into its consumer's LUT (as a memory, Yosys' memory_dff would move the address
-    // register behind the ROM: a ROM LUT and a flop per weight bit and read port)
-    (* mem2reg *) logic [WordW-1:0] pw_rom [Steps];
+    // read combinationally at address registers whose bit 0 alone has a reset: Yosys'
+    // memory_dff cannot merge such a register into the read port (it would move it behind
+    // the ROM: a ROM LUT and a flop per weight bit and port), so each weight bit stays logic
+    // of the address and merges into the LUT that uses it (mem2reg did the same but made the
+    // front end take hours on a 16 x 2048 ROM)
+    logic [WordW-1:0] pw_rom [Steps];
     /* verilator lint_on UNDRIVEN */
     if (WeightFile != "") begin : g_w_init
       initial $readmemh(WeightFile, pw_rom, 0, Steps - 1);
@@ -555,7 +557,16 @@ module mvau #(
         localparam int LN = (SIMD - gi * GrpL < GrpL) ? SIMD - gi * GrpL : GrpL;
         logic [AddrW-1:0] pa_q;
         (* keep *) always_ff @(posedge clk_i) begin
-          if (en) pa_q <= a1_q;
+          if (!rst_ni) begin
+            pa_q[0] <= 1'b0;
+          end else if (en) begin
+            pa_q[0] <= a1_q[0];
+          end
+        end
+        if (AddrW > 1) begin : g_hi
+          (* keep *) always_ff @(posedge clk_i) begin
+            if (en) pa_q[AddrW-1:1] <= a1_q[AddrW-1:1];
+          end
         end
         assign pp_w[L0 +: LN] = pw_rom[pa_q][L0 +: LN];
         if (AddrW == 4) begin : g_split
@@ -569,7 +580,22 @@ module mvau #(
       end
     end
     if (PmPair) begin : g_end
-      assign w_end    = pw_rom[ad_q[(PipeN-2)*AddrW +: AddrW]];
+      logic [AddrW-1:0] ae_q;   // = ad_q's last stage, bit 0 with a reset (see pw_rom)
+      always_ff @(posedge clk_i) begin
+        if (!rst_ni) begin
+          ae_q[0] <= 1'b0;
+        end else if (en) begin
+          ae_q[0] <= ad_q[(PipeN-3)*AddrW];
+        end
+      end
+      if (AddrW > 1) begin : g_hi
+        always_ff @(posedge clk_i) begin
+          if (en) ae_q[AddrW-1:1] <= ad_q[(PipeN-3)*AddrW + 1 +: AddrW - 1];
+        end
+      end
+      logic unused_ad;
+      assign unused_ad = ^ad_q[(PipeN-2)*AddrW +: AddrW];
+      assign w_end    = pw_rom[ae_q];
       assign pp_w_end = w_end[PE*SIMD-1:0];
     end else begin : g_noend
       assign w_end    = '0;
