@@ -10,6 +10,8 @@ files, Yosys `synth_xilinx -family xc7 -noiopad` (hierarchical: LUTs per submodu
   binary_par  +-1 x bits fully parallel (SF = NF = 1, constant weights), K=128 M=32 PE=32 SIMD=128
   pm1a8    +-1 weights x 8-bit unsigned inputs, K=64 M=128 PE=8 SIMD=64 (the MLP's first layer
            at target 16)
+  pm1a8_par  the same fully parallel, K=64 M=32 PE=32 SIMD=64 (a quarter of the first layer at
+           target 1)
 and the digits MLP (examples/digits_mlp.onnx) compiled at --target-cycles T (`fastinference
 compile` + `synth`). Prints LUT per lane (PE x SIMD), LUT per input bit (popcount) and LUT per
 synapse-op per cycle (the MLP: LUT / sum over layers of PE*SIMD). With --fmax also Yosys
@@ -44,6 +46,7 @@ UNITS = {
     "w4a4": (64, 64, 4, 16, 4, "int", 4, 15),
     "pm1a8": (64, 128, 8, 64, 1, "int", 8, 1),   # the MLP's first layer at target 16
     "binary_par": (128, 32, 32, 128, 1, "binary", 1, 1),   # fully parallel: constant weights
+    "pm1a8_par": (64, 32, 32, 64, 1, "int", 8, 1),   # fully parallel 8-bit x +-1 (a quarter of layer 0)
 }
 
 

@@ -70,8 +70,9 @@
 //               timing), which capped the MLP at ~135 MHz. Same function, cycles and latency.
 //               At most 16 words, +-1 weights on integers or bits (PmPair, XnStep): no ROM
 //               read; each weight bit is a constant of the step address merged into the LUT
-//               that uses it (see the localparams and rtl_templates/README.md); weight_rom's
-//               output is then unused (removed by synthesis).
+//               that uses it (see the localparams and rtl_templates/README.md); no
+//               weight_rom then. One step (SF = NF = 1): the word is a constant read here
+//               (no weight_rom), folded into the logic that uses it.
 //   ThreshFile: NF words of PE*LaneW bits, lane p at [p*LaneW +: LaneW]: Scores = 0:
 //               LaneW = 1 + NThr*AccW, {neg, U[NThr-1], ..., U[0]}; Scores = 1: the 32-bit B.
 // AccW must hold every reachable S and the clamped thresholds (two's complement).
@@ -169,6 +170,14 @@ module mvau #(
   // is the majority of x ^ c(step), split on the top step bit into two 6-input functions
   localparam bit XnStep   = Xnor && (Steps >= 2) && (Steps <= 16);
   localparam bit WStep    = PmPair || XnStep;
+  // one step (SF = NF = 1, fully parallel): the weights are constants read in this module (no
+  // weight_rom: hierarchical synthesis would not fold its constant word into the logic here)
+  localparam bit WConst   = (Steps == 1);
+  // XNOR with constant weights: the 3:2 counts of the input triples are shared by all PE
+  // channels. Per triple the majority of x ^ c for each of the 8 inversion patterns c and the
+  // parity of x in both polarities are registered once (the unused ones are removed); a
+  // channel's 2-bit count is {maj(x ^ c), parity(x) ^ parity(c)} with c = ~w, plain wiring
+  localparam bit XnConst  = Xnor && WConst;
 
   // ---------------------------------------------------------------- memories
   // ROMs: only initialized from the files (undriven when no file is given); the synthesis
@@ -477,14 +486,72 @@ module mvau #(
     end
   end
 
-  weight_rom #(.Words(Steps), .Width(WordW), .AddrW(AddrW), .Lut(WRomLut), .Latency(WLat),
-               .File(WeightFile)) u_w_rom (
-    .clk_i     (clk_i),
-    .rst_ni    (rst_ni),
-    .en_i      (en_w),
-    .addr_i    (addr_q),
-    .data_o    (w_r)
-  );
+  if (WStep && !WConst) begin : g_w_none
+    // the step-constant modes read their own copy of the weights (g_pp); no weight_rom (its
+    // unused output would not remove it: synthesis keeps the hierarchy)
+    assign w_r = '0;
+    logic unused_en_w;
+    assign unused_en_w = en_w;
+  end else if (!WConst) begin : g_w_rom
+    weight_rom #(.Words(Steps), .Width(WordW), .AddrW(AddrW), .Lut(WRomLut), .Latency(WLat),
+                 .File(WeightFile)) u_w_rom (
+      .clk_i     (clk_i),
+      .rst_ni    (rst_ni),
+      .en_i      (en_w),
+      .addr_i    (addr_q),
+      .data_o    (w_r)
+    );
+  end else begin : g_w_const
+    // one word: a constant, re-registered every cycle (a register of a constant folds away
+    // in synthesis; Icarus does not re-evaluate a continuous read of a word that $readmemh
+    // fills, so a plain assign stayed X there)
+    /* verilator lint_off UNDRIVEN */
+    logic [WordW-1:0] w1_rom [1];
+    /* verilator lint_on UNDRIVEN */
+    if (WeightFile != "") begin : g_init
+      initial $readmemh(WeightFile, w1_rom, 0, 0);
+    end
+    logic [WordW-1:0] w1_q;
+    always_ff @(posedge clk_i) begin
+      w1_q <= w1_rom[0];
+    end
+    assign w_r = w1_q;
+    logic unused_addr;
+    assign unused_addr = ^{addr_q, en_w};
+  end
+
+  // ------------------------------------------------- XNOR, constant weights: shared 3:2 counts
+  logic [TermN*8-1:0] xc_maj_q;   // triple g, pattern c: majority of x ^ c at [g*8 + c]
+  logic [TermN*2-1:0] xc_par_q;   // triple g: {~parity(x), parity(x)} at [g*2 +: 2]
+  if (XnConst) begin : g_xc
+    for (genvar g = 0; g < TermN; g++) begin : g_g
+      logic [2:0] x3;
+      logic [7:0] mj;
+      for (genvar j = 0; j < 3; j++) begin : g_j
+        if (3 * g + j < SIMD) begin : g_real
+          assign x3[j] = x_r[3*g + j];
+        end else begin : g_zero
+          assign x3[j] = 1'b0;   // a pad lane counts 0 (its c is 0, see g_xnor)
+        end
+      end
+      for (genvar c = 0; c < 8; c++) begin : g_c
+        logic [2:0] m3;
+        assign m3    = x3 ^ 3'(c);
+        assign mj[c] = (m3[0] & m3[1]) | (m3[0] & m3[2]) | (m3[1] & m3[2]);
+      end
+      always_ff @(posedge clk_i) begin
+        if (en) begin
+          xc_maj_q[g*8 +: 8] <= mj;
+          xc_par_q[g*2 +: 2] <= {~(^x3), ^x3};
+        end
+      end
+    end
+  end else begin : g_no_xc
+    assign xc_maj_q = '0;
+    assign xc_par_q = '0;
+    logic unused_xc;
+    assign unused_xc = ^{xc_maj_q, xc_par_q};
+  end
 
   // ------------------------------------------------- pair mode: shared sums, step addresses
   // P/D of the slice (registered in place of x_r), the step address per channel at s1b (one
@@ -505,7 +572,9 @@ module mvau #(
     // the ROM: a ROM LUT and a flop per weight bit and port), so each weight bit stays logic
     // of the address and merges into the LUT that uses it (mem2reg did the same but made the
     // front end take hours on a 16 x 2048 ROM)
-    logic [WordW-1:0] pw_rom [Steps];
+    /* verilator lint_off UNUSEDSIGNAL */
+    logic [WordW-1:0] pw_rom [Steps];   // (one step: unused, the constant w_r instead)
+    /* verilator lint_on UNUSEDSIGNAL */
     /* verilator lint_on UNDRIVEN */
     if (WeightFile != "") begin : g_w_init
       initial $readmemh(WeightFile, pw_rom, 0, Steps - 1);
@@ -552,31 +621,39 @@ module mvau #(
     localparam int GrpL = 18;
     localparam int GrpN = (SIMD + GrpL - 1) / GrpL;
     for (genvar p = 0; p < PE; p++) begin : g_pa
-      for (genvar gi = 0; gi < GrpN; gi++) begin : g_grp
-        localparam int L0 = p * SIMD + gi * GrpL;
-        localparam int LN = (SIMD - gi * GrpL < GrpL) ? SIMD - gi * GrpL : GrpL;
-        logic [AddrW-1:0] pa_q;
-        (* keep *) always_ff @(posedge clk_i) begin
-          if (!rst_ni) begin
-            pa_q[0] <= 1'b0;
-          end else if (en) begin
-            pa_q[0] <= a1_q[0];
-          end
-        end
-        if (AddrW > 1) begin : g_hi
+      if (WConst) begin : g_c
+        // one step: the constant word (no address register, no LUT of the address)
+        assign pp_w[p*SIMD +: SIMD]    = w_r[p*SIMD +: SIMD];
+        assign pp_w_lo[p*SIMD +: SIMD] = '0;
+        assign pp_w_hi[p*SIMD +: SIMD] = '0;
+        assign pp_top[p*SIMD +: SIMD]  = '0;
+      end else begin : g_a
+        for (genvar gi = 0; gi < GrpN; gi++) begin : g_grp
+          localparam int L0 = p * SIMD + gi * GrpL;
+          localparam int LN = (SIMD - gi * GrpL < GrpL) ? SIMD - gi * GrpL : GrpL;
+          logic [AddrW-1:0] pa_q;
           (* keep *) always_ff @(posedge clk_i) begin
-            if (en) pa_q[AddrW-1:1] <= a1_q[AddrW-1:1];
+            if (!rst_ni) begin
+              pa_q[0] <= 1'b0;
+            end else if (en) begin
+              pa_q[0] <= a1_q[0];
+            end
           end
+          if (AddrW > 1) begin : g_hi
+            (* keep *) always_ff @(posedge clk_i) begin
+              if (en) pa_q[AddrW-1:1] <= a1_q[AddrW-1:1];
+            end
+          end
+          assign pp_w[L0 +: LN] = pw_rom[pa_q][L0 +: LN];
+          if (AddrW == 4) begin : g_split
+            assign pp_w_lo[L0 +: LN] = pw_rom[{1'b0, pa_q[2:0]}][L0 +: LN];
+            assign pp_w_hi[L0 +: LN] = pw_rom[{1'b1, pa_q[2:0]}][L0 +: LN];
+          end else begin : g_nosplit
+            assign pp_w_lo[L0 +: LN] = '0;
+            assign pp_w_hi[L0 +: LN] = '0;
+          end
+          assign pp_top[L0 +: LN] = {LN{pa_q[AddrW-1]}};
         end
-        assign pp_w[L0 +: LN] = pw_rom[pa_q][L0 +: LN];
-        if (AddrW == 4) begin : g_split
-          assign pp_w_lo[L0 +: LN] = pw_rom[{1'b0, pa_q[2:0]}][L0 +: LN];
-          assign pp_w_hi[L0 +: LN] = pw_rom[{1'b1, pa_q[2:0]}][L0 +: LN];
-        end else begin : g_nosplit
-          assign pp_w_lo[L0 +: LN] = '0;
-          assign pp_w_hi[L0 +: LN] = '0;
-        end
-        assign pp_top[L0 +: LN] = {LN{pa_q[AddrW-1]}};
       end
     end
     if (PmPair) begin : g_end
@@ -595,7 +672,13 @@ module mvau #(
       end
       logic unused_ad;
       assign unused_ad = ^ad_q[(PipeN-2)*AddrW +: AddrW];
-      assign w_end    = pw_rom[ae_q];
+      if (WConst) begin : g_we0
+        assign w_end = w_r;
+        logic unused_ae;
+        assign unused_ae = ^ae_q;
+      end else begin : g_wea
+        assign w_end = pw_rom[ae_q];
+      end
       assign pp_w_end = w_end[PE*SIMD-1:0];
     end else begin : g_noend
       assign w_end    = '0;
@@ -677,8 +760,23 @@ module mvau #(
           logic [2:0] m3;
           assign m3 = x3 ^ c3;
           assign cy = (m3[0] & m3[1]) | (m3[0] & m3[2]) | (m3[1] & m3[2]);
+          logic unused_split;
+          assign unused_split = ^{cl3, ch3, pp_top[p*SIMD + 3*g]};
         end
         assign term[g*2 +: 2] = {cy, xn_par_q[g] ^ (^c3)};
+      end
+    end else if (XnConst) begin : g_xn_const
+      // constant weights: c = ~w per lane (0 for pad lanes), the shared registered counts
+      for (genvar g = 0; g < TermN; g++) begin : g_fa
+        logic [2:0] c3;
+        for (genvar j = 0; j < 3; j++) begin : g_j
+          if (3 * g + j < SIMD) begin : g_real
+            assign c3[j] = ~w_r[p*SIMD + 3*g + j];
+          end else begin : g_zero
+            assign c3[j] = 1'b0;
+          end
+        end
+        assign term[g*2 +: 2] = {xc_maj_q[g*8 + int'(c3)], xc_par_q[g*2 + int'(^c3)]};
       end
     end else if (Xnor) begin : g_xnor
       // XNOR of input and weight bits, counted three lanes at a time (full adder logic:
@@ -744,7 +842,11 @@ module mvau #(
     // product that is one gate per bit (x or ~x, x ? w : 0) goes unregistered into the first
     // adder level, whose LUTs absorb it (a register between them costs a LUT and a flop per
     // product bit), and the tree's sum is registered instead: same latency either way
-    if (ProdReg) begin : g_term_q
+    if (XnConst) begin : g_term_shared
+      // the counts come from the shared registers (g_xc)
+      assign tree_in = term;
+      assign sum_r   = sum;
+    end else if (ProdReg) begin : g_term_q
       logic [TermN*TermW-1:0] term_q;
       always_ff @(posedge clk_i) begin
         if (en_p[p]) term_q <= term;

@@ -66,6 +66,12 @@ DEFAULT_CASES = [
     # XNOR with 2..16 steps: the weights as functions of the step (16: split on the top bit)
     ("xnor_t16_step", 128, 32, 2, 128, 1, "binary", 1, False, "bits", 1),
     ("xnor_t16_tail_scores", 40, 15, 3, 20, 1, "binary", 1, False, "scores", 0),
+    # one step (fully parallel): constant weights in the mvau (no weight_rom); XNOR: the shared
+    # 3:2 counts of every inversion pattern (pad lanes in the last triple), +-1 x integers:
+    # pair mode with the constant word
+    ("xnor_full_pad_scores", 20, 5, 5, 20, 1, "binary", 1, False, "scores", 0),
+    ("pm1_s6_full", 12, 4, 4, 12, 1, "int", 6, True, "int", 3),
+    ("pm1_u8_full_odd", 9, 3, 3, 9, 1, "int", 8, False, "bits", 1),
     # the banked LUT weight ROM (weight_rom Lut = 1, the ECP5 flow's -DFI_ECP5): 128 words in 2
     # banks and a 16:1 select level, 12 words (a 16-word bank); EXTRA_CASES adds 102 words (a
     # partial bank), 4 words of 384 bits and 6 of 512 (one address copy per 8 word bits)
