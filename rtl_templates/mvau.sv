@@ -490,8 +490,6 @@ module mvau #(
     // the step-constant modes read their own copy of the weights (g_pp); no weight_rom (its
     // unused output would not remove it: synthesis keeps the hierarchy)
     assign w_r = '0;
-    logic unused_en_w;
-    assign unused_en_w = en_w;
   end else if (!WConst) begin : g_w_rom
     weight_rom #(.Words(Steps), .Width(WordW), .AddrW(AddrW), .Lut(WRomLut), .Latency(WLat),
                  .File(WeightFile)) u_w_rom (
@@ -540,7 +538,7 @@ module mvau #(
         assign mj[c] = (m3[0] & m3[1]) | (m3[0] & m3[2]) | (m3[1] & m3[2]);
       end
       always_ff @(posedge clk_i) begin
-        if (en) begin
+        if (en_x[(3 * g) / CopyW]) begin
           xc_maj_q[g*8 +: 8] <= mj;
           xc_par_q[g*2 +: 2] <= {~(^x3), ^x3};
         end
@@ -579,20 +577,32 @@ module mvau #(
     if (WeightFile != "") begin : g_w_init
       initial $readmemh(WeightFile, pw_rom, 0, Steps - 1);
     end
-    logic [AddrW-1:0]             a1_q;
-    logic [(PipeN-1)*AddrW-1:0]   ad_q;     // address at s1b .. tree output
-    logic [WordW-1:0]             w_end;
+    // the step address in line with weight_rom's read: a1_q at s1, a_w WLat - 2 registers
+    // later, so that pa_q (per channel) and ad_q[0] hold the address of the step whose slice is
+    // in x_r (WLat cycles after s0, as the ROM path's w_r); ad_q then runs to the tree output
+    logic [AddrW-1:0]               a1_q, a_w;
+    logic [(TreeRegs+1)*AddrW-1:0]  ad_q;     // ad_q[k]: the address k cycles after x_r
+    logic [WordW-1:0]               w_end;
     always_ff @(posedge clk_i) begin
-      if (en) begin
-        a1_q <= addr_q;
-        ad_q <= {ad_q[(PipeN-2)*AddrW-1:0], a1_q};
+      if (en_w) a1_q <= addr_q;
+    end
+    delay_line #(.Width(AddrW), .Depth(WLat - 2)) u_a_dly (
+      .clk_i, .rst_ni, .en_i(en_w), .d_i(a1_q), .q_o(a_w)
+    );
+    if (TreeRegs > 0) begin : g_ad_more
+      always_ff @(posedge clk_i) begin
+        if (en_w) ad_q <= {ad_q[TreeRegs*AddrW-1:0], a_w};
+      end
+    end else begin : g_ad_one
+      always_ff @(posedge clk_i) begin
+        if (en_w) ad_q <= a_w;
       end
     end
     for (genvar i = 0; i < (PmPair ? PairHN : 0); i++) begin : g_pd
       logic signed [XW-1:0] xa, xb;
       logic signed [PairW0-1:0] ps, pd;
-      // from the s0 slice (the buffer select folds into the adders' LUTs), registered at s1
-      // and again at s1b
+      // from the s0 slice (the buffer select folds into the adders' LUTs), registered at s1,
+      // then WLat - 2 more registers and the last one (pp_sum_q, pp_dif_q): in line with x_r
       assign xa = {InSigned & s0_slice[2*i*InBits + InBits - 1], s0_slice[2*i*InBits +: InBits]};
       if (2 * i + 1 < SIMD) begin : g_b
         assign xb = {InSigned & s0_slice[(2*i + 1)*InBits + InBits - 1],
@@ -602,13 +612,18 @@ module mvau #(
       end
       assign ps = PairW0'(xa) + PairW0'(xb);
       assign pd = PairW0'(xa) - PairW0'(xb);
-      logic [PairHW-1:0] ps_q, pd_q;
+      localparam int Ec = (2 * i * InBits) / CopyW;   // the enable copy of lane 2i's slice bits
+      logic [2*PairHW-1:0] pds_q, pds_w;
       always_ff @(posedge clk_i) begin
-        if (en) begin
-          ps_q <= ps[PairHW-1:0];
-          pd_q <= pd[PairHW-1:0];
-          pp_sum_q[i*PairHW +: PairHW] <= ps_q;
-          pp_dif_q[i*PairHW +: PairHW] <= pd_q;
+        if (en_x[Ec]) pds_q <= {pd[PairHW-1:0], ps[PairHW-1:0]};
+      end
+      delay_line #(.Width(2 * PairHW), .Depth(WLat - 2)) u_pd_dly (
+        .clk_i, .rst_ni, .en_i(en_x[Ec]), .d_i(pds_q), .q_o(pds_w)
+      );
+      always_ff @(posedge clk_i) begin
+        if (en_x[Ec]) begin
+          pp_sum_q[i*PairHW +: PairHW] <= pds_w[PairHW-1:0];
+          pp_dif_q[i*PairHW +: PairHW] <= pds_w[2*PairHW-1:PairHW];
         end
       end
       if (PairHW < PairW0) begin : g_unused_hi
@@ -635,13 +650,13 @@ module mvau #(
           (* keep *) always_ff @(posedge clk_i) begin
             if (!rst_ni) begin
               pa_q[0] <= 1'b0;
-            end else if (en) begin
-              pa_q[0] <= a1_q[0];
+            end else if (en_p[p]) begin
+              pa_q[0] <= a_w[0];
             end
           end
           if (AddrW > 1) begin : g_hi
             (* keep *) always_ff @(posedge clk_i) begin
-              if (en) pa_q[AddrW-1:1] <= a1_q[AddrW-1:1];
+              if (en_p[p]) pa_q[AddrW-1:1] <= a_w[AddrW-1:1];
             end
           end
           assign pp_w[L0 +: LN] = pw_rom[pa_q][L0 +: LN];
@@ -657,21 +672,19 @@ module mvau #(
       end
     end
     if (PmPair) begin : g_end
-      logic [AddrW-1:0] ae_q;   // = ad_q's last stage, bit 0 with a reset (see pw_rom)
+      logic [AddrW-1:0] ae_q;   // = ad_q's last stage delayed 1, bit 0 with a reset (see pw_rom)
       always_ff @(posedge clk_i) begin
         if (!rst_ni) begin
           ae_q[0] <= 1'b0;
-        end else if (en) begin
-          ae_q[0] <= ad_q[(PipeN-3)*AddrW];
+        end else if (en_w) begin
+          ae_q[0] <= ad_q[TreeRegs*AddrW];
         end
       end
       if (AddrW > 1) begin : g_hi
         always_ff @(posedge clk_i) begin
-          if (en) ae_q[AddrW-1:1] <= ad_q[(PipeN-3)*AddrW + 1 +: AddrW - 1];
+          if (en_w) ae_q[AddrW-1:1] <= ad_q[TreeRegs*AddrW + 1 +: AddrW - 1];
         end
       end
-      logic unused_ad;
-      assign unused_ad = ^ad_q[(PipeN-2)*AddrW +: AddrW];
       if (WConst) begin : g_we0
         assign w_end = w_r;
         logic unused_ae;
@@ -693,13 +706,13 @@ module mvau #(
         logic [2:0] x3;
         for (genvar j = 0; j < 3; j++) begin : g_j
           if (3 * g + j < SIMD) begin : g_real
-            assign x3[j] = x_d[3*g + j];
+            assign x3[j] = x_d[(WLat-2)*SliceW + 3*g + j];   // one cycle before x_r
           end else begin : g_zero
             assign x3[j] = 1'b0;
           end
         end
         always_ff @(posedge clk_i) begin
-          if (en) xn_par_q[g] <= ^x3;
+          if (en_x[(3 * g) / CopyW]) xn_par_q[g] <= ^x3;
         end
       end
       logic unused_xw;
@@ -879,7 +892,7 @@ module mvau #(
       end
       if (RegEvery == 1) begin : g_pt_q
         always_ff @(posedge clk_i) begin
-          if (en) pt_t <= pt;
+          if (en_p[p]) pt_t <= pt;
         end
       end else begin : g_pt_comb
         assign pt_t = pt;
@@ -889,7 +902,7 @@ module mvau #(
       mvau_tree #(.N(PairHN), .InW(PairHW), .OutW(AccW), .Signed(1'b1), .Levels(TreeLv - 1),
                   .RegEvery(RegEvery), .Lv0(1)) u_tree (
         .clk_i (clk_i),
-        .en_i  (en),
+        .en_i  (en_p[p]),
         .in_i  (pt_t),
         .sum_o (sum)
       );
