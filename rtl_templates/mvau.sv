@@ -72,7 +72,8 @@
 //               read; each weight bit is a constant of the step address merged into the LUT
 //               that uses it (see the localparams and rtl_templates/README.md); no
 //               weight_rom then. One step (SF = NF = 1): the word is a constant read here
-//               (no weight_rom), folded into the logic that uses it.
+//               (no weight_rom), folded into the logic that uses it. Both keep the latency
+//               above (the step address and pair sums pass WLat - 2 extra registers).
 //   ThreshFile: NF words of PE*LaneW bits, lane p at [p*LaneW +: LaneW]: Scores = 0:
 //               LaneW = 1 + NThr*AccW, {neg, U[NThr-1], ..., U[0]}; Scores = 1: the 32-bit B.
 // AccW must hold every reachable S and the clamped thresholds (two's complement).

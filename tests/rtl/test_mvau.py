@@ -73,10 +73,11 @@ DEFAULT_CASES = [
     ("pm1_s6_full", 12, 4, 4, 12, 1, "int", 6, True, "int", 3),
     ("pm1_u8_full_odd", 9, 3, 3, 9, 1, "int", 8, False, "bits", 1),
     # the banked LUT weight ROM (weight_rom Lut = 1, the ECP5 flow's -DFI_ECP5): 128 words in 2
-    # banks and a 16:1 select level, 12 words (a 16-word bank); EXTRA_CASES adds 102 words (a
-    # partial bank), 4 words of 384 bits and 6 of 512 (one address copy per 8 word bits)
+    # banks and a 16:1 select level, 12 words (a 16-word bank; W-bit weights: +-1 weights of at
+    # most 16 words are step constants, no weight_rom); EXTRA_CASES adds 102 words (a
+    # partial bank), 4 words of 384 bits and 6 of 1,024 (one address copy per 8 word bits)
     ("xnor_t7_lut", 84, 64, 2, 21, 1, "binary", 1, False, "bits", 1, 1),
-    ("pm1_u8_bits_lut", 10, 5, 2, 3, 1, "int", 8, False, "bits", 1, 1),
+    ("w2_u8_bits_lut", 10, 5, 2, 3, 2, "int", 8, False, "bits", 1, 1),
     # 7 thresholds x 2 lanes: the threshold ROM's fold counter in several copies (LUT style)
     ("w2a3_int7_lut", 12, 6, 2, 4, 2, "int", 3, False, "int", 7, 1),
 ]
@@ -87,7 +88,7 @@ EXTRA_CASES = [
     ("pm1_s3_sf20_scores", 40, 3, 3, 2, 1, "int", 3, True, "scores", 0),
     ("xnor_sf34_lut", 100, 5, 2, 3, 1, "binary", 1, False, "bits", 1, 1),
     ("w4a8_simd32_lut", 64, 6, 3, 32, 4, "int", 8, False, "int", 7, 1),
-    ("xnor_simd128_lut", 300, 6, 4, 128, 1, "binary", 1, False, "bits", 1, 1),
+    ("w2_bin_simd128_lut", 300, 6, 4, 128, 2, "binary", 1, False, "bits", 1, 1),
     ("xnor_full_lut", 16, 8, 8, 16, 1, "binary", 1, False, "int", 3, 1),
 ]
 # weight ROMs deeper than 1,024 words (read latency 4 in both styles; LUT style: 18 and 19

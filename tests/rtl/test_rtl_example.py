@@ -25,7 +25,7 @@ def test_digits_mlp_icarus_few_rows(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sim", ["verilator", "icarus"])
-@pytest.mark.parametrize("fold", ["default", "target8", "full"])
+@pytest.mark.parametrize("fold", ["default", "target8", "target16", "full"])
 def test_digits_mlp(tmp_path, sim, fold):
     _check(tmp_path, sim, fold, rows=40)
 
@@ -34,8 +34,8 @@ def _check(tmp_path, sim, fold, rows):
     tool_env()
     x = np.load(REPO / "examples" / "digits_test_x.npy")[:rows]
     kw = {}
-    if fold == "target8":
-        kw["target_cycles"] = 8
+    if fold in ("target8", "target16"):
+        kw["target_cycles"] = int(fold[6:])
     elif fold == "full":
         probe = compile_project(str(EXAMPLE), tmp_path / "probe", backend="rtl", vectors=x)
         kw["fold_config"] = _fully_parallel(probe)
