@@ -403,10 +403,13 @@ module mvau #(
       rd_ptr_q <= rd_ptr_d;
       sf_q     <= sf_d;
       if (s0_fire) begin
-        at0_q  <= s0_last_sf;
+        // SF = 1 (NF = 1): the flags' D is the constant 1 of their reset, so synthesis folds
+        // them to constants (every step first and last: the accumulator's feedback and adder
+        // fold away); "last ? 1 : ..." alone would keep them as flops
+        at0_q  <= (SF == 1) || s0_last_sf;
         nf_q   <= s0_last_sf ? (s0_last_nf ? '0 : nf_q + 1'b1) : nf_q;
-        last_sf_q <= s0_last_sf ? (SF == 1) : (sf_q == SfW'(SF - 2));
-        if (s0_last_sf) last_nf_q <= s0_last_nf ? (NF == 1) : (nf_q == NfW'(NF - 2));
+        last_sf_q <= (SF == 1) || (!s0_last_sf && sf_q == SfW'(SF - 2));
+        if (s0_last_sf) last_nf_q <= (NF == 1) || (!s0_last_nf && nf_q == NfW'(NF - 2));
         addr_q <= addr_d;
       end
     end
