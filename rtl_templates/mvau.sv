@@ -469,7 +469,8 @@ module mvau #(
   // register fed every channel's products and its routing set the CNN's first conv Fmax
   // (x_d -> popcount / adder tree, 5 ns of routing to 16 channels)
   localparam int XPeG = 4;
-  localparam int XGrp = (PE + XPeG - 1) / XPeG;
+  // (XNOR with constant weights: the 3:2 counts are shared by every channel, one copy)
+  localparam int XGrp = XnConst ? 1 : (PE + XPeG - 1) / XPeG;
   logic [XGrp*SliceW-1:0] x_r;   // group g's slice at [g*SliceW +: SliceW]
   if (XGrp > 1) begin : g_xrc
     for (genvar g = 0; g < XGrp; g++) begin : g_xr
@@ -756,7 +757,7 @@ module mvau #(
         logic       cy;
         for (genvar j = 0; j < 3; j++) begin : g_j
           if (3 * g + j < SIMD) begin : g_real
-            assign x3[j]  = x_r[3*g + j];
+            assign x3[j]  = x_r[(p/XPeG)*SliceW + 3*g + j];
             assign c3[j]  = ~pp_w[p*SIMD + 3*g + j];
             assign cl3[j] = ~pp_w_lo[p*SIMD + 3*g + j];
             assign ch3[j] = ~pp_w_hi[p*SIMD + 3*g + j];
