@@ -162,14 +162,18 @@ module mvau #(
   // share P = x_a + x_b and D = x_a - x_b (one adder pair for all PE channels); a channel's
   // term is (w_a == w_b ? P : D) ^ {~w_a}, where the weights are constants of the step: each
   // term bit is one 6-input function of (P bit, D bit, 4 step bits), no weight ROM or register
-  localparam bit PmPair   = (WBits == 1) && !BinIn && (Steps <= 16) && (SIMD >= 2);
+  // (not in the ECP5 timing flow, WRomLut, above one step: its LUT4s do not hold the 6-input
+  // step functions, and synth_ecp5 flattens the design and spends over 30 minutes on the
+  // constant-word flops of memory_map at target 16; the ROM path has the same latency)
+  localparam bit PmPair   = (WBits == 1) && !BinIn && (Steps <= 16) && (SIMD >= 2)
+                            && !(WRomLut && (Steps >= 2));
   localparam int PairHN   = (SIMD + 1) / 2;
   localparam int PairW0   = InBits + 2;
   localparam int PairHW   = (PairW0 < AccW) ? PairW0 : AccW;
   // XNOR with a weight ROM of 2..16 words: the weights are constants of the step here too. A
   // triple's count bit is the shared parity of its three inputs XOR a step constant; its carry
   // is the majority of x ^ c(step), split on the top step bit into two 6-input functions
-  localparam bit XnStep   = Xnor && (Steps >= 2) && (Steps <= 16);
+  localparam bit XnStep   = Xnor && (Steps >= 2) && (Steps <= 16) && !WRomLut;
   localparam bit WStep    = PmPair || XnStep;
   // one step (SF = NF = 1, fully parallel): the weights are constants read in this module (no
   // weight_rom: hierarchical synthesis would not fold its constant word into the logic here)
