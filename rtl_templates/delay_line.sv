@@ -20,7 +20,7 @@ module delay_line #(
 
   if (Depth == 0) begin : g_wire
     logic unused_en;
-    assign unused_en = en_i;
+    assign unused_en = en_i ^ clk_i;   // no register: clock and enable unused
     assign q_o = d_i;
   end else begin : g_regs
     // stage i (i cycles after the first register) at [i*Width +: Width]

@@ -899,13 +899,10 @@ module mvau #(
         assign pt[i*PairHW +: PairHW] = (eq ? pp_sum_q[i*PairHW +: PairHW]
                                             : pp_dif_q[i*PairHW +: PairHW]) ^ {PairHW{~wl[2*i]}};
       end
-      if (RegEvery == 1) begin : g_pt_q
-        always_ff @(posedge clk_i) begin
-          if (en_p[p]) pt_t <= pt;
-        end
-      end else begin : g_pt_comb
-        assign pt_t = pt;
-      end
+      // registered when the tree registers every level (RegEvery 1), else a wire
+      delay_line #(.Width(PairHN*PairHW), .Depth((RegEvery == 1) ? 1 : 0)) u_pt_dly (
+        .clk_i, .rst_ni, .en_i(en_p[p]), .d_i(pt), .q_o(pt_t)
+      );
       logic unused_term;
       assign unused_term = ^tree_in;
       mvau_tree #(.N(PairHN), .InW(PairHW), .OutW(AccW), .Signed(1'b1), .Levels(TreeLv - 1),
@@ -940,13 +937,9 @@ module mvau #(
         end
         assign pairs[i*PairW +: PairW] = a + b;
       end
-      if (RegEvery == 1 || PpMul) begin : g_pair_q
-        always_ff @(posedge clk_i) begin
-          if (en_p[p]) pairs_t <= pairs;
-        end
-      end else begin : g_pair_comb
-        assign pairs_t = pairs;
-      end
+      delay_line #(.Width(PairN*PairW), .Depth((RegEvery == 1 || PpMul) ? 1 : 0)) u_pair_dly (
+        .clk_i, .rst_ni, .en_i(en_p[p]), .d_i(pairs), .q_o(pairs_t)
+      );
       if (PairW < TermW) begin : g_unused_hi
         logic unused_hi;
         assign unused_hi = ^tree_in;
