@@ -184,6 +184,13 @@ module mvau #(
   // channel's 2-bit count is {maj(x ^ c), parity(x) ^ parity(c)} with c = ~w, plain wiring
   localparam bit XnConst  = Xnor && WConst;
 
+  // majority of three bits (the carry of a 3:2 count), as a truth table: no constant bit
+  // selects, which Icarus cannot take in an always_comb's sensitivity
+  localparam logic [7:0] Maj3 = 8'b1110_1000;
+  function automatic logic maj3(input logic [2:0] v);
+    maj3 = Maj3[v];
+  endfunction
+
   // ---------------------------------------------------------------- memories
   // ROMs: only initialized from the files (undriven when no file is given); the synthesis
   // tool picks LUT ROM or block RAM by size (weights below)
@@ -652,31 +659,51 @@ module mvau #(
         assign pp_w_hi[p*SIMD +: SIMD] = '0;
         assign pp_top[p*SIMD +: SIMD]  = '0;
       end else begin : g_a
+        logic [GrpN*AddrW-1:0] pa_q;   // group gi's copy of the step address
         for (genvar gi = 0; gi < GrpN; gi++) begin : g_grp
-          localparam int L0 = p * SIMD + gi * GrpL;
-          localparam int LN = (SIMD - gi * GrpL < GrpL) ? SIMD - gi * GrpL : GrpL;
-          logic [AddrW-1:0] pa_q;
           (* keep *) always_ff @(posedge clk_i) begin
             if (!rst_ni) begin
-              pa_q[0] <= 1'b0;
+              pa_q[gi*AddrW] <= 1'b0;
             end else if (en_p[p]) begin
-              pa_q[0] <= a_w[0];
+              pa_q[gi*AddrW] <= a_w[0];
             end
           end
           if (AddrW > 1) begin : g_hi
             (* keep *) always_ff @(posedge clk_i) begin
-              if (en_p[p]) pa_q[AddrW-1:1] <= a_w[AddrW-1:1];
+              if (en_p[p]) pa_q[gi*AddrW + 1 +: AddrW - 1] <= a_w[AddrW-1:1];
             end
           end
-          assign pp_w[L0 +: LN] = pw_rom[pa_q][L0 +: LN];
-          if (AddrW == 4) begin : g_split
-            assign pp_w_lo[L0 +: LN] = pw_rom[{1'b0, pa_q[2:0]}][L0 +: LN];
-            assign pp_w_hi[L0 +: LN] = pw_rom[{1'b1, pa_q[2:0]}][L0 +: LN];
-          end else begin : g_nosplit
-            assign pp_w_lo[L0 +: LN] = '0;
-            assign pp_w_hi[L0 +: LN] = '0;
+        end
+        // each group's lanes of the word at its address copy (XnStep, 16 steps: also at
+        // {0/1, step[2:0]}, and the top address bit), one process per channel (see g_xn_step)
+        logic [GrpN*GrpL-1:0] w_g, lo_g, hi_g, top_g;
+        always_comb begin : p_w
+          logic [AddrW-1:0] a;
+          for (int gi = 0; gi < GrpN; gi++) begin
+            a = pa_q[gi*AddrW +: AddrW];
+            w_g[gi*GrpL +: GrpL]   = GrpL'(pw_rom[a] >> (p*SIMD + gi*GrpL));
+            lo_g[gi*GrpL +: GrpL]  = GrpL'(pw_rom[a & AddrW'(7)] >> (p*SIMD + gi*GrpL));
+            hi_g[gi*GrpL +: GrpL]  = GrpL'(pw_rom[a | AddrW'(8)] >> (p*SIMD + gi*GrpL));
+            top_g[gi*GrpL +: GrpL] = {GrpL{a >= AddrW'(1 << (AddrW - 1))}};
           end
-          assign pp_top[L0 +: LN] = {LN{pa_q[AddrW-1]}};
+        end
+        assign pp_w[p*SIMD +: SIMD]   = w_g[SIMD-1:0];
+        assign pp_top[p*SIMD +: SIMD] = top_g[SIMD-1:0];
+        if (AddrW == 4) begin : g_split
+          assign pp_w_lo[p*SIMD +: SIMD] = lo_g[SIMD-1:0];
+          assign pp_w_hi[p*SIMD +: SIMD] = hi_g[SIMD-1:0];
+        end else begin : g_nosplit
+          assign pp_w_lo[p*SIMD +: SIMD] = '0;
+          assign pp_w_hi[p*SIMD +: SIMD] = '0;
+        end
+        if (GrpN * GrpL > SIMD) begin : g_unused_pad
+          logic unused_pad;
+          assign unused_pad = ^{w_g[GrpN*GrpL-1:SIMD], top_g[GrpN*GrpL-1:SIMD],
+                                lo_g[GrpN*GrpL-1:SIMD], hi_g[GrpN*GrpL-1:SIMD]};
+        end
+        if (AddrW != 4) begin : g_unused_split
+          logic unused_split;
+          assign unused_split = ^{lo_g, hi_g};
         end
       end
     end
@@ -711,17 +738,12 @@ module mvau #(
       assign unused_end = ^{w_end, ad_q};
     end
     if (XnStep) begin : g_xpar
-      for (genvar g = 0; g < TermN; g++) begin : g_g
-        logic [2:0] x3;
-        for (genvar j = 0; j < 3; j++) begin : g_j
-          if (3 * g + j < SIMD) begin : g_real
-            assign x3[j] = x_d[(WLat-2)*SliceW + 3*g + j];   // one cycle before x_r
-          end else begin : g_zero
-            assign x3[j] = 1'b0;
-          end
-        end
-        always_ff @(posedge clk_i) begin
-          if (en_x[(3 * g) / CopyW]) xn_par_q[g] <= ^x3;
+      // one cycle before x_r; pad lanes 0 (one process over all triples, see g_xn_step)
+      logic [3*TermN-1:0] xp;
+      assign xp = (3*TermN)'(x_d[(WLat-2)*SliceW +: SIMD]);
+      always_ff @(posedge clk_i) begin
+        for (int g = 0; g < TermN; g++) begin
+          if (en_x[(3 * g) / CopyW]) xn_par_q[g] <= ^xp[3*g +: 3];
         end
       end
       logic unused_xw;
@@ -752,71 +774,64 @@ module mvau #(
     logic [TreeW-1:0]       sum, sum_r;
     logic [AccW-1:0]        sum_x, acc_q, acc_d;
 
+    // (the term logic below is one process per channel over all triples or pairs, not a
+    // continuous assign per triple: Icarus propagates a vector driven piece by piece to all its
+    // readers on every piece's change, 10-20x slower simulation at SIMD 64-128)
     if (XnStep) begin : g_xn_step
       // weights of the step (constants of the address): count bit = parity(x) ^ parity(~w),
       // carry = majority(x ^ ~w), for 16 steps chosen by the top address bit between the
-      // majorities of the two halves (each a function of 3 inputs and 3 address bits)
-      for (genvar g = 0; g < TermN; g++) begin : g_fa
-        logic [2:0] x3, c3, cl3, ch3;
-        logic       cy;
-        for (genvar j = 0; j < 3; j++) begin : g_j
-          if (3 * g + j < SIMD) begin : g_real
-            assign x3[j]  = x_r[(p/XPeG)*SliceW + 3*g + j];
-            assign c3[j]  = ~pp_w[p*SIMD + 3*g + j];
-            assign cl3[j] = ~pp_w_lo[p*SIMD + 3*g + j];
-            assign ch3[j] = ~pp_w_hi[p*SIMD + 3*g + j];
-          end else begin : g_zero
-            assign x3[j]  = 1'b0;
-            assign c3[j]  = 1'b0;
-            assign cl3[j] = 1'b0;
-            assign ch3[j] = 1'b0;
+      // majorities of the two halves (each a function of 3 inputs and 3 address bits); pad
+      // lanes x = 0, c = 0
+      // (~ after the size cast: a cast extends its operand first, so (n)'(~w) has ones in the
+      // pad lanes)
+      localparam logic [3*TermN-1:0] PadM = ~((3*TermN)'({SIMD{1'b1}}));
+      logic [3*TermN-1:0] xs, cs, cls, chs;
+      assign xs  = (3*TermN)'(x_r[(p/XPeG)*SliceW +: SIMD]);
+      assign cs  = ~((3*TermN)'(pp_w[p*SIMD +: SIMD]) | PadM);
+      assign cls = ~((3*TermN)'(pp_w_lo[p*SIMD +: SIMD]) | PadM);
+      assign chs = ~((3*TermN)'(pp_w_hi[p*SIMD +: SIMD]) | PadM);
+      if (AddrW == 4) begin : g_split
+        logic [3*TermN-1:0] tops;   // the top address bit (lane 3g's copy for triple g)
+        assign tops = (3*TermN)'(pp_top[p*SIMD +: SIMD]);
+        always_comb begin : p_cnt
+          for (int g = 0; g < TermN; g++) begin
+            term[g*2 +: 2] = {tops[3*g] ? maj3(xs[3*g +: 3] ^ chs[3*g +: 3])
+                                        : maj3(xs[3*g +: 3] ^ cls[3*g +: 3]),
+                              xn_par_q[g] ^ (^cs[3*g +: 3])};
           end
         end
-        if (AddrW == 4) begin : g_split
-          logic [2:0] ml, mh;
-          assign ml = x3 ^ cl3;
-          assign mh = x3 ^ ch3;
-          assign cy = pp_top[p*SIMD + 3*g] ? ((mh[0] & mh[1]) | (mh[0] & mh[2]) | (mh[1] & mh[2]))
-                                : ((ml[0] & ml[1]) | (ml[0] & ml[2]) | (ml[1] & ml[2]));
-        end else begin : g_direct
-          logic [2:0] m3;
-          assign m3 = x3 ^ c3;
-          assign cy = (m3[0] & m3[1]) | (m3[0] & m3[2]) | (m3[1] & m3[2]);
-          logic unused_split;
-          assign unused_split = ^{cl3, ch3, pp_top[p*SIMD + 3*g]};
+      end else begin : g_direct
+        always_comb begin : p_cnt
+          for (int g = 0; g < TermN; g++) begin
+            term[g*2 +: 2] = {maj3(xs[3*g +: 3] ^ cs[3*g +: 3]), xn_par_q[g] ^ (^cs[3*g +: 3])};
+          end
         end
-        assign term[g*2 +: 2] = {cy, xn_par_q[g] ^ (^c3)};
+        logic unused_split;
+        assign unused_split = ^{cls, chs, pp_top[p*SIMD +: SIMD]};
       end
     end else if (XnConst) begin : g_xn_const
       // constant weights: c = ~w per lane (0 for pad lanes), the shared registered counts
-      for (genvar g = 0; g < TermN; g++) begin : g_fa
-        logic [2:0] c3;
-        for (genvar j = 0; j < 3; j++) begin : g_j
-          if (3 * g + j < SIMD) begin : g_real
-            assign c3[j] = ~w_r[p*SIMD + 3*g + j];
-          end else begin : g_zero
-            assign c3[j] = 1'b0;
-          end
+      localparam logic [3*TermN-1:0] PadM = ~((3*TermN)'({SIMD{1'b1}}));
+      logic [3*TermN-1:0] cs;
+      assign cs = ~((3*TermN)'(w_r[p*SIMD +: SIMD]) | PadM);   // (see g_xn_step)
+      always_comb begin : p_cnt
+        for (int g = 0; g < TermN; g++) begin
+          term[g*2 +: 2] = {xc_maj_q[g*8 + int'(cs[3*g +: 3])],
+                            xc_par_q[g*2 + int'(^cs[3*g +: 3])]};
         end
-        assign term[g*2 +: 2] = {xc_maj_q[g*8 + int'(c3)], xc_par_q[g*2 + int'(^c3)]};
       end
     end else if (Xnor) begin : g_xnor
       // XNOR of input and weight bits, counted three lanes at a time (full adder logic:
-      // each output bit is one 6-input function of the three x, w pairs)
+      // each output bit is one 6-input function of the three x, w pairs); pad lanes x = 1,
+      // w = 0: their XNOR is 0
+      localparam logic [3*TermN-1:0] XPadM = ~((3*TermN)'({SIMD{1'b1}}));
       logic [3*TermN-1:0] m;
-      for (genvar s = 0; s < 3 * TermN; s++) begin : g_m
-        if (s < SIMD) begin : g_real
-          assign m[s] = ~(x_r[(p/XPeG)*SliceW + s] ^ w_r[p*SIMD + s]);
-        end else begin : g_zero
-          assign m[s] = 1'b0;
+      assign m = ~(((3*TermN)'(x_r[(p/XPeG)*SliceW +: SIMD]) | XPadM)
+                   ^ (3*TermN)'(w_r[p*SIMD +: SIMD]));
+      always_comb begin : p_cnt
+        for (int g = 0; g < TermN; g++) begin
+          term[g*2 +: 2] = {maj3(m[3*g +: 3]), ^m[3*g +: 3]};
         end
-      end
-      for (genvar g = 0; g < TermN; g++) begin : g_fa
-        logic a, b, c;
-        assign a = m[3*g];
-        assign b = m[3*g + 1];
-        assign c = m[3*g + 2];
-        assign term[g*2 +: 2] = {(a & b) | (a & c) | (b & c), a ^ b ^ c};
       end
     end else begin : g_mul
       for (genvar s = 0; s < SIMD; s++) begin : g_lane
@@ -887,17 +902,15 @@ module mvau #(
     if (PmPair) begin : g_pp_tree
       // pair mode: the pair terms replace the products and the tree's first level (Lv0 = 1)
       logic [PairHN*PairHW-1:0] pt, pt_t;
-      logic [SIMD-1:0]          wl;
-      assign wl = pp_w[p*SIMD +: SIMD];
-      for (genvar i = 0; i < PairHN; i++) begin : g_pt
+      logic [2*PairHN-1:0]      wl;   // (a pad lane's weight is unused: its pair's eq is 1)
+      assign wl = (2*PairHN)'(pp_w[p*SIMD +: SIMD]);
+      always_comb begin : p_pt
         logic eq;
-        if (2 * i + 1 < SIMD) begin : g_b
-          assign eq = ~(wl[2*i] ^ wl[2*i + 1]);
-        end else begin : g_nob
-          assign eq = 1'b1;
+        for (int i = 0; i < PairHN; i++) begin
+          eq = (2 * i + 1 < SIMD) ? ~(wl[2*i] ^ wl[2*i + 1]) : 1'b1;
+          pt[i*PairHW +: PairHW] = (eq ? pp_sum_q[i*PairHW +: PairHW]
+                                       : pp_dif_q[i*PairHW +: PairHW]) ^ {PairHW{~wl[2*i]}};
         end
-        assign pt[i*PairHW +: PairHW] = (eq ? pp_sum_q[i*PairHW +: PairHW]
-                                            : pp_dif_q[i*PairHW +: PairHW]) ^ {PairHW{~wl[2*i]}};
       end
       // registered when the tree registers every level (RegEvery 1), else a wire
       delay_line #(.Width(PairHN*PairHW), .Depth((RegEvery == 1) ? 1 : 0)) u_pt_dly (
@@ -919,23 +932,17 @@ module mvau #(
       // rest from level 2 (Lv0 = 1)
       localparam int PairN = (TermN + 1) / 2;
       localparam int PairW = (TermW + 1 < AccW) ? TermW + 1 : AccW;
-      logic [PairN*PairW-1:0] pairs, pairs_t;
-      for (genvar i = 0; i < PairN; i++) begin : g_pair
-        logic [PairW-1:0] a, b;
-        if (PairW > TermW) begin : g_grow
-          assign a = {TreeSigned & tree_in[(2*i + 1)*TermW - 1], tree_in[2*i*TermW +: TermW]};
-        end else begin : g_same
-          assign a = tree_in[2*i*TermW +: PairW];
+      logic [PairN*PairW-1:0]   pairs, pairs_t;
+      logic [2*PairN*TermW-1:0] tin;   // the terms, a zero term after an odd last one
+      assign tin = (2*PairN*TermW)'(tree_in);
+      always_comb begin : p_pairs
+        logic [TermW-1:0] ta, tb;
+        for (int i = 0; i < PairN; i++) begin
+          ta = tin[2*i*TermW +: TermW];
+          tb = tin[(2*i + 1)*TermW +: TermW];
+          pairs[i*PairW +: PairW] = (TreeSigned ? PairW'($signed(ta)) : PairW'(ta))
+                                  + (TreeSigned ? PairW'($signed(tb)) : PairW'(tb));
         end
-        if (2 * i + 1 >= TermN) begin : g_one
-          assign b = '0;
-        end else if (PairW > TermW) begin : g_grow_b
-          assign b = {TreeSigned & tree_in[(2*i + 2)*TermW - 1],
-                      tree_in[(2*i + 1)*TermW +: TermW]};
-        end else begin : g_same_b
-          assign b = tree_in[(2*i + 1)*TermW +: PairW];
-        end
-        assign pairs[i*PairW +: PairW] = a + b;
       end
       delay_line #(.Width(PairN*PairW), .Depth((RegEvery == 1 || PpMul) ? 1 : 0)) u_pair_dly (
         .clk_i, .rst_ni, .en_i(en_p[p]), .d_i(pairs), .q_o(pairs_t)

@@ -151,7 +151,9 @@ module mvau_popcount #(
     nleft = hgt(s, c) % 6 - lastk(s, c);
   endfunction
 
-  logic [NS:0][TotW-1:0] hv;
+  // one net per stage (an unpacked array, not one packed vector: Icarus re-evaluates every
+  // reader of a packed vector whenever any stage changes)
+  (* mem2reg *) logic [TotW-1:0] hv [NS+1];   // Yosys: nets, not a memory
 
   // stage 0: the sum bits in column 0, the carry bits in column 1
   if (CW > 1) begin : g_in2
@@ -252,8 +254,10 @@ module mvau_popcount #(
     assign sum_o = sum;
   end
 
-  logic unused_hv;
-  assign unused_hv = ^hv;
+  logic [NS:0] unused_hv;
+  for (genvar s = 0; s <= NS; s++) begin : g_unused
+    assign unused_hv[s] = ^hv[s];
+  end
   if (Regs == 0) begin : g_no_regs
     logic unused_clk;
     assign unused_clk = clk_i ^ en_i;
