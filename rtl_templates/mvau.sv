@@ -167,6 +167,12 @@ module mvau #(
   // constant-word flops of memory_map at target 16; the ROM path has the same latency)
   localparam bit PmPair   = (WBits == 1) && !BinIn && (Steps <= 16) && (SIMD >= 2)
                             && !(WRomLut && (Steps >= 2));
+  // +-1 weights on integers through the weight ROM (not PmPair), RegEvery 2: the pair sums
+  // (level 1) are registered and the tree registers every second level from there, so no cycle
+  // has w_r's product LUT and two adder levels (ECP5 target 64: 148 MHz, w_r -> pair -> level
+  // 2); the root is then a register itself for odd TreeLv (no sum_q): TreeRegs + 1 registers
+  // from the products to sum_r as before, the same latency
+  localparam bit PairQ    = (WBits == 1) && !BinIn && !PmPair && (RegEvery == 2) && (TreeLv >= 2);
   localparam int PairHN   = (SIMD + 1) / 2;
   localparam int PairW0   = InBits + 2;
   localparam int PairHW   = (PairW0 < AccW) ? PairW0 : AccW;
@@ -890,6 +896,10 @@ module mvau #(
       end
       assign tree_in = term_q;
       assign sum_r   = sum;
+    end else if (PairQ && (TreeLv % 2 == 1)) begin : g_sum_tree
+      // the tree's root is a register (PairQ, odd TreeLv): it is the sum register
+      assign tree_in = term;
+      assign sum_r   = sum;
     end else begin : g_sum_q
       logic [TreeW-1:0] sum_q;
       always_ff @(posedge clk_i) begin
@@ -944,7 +954,7 @@ module mvau #(
                                   + (TreeSigned ? PairW'($signed(tb)) : PairW'(tb));
         end
       end
-      delay_line #(.Width(PairN*PairW), .Depth((RegEvery == 1 || PpMul) ? 1 : 0)) u_pair_dly (
+      delay_line #(.Width(PairN*PairW), .Depth((RegEvery == 1 || PpMul || PairQ) ? 1 : 0)) u_pair_dly (
         .clk_i, .rst_ni, .en_i(en_p[p]), .d_i(pairs), .q_o(pairs_t)
       );
       if (PairW < TermW) begin : g_unused_hi
@@ -952,7 +962,7 @@ module mvau #(
         assign unused_hi = ^tree_in;
       end
       mvau_tree #(.N(PairN), .InW(PairW), .OutW(AccW), .Signed(TreeSigned), .Levels(TreeLv - 1),
-                  .RegEvery(RegEvery), .Lv0(PpMul ? 0 : 1)) u_tree (
+                  .RegEvery(RegEvery), .Lv0((PpMul || PairQ) ? 0 : 1)) u_tree (
         .clk_i (clk_i),
         .en_i  (en_p[p]),
         .in_i  (pairs_t),

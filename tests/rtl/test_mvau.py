@@ -80,6 +80,10 @@ DEFAULT_CASES = [
     ("w2_u8_bits_lut", 10, 5, 2, 3, 2, "int", 8, False, "bits", 1, 1),
     # 7 thresholds x 2 lanes: the threshold ROM's fold counter in several copies (LUT style)
     ("w2a3_int7_lut", 12, 6, 2, 4, 2, "int", 3, False, "int", 7, 1),
+    # +-1 on integers through the weight ROM (the ECP5 flow's LUT ROM at <= 16 steps, any ROM
+    # above): registered pair sums, the tree's root the sum register for 5 levels, not for 2
+    ("pm1_u8_rom_t5_lut", 40, 4, 2, 20, 1, "int", 8, False, "bits", 1, 1),
+    ("pm1_s4_rom_t2", 16, 10, 2, 4, 1, "int", 4, True, "int", 3),
 ]
 # in the slow group only: variants of default cases (the same datapath in the other ROM style,
 # a longer fold, a wider unit) that cost build time more than they add coverage
