@@ -32,7 +32,8 @@
 //   one more stage per WLat > 3) the weight_rom read (WLat cycles) beside a slice delay line |
 //   s2 per-lane products (3:2 compressed XNOR bits for the popcount), registered for XNOR
 //   and multipliers (one-gate products, x or ~x and x ? w : 0, feed the tree unregistered
-//   and its sum is registered instead) | mvau_tree (XNOR: mvau_popcount), TreeRegs registers | accumulate |
+//   and its sum is registered instead; +-1 x integers through the weight ROM: the pair sums
+//   instead, PairQ) | mvau_tree (XNOR: mvau_popcount), TreeRegs registers | accumulate |
 //   final acc register + threshold ROM read | compare register (mvau_act) | count + offset into
 //   the output shift register (no fold-index mux) | output register.
 // Throughput: exactly SF*NF cycles per vector in steady state (the input is double buffered
@@ -169,9 +170,9 @@ module mvau #(
                             && !(WRomLut && (Steps >= 2));
   // +-1 weights on integers through the weight ROM (not PmPair), RegEvery 2: the pair sums
   // (level 1) are registered and the tree registers every second level from there, so no cycle
-  // has w_r's product LUT and two adder levels (ECP5 target 64: 148 MHz, w_r -> pair -> level
-  // 2); the root is then a register itself for odd TreeLv (no sum_q): TreeRegs + 1 registers
-  // from the products to sum_r as before, the same latency
+  // has w_r's product LUT and two adder levels (the digits MLP's critical path at target 64 on
+  // ECP5, 6.6 ns); the root is then a register itself for odd TreeLv (no sum_q): TreeRegs + 1
+  // registers from the products to sum_r as before, the same latency
   localparam bit PairQ    = (WBits == 1) && !BinIn && !PmPair && (RegEvery == 2) && (TreeLv >= 2);
   localparam int PairHN   = (SIMD + 1) / 2;
   localparam int PairW0   = InBits + 2;
@@ -954,7 +955,8 @@ module mvau #(
                                   + (TreeSigned ? PairW'($signed(tb)) : PairW'(tb));
         end
       end
-      delay_line #(.Width(PairN*PairW), .Depth((RegEvery == 1 || PpMul || PairQ) ? 1 : 0)) u_pair_dly (
+      localparam int PairDly = (RegEvery == 1 || PpMul || PairQ) ? 1 : 0;
+      delay_line #(.Width(PairN*PairW), .Depth(PairDly)) u_pair_dly (
         .clk_i, .rst_ni, .en_i(en_p[p]), .d_i(pairs), .q_o(pairs_t)
       );
       if (PairW < TermW) begin : g_unused_hi
