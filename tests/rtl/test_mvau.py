@@ -41,8 +41,6 @@ DEFAULT_CASES = [
     ("xnor_scores", 11, 6, 4, 5, 1, "binary", 1, False, "scores", 0),
     ("xnor_simd128", 300, 6, 4, 128, 1, "binary", 1, False, "bits", 1),
     ("pm1_u8_bits", 10, 5, 2, 3, 1, "int", 8, False, "bits", 1),
-    # the digits CNN's first conv at target 64: 16 channels, 4 copies of the slice register
-    ("pm1_u8_pe16", 9, 16, 16, 9, 1, "int", 8, False, "bits", 1),
     ("pm1_s4_scores", 9, 4, 4, 2, 1, "int", 4, True, "scores", 0),
     ("pm1_u2_int3", 14, 5, 2, 7, 1, "int", 2, False, "int", 3),
     ("w4a4_int15", 20, 6, 2, 5, 4, "int", 4, False, "int", 15),
@@ -64,7 +62,6 @@ DEFAULT_CASES = [
     ("pm1_u8_pairs_t16", 64, 32, 2, 64, 1, "int", 8, False, "bits", 1),
     ("pm1_s5_pairs_odd", 21, 6, 3, 7, 1, "int", 5, True, "int", 3),
     # XNOR with 2..16 steps: the weights as functions of the step (16: split on the top bit)
-    ("xnor_t16_step", 128, 32, 2, 128, 1, "binary", 1, False, "bits", 1),
     ("xnor_t16_tail_scores", 40, 15, 3, 20, 1, "binary", 1, False, "scores", 0),
     # one step (fully parallel): constant weights in the mvau (no weight_rom); XNOR: the shared
     # 3:2 counts of every inversion pattern (pad lanes in the last triple), +-1 x integers:
@@ -94,6 +91,11 @@ EXTRA_CASES = [
     ("w4a8_simd32_lut", 64, 6, 3, 32, 4, "int", 8, False, "int", 7, 1),
     ("w2_bin_simd128_lut", 300, 6, 4, 128, 2, "binary", 1, False, "bits", 1, 1),
     ("xnor_full_lut", 16, 8, 8, 16, 1, "binary", 1, False, "int", 3, 1),
+    # the digits CNN's first conv at target 64: 16 channels, 4 copies of the slice register
+    # (default: w3_bin_int3's 5 channels, 2 copies)
+    ("pm1_u8_pe16", 9, 16, 16, 9, 1, "int", 8, False, "bits", 1),
+    # 16 steps on 128 lanes (default: xnor_t16_tail_scores, 10 steps on 20 lanes)
+    ("xnor_t16_step", 128, 32, 2, 128, 1, "binary", 1, False, "bits", 1),
 ]
 # weight ROMs deeper than 1,024 words (read latency 4 in both styles; LUT style: 18 and 19
 # banks, two select levels, a partial last group), few vectors (1,089 and 1,200 steps each)
