@@ -164,7 +164,8 @@ module sliding_window #(
   // compare behind the late row_done / row_left): nd_q[0] = need - 1, nd_q[1] = need,
   // nd_q[2] = need - hi_adv - 1, nd_q[3] = need - hi_adv (hi_adv: the current row's)
   logic [3:0][CntW-1:0]    nd_q, nd_d;   // two's complement
-  logic                   room_d, ahead_d;  // free < Rows, need > 0 (next; flopped in room_c, ahead_c)
+  // free < Rows, need > 0 (the next values; flopped in room_c, ahead_c)
+  logic                   room_d, ahead_d;
 
   // ------------------------------------------------------------------ pipeline
   logic                    s1_valid_q;
@@ -357,35 +358,29 @@ module sliding_window #(
   // the writer completes a row, the reader's lowest / highest needed row moves up: the four
   // sums (and their sign bits) from flops only, the late row_done / row_left pick one
   logic [3:0]             room_s, ahead_s;
-  // fr_q[0], fr_q[1] move with free (+1 row written, -lo_adv row left); fr_q[2], fr_q[3] also
-  // subtract the lo_adv of the reader's new row when it leaves one, so their row_left steps
-  // are the next row's (ln_m_q, ln_pm_q)
-  for (genvar k = 0; k < 4; k++) begin : g_fr
-    logic [CntW-1:0]       s_m, s_pm;
-    logic [CntW-1:0]       fs0, fs1, fs2, fs3;
-    assign s_m   = (k < 2) ? lo_m_q  : ln_m_q;
-    assign s_pm  = (k < 2) ? lo_pm_q : ln_pm_q;
-    assign fs0   = fr_q[k];
-    assign fs1   = fr_q[k] + CntW'(1);
-    assign fs2   = fr_q[k] + s_m;
-    assign fs3   = fr_q[k] + s_pm;
-    assign fr_d[k]   = row_left_g[0] ? (row_done_g[0] ? fs3 : fs2) : (row_done_g[0] ? fs1 : fs0);
-    assign room_s[k] = fr_q[k][CntW-1];     // fr_q[k] < 0
-  end
-  // nd_q[0], nd_q[1] move with need (+1 row written, -hi_adv row left); nd_q[2], nd_q[3] also
-  // subtract the hi_adv of the reader's new row when it leaves one (need' - hi_adv'), so their
-  // row_left steps are the next row's (hn_m_q, hn_pm_q)
-  for (genvar k = 0; k < 4; k++) begin : g_nd
-    logic [CntW-1:0]       s_m, s_pm;
-    logic [CntW-1:0]       ns0, ns1, ns2, ns3;
-    assign s_m   = (k < 2) ? hi_m_q  : hn_m_q;
-    assign s_pm  = (k < 2) ? hi_pm_q : hn_pm_q;
-    assign ns0   = nd_q[k];
-    assign ns1   = nd_q[k] + CntW'(1);
-    assign ns2   = nd_q[k] + s_m;
-    assign ns3   = nd_q[k] + s_pm;
-    assign nd_d[k]    = row_left_g[0] ? (row_done_g[0] ? ns3 : ns2) : (row_done_g[0] ? ns1 : ns0);
-    assign ahead_s[k] = ~nd_q[k][CntW-1];   // nd_q[k] >= 0
+  // the next value of a count register: + 1 per row written (done), + its row-left step
+  // s_m (the row's -adv) or s_pm (1 - adv, both) when the reader leaves a row (left): the four
+  // sums from flops, the late events pick one
+  function automatic logic [CntW-1:0] cnt_next(input logic [CntW-1:0] c, input logic [CntW-1:0] s_m,
+                                               input logic [CntW-1:0] s_pm, input logic left,
+                                               input logic done);
+    logic [CntW-1:0] a0, a1, a2, a3;
+    a0 = c;
+    a1 = c + CntW'(1);
+    a2 = c + s_m;
+    a3 = c + s_pm;
+    cnt_next = left ? (done ? a3 : a2) : (done ? a1 : a0);
+  endfunction
+  // fr_q[0], fr_q[1] move with free (+1 row written, -lo_adv row left), nd_q[0], nd_q[1] with
+  // need (-hi_adv); fr_q[2..3] and nd_q[2..3] also subtract the adv of the reader's new row when
+  // it leaves one, so their row-left steps are the next row's (ln_*, hn_*)
+  for (genvar k = 0; k < 4; k++) begin : g_cnt
+    assign fr_d[k]    = cnt_next(fr_q[k], (k < 2) ? lo_m_q : ln_m_q, (k < 2) ? lo_pm_q : ln_pm_q,
+                                 row_left_g[0], row_done_g[0]);
+    assign nd_d[k]    = cnt_next(nd_q[k], (k < 2) ? hi_m_q : hn_m_q, (k < 2) ? hi_pm_q : hn_pm_q,
+                                 row_left_g[0], row_done_g[0]);
+    assign room_s[k]  = fr_q[k][CntW-1];     // fr_q[k] < 0
+    assign ahead_s[k] = ~nd_q[k][CntW-1];    // nd_q[k] >= 0
   end
   assign room_d  = room_s[{row_left_g[0], row_done_g[0]}];
   assign ahead_d = ahead_s[{row_left_g[0], row_done_g[0]}];
