@@ -132,6 +132,8 @@ module mvau #(
                             PpMul ? WBits + InBits : WBits + InBits + (InSigned ? 0 : 1);
   // tree operands are two's complement, except XNOR counts and the partial products of
   // unsigned inputs (all non-negative: an unsigned tree, no sign-extension bits)
+  // XNOR triples: ones in the pad lanes (3*TermN - SIMD of them) above the SIMD real ones
+  localparam logic [3*TermN-1:0] PadM = ~((3*TermN)'({SIMD{1'b1}}));
   localparam bit TreeSigned = !Xnor && !(PpMul && !InSigned);
   localparam int TreeLv   = $clog2(TermN);
   // partial products (PpMul): their pair sums (the first level) are registered and the tree
@@ -791,7 +793,6 @@ module mvau #(
       // lanes x = 0, c = 0
       // (~ after the size cast: a cast extends its operand first, so (n)'(~w) has ones in the
       // pad lanes)
-      localparam logic [3*TermN-1:0] PadM = ~((3*TermN)'({SIMD{1'b1}}));
       logic [3*TermN-1:0] xs, cs, cls, chs;
       assign xs  = (3*TermN)'(x_r[(p/XPeG)*SliceW +: SIMD]);
       assign cs  = ~((3*TermN)'(pp_w[p*SIMD +: SIMD]) | PadM);
@@ -818,7 +819,6 @@ module mvau #(
       end
     end else if (XnConst) begin : g_xn_const
       // constant weights: c = ~w per lane (0 for pad lanes), the shared registered counts
-      localparam logic [3*TermN-1:0] PadM = ~((3*TermN)'({SIMD{1'b1}}));
       logic [3*TermN-1:0] cs;
       assign cs = ~((3*TermN)'(w_r[p*SIMD +: SIMD]) | PadM);   // (see g_xn_step)
       always_comb begin : p_cnt
@@ -831,9 +831,8 @@ module mvau #(
       // XNOR of input and weight bits, counted three lanes at a time (full adder logic:
       // each output bit is one 6-input function of the three x, w pairs); pad lanes x = 1,
       // w = 0: their XNOR is 0
-      localparam logic [3*TermN-1:0] XPadM = ~((3*TermN)'({SIMD{1'b1}}));
       logic [3*TermN-1:0] m;
-      assign m = ~(((3*TermN)'(x_r[(p/XPeG)*SliceW +: SIMD]) | XPadM)
+      assign m = ~(((3*TermN)'(x_r[(p/XPeG)*SliceW +: SIMD]) | PadM)
                    ^ (3*TermN)'(w_r[p*SIMD +: SIMD]));
       always_comb begin : p_cnt
         for (int g = 0; g < TermN; g++) begin
