@@ -18,9 +18,10 @@
 // bit 2 of column c-2's (constant functions below compute every height and offset).
 //
 // Pipelining: L = stages + 1 (the adder) LUT levels and exactly Regs registers enabled by en_i
-// (the mvau's global stall): level j's output is a register when floor(j*Regs/L) grows there
-// (the adder's output always, if Regs > 0); Regs > L adds delay registers at the output. So the
-// latency is Regs cycles, as the mvau's schedule expects. Throughput: one sum per enabled
+// (the mvau's global stall): with Regs >= 2 the first level's output (its inputs are routed
+// from the mvau's count registers) and the adder's, the rest spread over levels 2 .. L-1
+// (reg_after below); Regs = 1: the adder's output; Regs > L adds delay registers at the
+// output. So the latency is Regs cycles, as the mvau's schedule expects. Throughput: one sum per enabled
 // cycle. Datapath flops have no reset.
 module mvau_popcount #(
   parameter int N    = 4,
@@ -151,6 +152,18 @@ module mvau_popcount #(
     nleft = hgt(s, c) % 6 - lastk(s, c);
   endfunction
 
+  // the register spread: stage s's output (level s + 1) is a register when reg_after(s).
+  // Regs >= 2: the first stage (its inputs come from the mvau's count registers, placed with the
+  // XNOR logic: a long route) and the adder always, the other Regs - 2 at levels
+  // 1 + floor(k*NS/(Regs-1)) for k = 1 .. Regs-2 (longer segments towards the end, where the
+  // columns are short: 3:2 counters, one LUT4 each on ECP5); Regs >= L: every level. Regs <= 1:
+  // the adder only. Exactly Regs registers either way (with the delays below).
+  function automatic bit reg_after(input int s);
+    if (Regs <= 1) reg_after = 1'b0;
+    else if (s == 0) reg_after = 1'b1;
+    else reg_after = (s * (Regs - 1) + NS - 1) / NS < ((s + 1) * (Regs - 1) + NS - 1) / NS;
+  endfunction
+
   // one net per stage (an unpacked array, not one packed vector: Icarus re-evaluates every
   // reader of a packed vector whenever any stage changes)
   (* mem2reg *) logic [TotW-1:0] hv [NS+1];   // Yosys: nets, not a memory
@@ -172,7 +185,7 @@ module mvau_popcount #(
 
   for (genvar s = 0; s < NS; s++) begin : g_st
     localparam int TotN = off(s + 1, CW);
-    localparam bit Reg  = ((s + 1) * Regs) / L > (s * Regs) / L;
+    localparam bit Reg  = reg_after(s);
     logic [TotW-1:0] cur, nxt;
     assign cur = hv[s];
 
