@@ -18,9 +18,9 @@
 // bit 2 of column c-2's (constant functions below compute every height and offset).
 //
 // Pipelining: L = stages + 1 (the adder) LUT levels and exactly Regs registers enabled by en_i
-// (the mvau's global stall): with Regs >= 2 the first level's output (its inputs are routed
-// from the mvau's count registers) and the adder's, the rest spread over levels 2 .. L-1
-// (reg_after below); Regs = 1: the adder's output; Regs > L adds delay registers at the
+// (the mvau's global stall): the adder's output always (Regs > 0), the others where they cut
+// the levels into segments of the least delay (plan_regs below: 6:3 levels weigh more than 3:2
+// ones, the first level more for its routed inputs); Regs > L adds delay registers at the
 // output. So the latency is Regs cycles, as the mvau's schedule expects. Throughput: one sum per enabled
 // cycle. Datapath flops have no reset.
 module mvau_popcount #(
@@ -108,6 +108,78 @@ module mvau_popcount #(
     plan_ns = n;
   endfunction
 
+  // The register spread: bit s = stage s's output (level s + 1) is a register; the adder's
+  // (level L = ns + 1) always is, when regs > 0. Each level has a delay weight: 2 when a
+  // column holds five or more bits (5:3 / 6:3 counters, a LUT5 / LUT6: several LUT4s and muxes
+  // on ECP5), else 1 (3:2 counters); the adder 2; the first level one more (its inputs are
+  // routed from the mvau's count registers, placed with the XNOR logic). The regs registers
+  // cut the L levels into regs segments of the least maximum weight (the least cap whose
+  // greedy cut from the end needs no more segments), cut greedily from the end (longer
+  // segments late, where the levels are 3:2 counters); registers left over go to the first
+  // levels. regs >= L: every level (plus delays at the output, below); regs <= 1: the adder's.
+  function automatic logic [MS:0] plan_regs(input logic [(MS+1)*CW*HW-1:0] ph, input int ns,
+                                            input int regs);
+    logic [MS:0] m;
+    logic [4*(MS+2)-1:0] wv;   // level j's weight at [4*j +: 4], j = 1 .. ns + 1
+    int hmax, cap, segs, acc, left, wj, wp;
+    bit found;
+    m  = '0;
+    wv = '0;
+    for (int j = 1; j <= MS + 1; j++) begin
+      hmax = 0;
+      if (j <= ns) begin
+        for (int c = 0; c < CW; c++) begin
+          if (int'(ph[((j-1)*CW + c)*HW +: HW]) > hmax) hmax = int'(ph[((j-1)*CW + c)*HW +: HW]);
+        end
+      end
+      if (j == ns + 1) wv[4*j +: 4] = 4'd2;
+      else if (j <= ns) wv[4*j +: 4] = 4'((hmax >= 5) ? 2 : 1) + ((j == 1) ? 4'd1 : 4'd0);
+    end
+    if (regs >= ns + 1) begin
+      for (int s = 0; s < MS; s++) begin
+        if (s < ns) m[s] = 1'b1;
+      end
+    end else if (regs >= 2) begin
+      found = 1'b0;
+      cap   = 0;
+      for (int cc = 3; cc <= 3*(MS+2); cc++) begin
+        if (!found) begin
+          segs = 1;
+          acc  = 0;
+          for (int j = MS + 1; j >= 1; j--) begin
+            if (j <= ns + 1) begin
+              wj = int'(wv[4*j +: 4]);
+              if (acc + wj > cc) begin
+                segs = segs + 1;
+                acc  = 0;
+              end
+              acc = acc + wj;
+            end
+          end
+          if (segs <= regs) begin
+            found = 1'b1;
+            cap   = cc;
+          end
+        end
+      end
+      left = regs - 1;
+      acc  = 0;
+      for (int j = MS + 1; j >= 2; j--) begin
+        if (j <= ns + 1) begin
+          wj  = int'(wv[4*j +: 4]);
+          wp  = int'(wv[4*(j-1) +: 4]);
+          acc = acc + wj;
+          if (left > 0 && (acc + wp > cap || j - 1 <= left)) begin
+            m[j-2] = 1'b1;
+            left   = left - 1;
+            acc    = 0;
+          end
+        end
+      end
+    end
+    plan_regs = m;
+  endfunction
+
   // 6-input popcount truth tables, output bit b
   function automatic logic [63:0] pop6(input int b);
     logic [63:0] t;
@@ -127,6 +199,7 @@ module mvau_popcount #(
   localparam logic [(MS+1)*(CW+1)*HW-1:0] PO = plan_off(PH);
   localparam int NS   = plan_ns(PH);
   localparam int L    = NS + 1;
+  localparam logic [MS:0] PR = plan_regs(PH, NS, Regs);
   localparam int TotW = 2 * N;     // no stage holds more bits than the input
 
   // the plan's height and offset of column c at stage s
@@ -152,18 +225,6 @@ module mvau_popcount #(
     nleft = hgt(s, c) % 6 - lastk(s, c);
   endfunction
 
-  // the register spread: stage s's output (level s + 1) is a register when reg_after(s).
-  // Regs >= 2: the first stage (its inputs come from the mvau's count registers, placed with the
-  // XNOR logic: a long route) and the adder always, the other Regs - 2 at levels
-  // 1 + floor(k*NS/(Regs-1)) for k = 1 .. Regs-2 (longer segments towards the end, where the
-  // columns are short: 3:2 counters, one LUT4 each on ECP5); Regs >= L: every level. Regs <= 1:
-  // the adder only. Exactly Regs registers either way (with the delays below).
-  function automatic bit reg_after(input int s);
-    if (Regs <= 1) reg_after = 1'b0;
-    else if (s == 0) reg_after = 1'b1;
-    else reg_after = (s * (Regs - 1) + NS - 1) / NS < ((s + 1) * (Regs - 1) + NS - 1) / NS;
-  endfunction
-
   // one net per stage (an unpacked array, not one packed vector: Icarus re-evaluates every
   // reader of a packed vector whenever any stage changes)
   (* mem2reg *) logic [TotW-1:0] hv [NS+1];   // Yosys: nets, not a memory
@@ -185,7 +246,7 @@ module mvau_popcount #(
 
   for (genvar s = 0; s < NS; s++) begin : g_st
     localparam int TotN = off(s + 1, CW);
-    localparam bit Reg  = reg_after(s);
+    localparam bit Reg  = PR[s];
     logic [TotW-1:0] cur, nxt;
     assign cur = hv[s];
 
