@@ -840,42 +840,57 @@ module mvau #(
         end
       end
     end else begin : g_mul
-      for (genvar s = 0; s < SIMD; s++) begin : g_lane
-        logic [InBits-1:0] xl;
-        logic [WBits-1:0]  wl;
-        assign xl = x_r[(p/XPeG)*SliceW + s*InBits +: InBits];
-        assign wl = w_r[(p*SIMD + s)*WBits +: WBits];
-        if (WBits == 1) begin : g_pm1
-          // +x or ~x = -x - 1 (the -1 per negative weight is folded into the thresholds)
-          logic [InBits:0] xe;
-          assign xe = {InSigned & xl[InBits-1], xl};
-          assign term[s*TermW +: TermW] = xe ^ {(InBits + 1){~wl[0]}};
-        end else if (BinIn) begin : g_wbin
-          // x = +-1: S counts w where x = 1 (acc = 2S - sum w)
-          assign term[s*TermW +: TermW] = xl[0] ? wl : '0;
-        end else begin : g_wint
-          // w * x as WBits partial products (lane s's at operands s*WBits .. s*WBits+WBits-1,
-          // so the tree's first levels are this lane's multiplier): bit b of w selects x << b,
-          // one AND / NAND per bit, absorbed by the first adder level. The sign bit's weight
-          // is negative: -(w_top ? x : 0) << (WBits-1) enters as
-          //   unsigned x: (w_top ? ~x : all ones) << (WBits-1), InBits bits, non-negative
-          //               (= the product + (2^InBits - 1) << (WBits-1));
-          //   signed x:   ~((w_top ? x : 0) << (WBits-1)) (= the product - 1);
-          // AccInit undoes both offsets (a constant per lane and step).
-          for (genvar b = 0; b < WBits; b++) begin : g_pp
-            logic [TermW-1:0] pp;
-            if (!InSigned && b == WBits - 1) begin : g_top_u
-              logic [InBits-1:0] nx;
-              assign nx = ~(xl & {InBits{wl[b]}});
-              assign pp = TermW'(nx) << b;
-            end else if (!InSigned) begin : g_pos_u
-              assign pp = wl[b] ? (TermW'(xl) << b) : '0;
-            end else if (b == WBits - 1) begin : g_top_s
-              assign pp = ~(wl[b] ? (TermW'($signed(xl)) << b) : '0);
-            end else begin : g_pos_s
-              assign pp = wl[b] ? (TermW'($signed(xl)) << b) : '0;
+      // one process per channel over all lanes (and partial products), see above: lane s's
+      // input at xs[s*InBits +: InBits], its weight at ws[s*WBits +: WBits]
+      logic [SliceW-1:0]     xs;
+      logic [SIMD*WBits-1:0] ws;
+      assign xs = x_r[(p/XPeG)*SliceW +: SliceW];
+      assign ws = w_r[p*SIMD*WBits +: SIMD*WBits];
+      if (WBits == 1) begin : g_pm1
+        // +x or ~x = -x - 1 (the -1 per negative weight is folded into the thresholds)
+        always_comb begin : p_term
+          logic [InBits-1:0] xl;
+          for (int s = 0; s < SIMD; s++) begin
+            xl = xs[s*InBits +: InBits];
+            term[s*TermW +: TermW] = (InSigned ? TermW'($signed(xl)) : TermW'(xl))
+                                     ^ {TermW{~ws[s]}};
+          end
+        end
+      end else if (BinIn) begin : g_wbin
+        // x = +-1: S counts w where x = 1 (acc = 2S - sum w)
+        always_comb begin : p_term
+          for (int s = 0; s < SIMD; s++) begin
+            term[s*TermW +: TermW] = xs[s*InBits] ? ws[s*WBits +: WBits] : '0;
+          end
+        end
+      end else begin : g_wint
+        // w * x as WBits partial products (lane s's at operands s*WBits .. s*WBits+WBits-1,
+        // so the tree's first levels are this lane's multiplier): bit b of w selects x << b,
+        // one AND / NAND per bit, absorbed by the first adder level. The sign bit's weight
+        // is negative: -(w_top ? x : 0) << (WBits-1) enters as
+        //   unsigned x: (w_top ? ~x : all ones) << (WBits-1), InBits bits, non-negative
+        //               (= the product + (2^InBits - 1) << (WBits-1));
+        //   signed x:   ~((w_top ? x : 0) << (WBits-1)) (= the product - 1);
+        // AccInit undoes both offsets (a constant per lane and step).
+        always_comb begin : p_term
+          logic [InBits-1:0] xl, nx;
+          logic [TermW-1:0]  xt, pp;
+          logic              wb;
+          for (int s = 0; s < SIMD; s++) begin
+            xl = xs[s*InBits +: InBits];
+            xt = InSigned ? TermW'($signed(xl)) : TermW'(xl);
+            for (int b = 0; b < WBits; b++) begin
+              wb = ws[s*WBits + b];
+              if (b == WBits - 1 && !InSigned) begin
+                nx = ~(xl & {InBits{wb}});   // (InBits wide before the cast, see g_xn_step)
+                pp = TermW'(nx) << b;
+              end else if (b == WBits - 1) begin
+                pp = ~(wb ? (xt << b) : '0);
+              end else begin
+                pp = wb ? (xt << b) : '0;
+              end
+              term[(s*WBits + b)*TermW +: TermW] = pp;
             end
-            assign term[(s*WBits + b)*TermW +: TermW] = pp;
           end
         end
       end
