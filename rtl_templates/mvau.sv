@@ -547,25 +547,33 @@ module mvau #(
   logic [TermN*8-1:0] xc_maj_q;   // triple g, pattern c: majority of x ^ c at [g*8 + c]
   logic [TermN*2-1:0] xc_par_q;   // triple g: {~parity(x), parity(x)} at [g*2 +: 2]
   if (XnConst) begin : g_xc
-    for (genvar g = 0; g < TermN; g++) begin : g_g
-      logic [2:0] x3;
-      logic [7:0] mj;
-      for (genvar j = 0; j < 3; j++) begin : g_j
-        if (3 * g + j < SIMD) begin : g_real
-          assign x3[j] = x_r[3*g + j];
-        end else begin : g_zero
-          assign x3[j] = 1'b0;   // a pad lane counts 0 (its c is 0, see g_xnor)
-        end
+    // one process over all triples (see g_pe); pad lanes count 0 (their c is 0, see g_xnor)
+    logic [3*TermN-1:0] x3s;
+    logic [TermN*8-1:0] mj;
+    logic [TermN*2-1:0] par;
+    assign x3s = (3*TermN)'(x_r[SIMD-1:0]);
+    always_comb begin : p_maj
+      logic [2:0]         x3;
+      logic [TermN*8-1:0] mv;
+      logic [TermN*2-1:0] pv;
+      for (int g = 0; g < TermN; g++) begin
+        x3 = x3s[3*g +: 3];
+        for (int c = 0; c < 8; c++) mv[g*8 + c] = maj3(x3 ^ 3'(c));
+        pv[g*2 +: 2] = {~(^x3), ^x3};
       end
-      for (genvar c = 0; c < 8; c++) begin : g_c
-        logic [2:0] m3;
-        assign m3    = x3 ^ 3'(c);
-        assign mj[c] = (m3[0] & m3[1]) | (m3[0] & m3[2]) | (m3[1] & m3[2]);
-      end
-      always_ff @(posedge clk_i) begin
-        if (en_x[(3 * g) / CopyW]) begin
-          xc_maj_q[g*8 +: 8] <= mj;
-          xc_par_q[g*2 +: 2] <= {~(^x3), ^x3};
+      mj  = mv;
+      par = pv;
+    end
+    // registered in groups of triples by the enable copy of their first lane
+    for (genvar c = 0; c < XCopies; c++) begin : g_r
+      localparam int G0 = (c * CopyW + 2) / 3;
+      localparam int G1 = ((c + 1) * CopyW + 2) / 3 < TermN ? ((c + 1) * CopyW + 2) / 3 : TermN;
+      if (G1 > G0) begin : g_q
+        always_ff @(posedge clk_i) begin
+          if (en_x[c]) begin
+            xc_maj_q[G0*8 +: (G1 - G0)*8] <= mj[G0*8 +: (G1 - G0)*8];
+            xc_par_q[G0*2 +: (G1 - G0)*2] <= par[G0*2 +: (G1 - G0)*2];
+          end
         end
       end
     end
@@ -588,7 +596,6 @@ module mvau #(
   logic [TermN-1:0]        xn_par_q;    // XnStep: parity of each triple's inputs (at s1b)
 
   if (WStep) begin : g_pp
-    localparam int XW = InBits + 1;
     /* verilator lint_off UNDRIVEN */
     // read combinationally at address registers whose bit 0 alone has a reset: Yosys'
     // memory_dff cannot merge such a register into the read port (it would move it behind
@@ -623,37 +630,50 @@ module mvau #(
         if (en_w) ad_q <= a_w;
       end
     end
-    for (genvar i = 0; i < (PmPair ? PairHN : 0); i++) begin : g_pd
-      logic signed [XW-1:0] xa, xb;
-      logic signed [PairW0-1:0] ps, pd;
-      // from the s0 slice (the buffer select folds into the adders' LUTs), registered at s1,
-      // then WLat - 2 more registers and the last one (pp_sum_q, pp_dif_q): in line with x_r
-      assign xa = {InSigned & s0_slice[2*i*InBits + InBits - 1], s0_slice[2*i*InBits +: InBits]};
-      if (2 * i + 1 < SIMD) begin : g_b
-        assign xb = {InSigned & s0_slice[(2*i + 1)*InBits + InBits - 1],
-                     s0_slice[(2*i + 1)*InBits +: InBits]};
-      end else begin : g_nob
-        assign xb = '0;
-      end
-      assign ps = PairW0'(xa) + PairW0'(xb);
-      assign pd = PairW0'(xa) - PairW0'(xb);
-      localparam int Ec = (2 * i * InBits) / CopyW;   // the enable copy of lane 2i's slice bits
-      logic [2*PairHW-1:0] pds_q, pds_w;
-      always_ff @(posedge clk_i) begin
-        if (en_x[Ec]) pds_q <= {pd[PairHW-1:0], ps[PairHW-1:0]};
-      end
-      delay_line #(.Width(2 * PairHW), .Depth(WLat - 2)) u_pd_dly (
-        .clk_i, .rst_ni, .en_i(en_x[Ec]), .d_i(pds_q), .q_o(pds_w)
-      );
-      always_ff @(posedge clk_i) begin
-        if (en_x[Ec]) begin
-          pp_sum_q[i*PairHW +: PairHW] <= pds_w[PairHW-1:0];
-          pp_dif_q[i*PairHW +: PairHW] <= pds_w[2*PairHW-1:PairHW];
+    if (PmPair) begin : g_pd
+      // P = x_a + x_b and D = x_a - x_b of every pair in one process (see g_pe), from the s0
+      // slice (the buffer select folds into the adders' LUTs; a pad lane 2i+1 is 0)
+      logic [2*PairHN*InBits-1:0] xsl;
+      logic [PairHN*PairHW-1:0]   psa, pda;
+      assign xsl = (2*PairHN*InBits)'(s0_slice);
+      always_comb begin : p_pd
+        logic [InBits-1:0]        xa, xb;
+        logic [PairW0-1:0]        ea, eb;
+        logic [PairHN*PairHW-1:0] sv, dv;
+        for (int i = 0; i < PairHN; i++) begin
+          xa = xsl[2*i*InBits +: InBits];
+          xb = xsl[(2*i + 1)*InBits +: InBits];
+          ea = InSigned ? PairW0'($signed(xa)) : PairW0'(xa);
+          eb = InSigned ? PairW0'($signed(xb)) : PairW0'(xb);
+          sv[i*PairHW +: PairHW] = PairHW'(ea + eb);
+          dv[i*PairHW +: PairHW] = PairHW'(ea - eb);
         end
+        psa = sv;
+        pda = dv;
       end
-      if (PairHW < PairW0) begin : g_unused_hi
-        logic unused_hi;
-        assign unused_hi = ^{ps[PairW0-1:PairHW], pd[PairW0-1:PairHW]};
+      // registered at s1, then WLat - 2 more registers and the last one (pp_sum_q, pp_dif_q):
+      // in line with x_r; pair i with the enable copy of lane 2i's slice bits, so in groups of
+      // the pairs that start in one CopyW slice copy
+      for (genvar c = 0; c < XCopies; c++) begin : g_grp
+        localparam int I0 = (c * CopyW + 2 * InBits - 1) / (2 * InBits);
+        localparam int I1r = ((c + 1) * CopyW + 2 * InBits - 1) / (2 * InBits);
+        localparam int I1 = (I1r < PairHN) ? I1r : PairHN;
+        localparam int GW = (I1 - I0) * PairHW;
+        if (I1 > I0) begin : g_q
+          logic [2*GW-1:0] pds_q, pds_w;   // {D, P} of the group's pairs
+          always_ff @(posedge clk_i) begin
+            if (en_x[c]) pds_q <= {pda[I0*PairHW +: GW], psa[I0*PairHW +: GW]};
+          end
+          delay_line #(.Width(2 * GW), .Depth(WLat - 2)) u_pd_dly (
+            .clk_i, .rst_ni, .en_i(en_x[c]), .d_i(pds_q), .q_o(pds_w)
+          );
+          always_ff @(posedge clk_i) begin
+            if (en_x[c]) begin
+              pp_sum_q[I0*PairHW +: GW] <= pds_w[GW-1:0];
+              pp_dif_q[I0*PairHW +: GW] <= pds_w[2*GW-1:GW];
+            end
+          end
+        end
       end
     end
     // one copy of the step address per GrpL lanes of a channel (fanout: the weight functions
@@ -688,13 +708,18 @@ module mvau #(
         logic [GrpN*GrpL-1:0] w_g, lo_g, hi_g, top_g;
         always_comb begin : p_w
           logic [AddrW-1:0] a;
+          logic [GrpN*GrpL-1:0] wv, lov, hiv, topv;   // (built here, written once: see g_pe)
           for (int gi = 0; gi < GrpN; gi++) begin
             a = pa_q[gi*AddrW +: AddrW];
-            w_g[gi*GrpL +: GrpL]   = GrpL'(pw_rom[a] >> (p*SIMD + gi*GrpL));
-            lo_g[gi*GrpL +: GrpL]  = GrpL'(pw_rom[a & AddrW'(7)] >> (p*SIMD + gi*GrpL));
-            hi_g[gi*GrpL +: GrpL]  = GrpL'(pw_rom[a | AddrW'(8)] >> (p*SIMD + gi*GrpL));
-            top_g[gi*GrpL +: GrpL] = {GrpL{a >= AddrW'(1 << (AddrW - 1))}};
+            wv[gi*GrpL +: GrpL]   = GrpL'(pw_rom[a] >> (p*SIMD + gi*GrpL));
+            lov[gi*GrpL +: GrpL]  = GrpL'(pw_rom[a & AddrW'(7)] >> (p*SIMD + gi*GrpL));
+            hiv[gi*GrpL +: GrpL]  = GrpL'(pw_rom[a | AddrW'(8)] >> (p*SIMD + gi*GrpL));
+            topv[gi*GrpL +: GrpL] = {GrpL{a >= AddrW'(1 << (AddrW - 1))}};
           end
+          w_g   = wv;
+          lo_g  = lov;
+          hi_g  = hiv;
+          top_g = topv;
         end
         assign pp_w[p*SIMD +: SIMD]   = w_g[SIMD-1:0];
         assign pp_top[p*SIMD +: SIMD] = top_g[SIMD-1:0];
@@ -783,9 +808,11 @@ module mvau #(
     logic [TreeW-1:0]       sum, sum_r;
     logic [AccW-1:0]        sum_x, acc_q, acc_d;
 
-    // (the term logic below is one process per channel over all triples or pairs, not a
+    // (the term logic below is one process per channel over all triples, pairs or lanes, not a
     // continuous assign per triple: Icarus propagates a vector driven piece by piece to all its
-    // readers on every piece's change, 10-20x slower simulation at SIMD 64-128)
+    // readers on every piece's change, 10-20x slower simulation at SIMD 64-128; for the same
+    // reason each process builds its output in a local variable and writes the net once:
+    // every write of a part of a net re-checks the whole vector at each reader, 2-3x)
     if (XnStep) begin : g_xn_step
       // weights of the step (constants of the address): count bit = parity(x) ^ parity(~w),
       // carry = majority(x ^ ~w), for 16 steps chosen by the top address bit between the
@@ -802,17 +829,21 @@ module mvau #(
         logic [3*TermN-1:0] tops;   // the top address bit (lane 3g's copy for triple g)
         assign tops = (3*TermN)'(pp_top[p*SIMD +: SIMD]);
         always_comb begin : p_cnt
+          logic [TermN*2-1:0] tv;
           for (int g = 0; g < TermN; g++) begin
-            term[g*2 +: 2] = {tops[3*g] ? maj3(xs[3*g +: 3] ^ chs[3*g +: 3])
-                                        : maj3(xs[3*g +: 3] ^ cls[3*g +: 3]),
-                              xn_par_q[g] ^ (^cs[3*g +: 3])};
+            tv[g*2 +: 2] = {tops[3*g] ? maj3(xs[3*g +: 3] ^ chs[3*g +: 3])
+                                      : maj3(xs[3*g +: 3] ^ cls[3*g +: 3]),
+                            xn_par_q[g] ^ (^cs[3*g +: 3])};
           end
+          term = tv;
         end
       end else begin : g_direct
         always_comb begin : p_cnt
+          logic [TermN*2-1:0] tv;
           for (int g = 0; g < TermN; g++) begin
-            term[g*2 +: 2] = {maj3(xs[3*g +: 3] ^ cs[3*g +: 3]), xn_par_q[g] ^ (^cs[3*g +: 3])};
+            tv[g*2 +: 2] = {maj3(xs[3*g +: 3] ^ cs[3*g +: 3]), xn_par_q[g] ^ (^cs[3*g +: 3])};
           end
+          term = tv;
         end
         logic unused_split;
         assign unused_split = ^{cls, chs, pp_top[p*SIMD +: SIMD]};
@@ -822,10 +853,12 @@ module mvau #(
       logic [3*TermN-1:0] cs;
       assign cs = ~((3*TermN)'(w_r[p*SIMD +: SIMD]) | PadM);   // (see g_xn_step)
       always_comb begin : p_cnt
+        logic [TermN*2-1:0] tv;
         for (int g = 0; g < TermN; g++) begin
-          term[g*2 +: 2] = {xc_maj_q[g*8 + int'(cs[3*g +: 3])],
-                            xc_par_q[g*2 + int'(^cs[3*g +: 3])]};
+          tv[g*2 +: 2] = {xc_maj_q[g*8 + int'(cs[3*g +: 3])],
+                          xc_par_q[g*2 + int'(^cs[3*g +: 3])]};
         end
+        term = tv;
       end
     end else if (Xnor) begin : g_xnor
       // XNOR of input and weight bits, counted three lanes at a time (full adder logic:
@@ -835,33 +868,37 @@ module mvau #(
       assign m = ~(((3*TermN)'(x_r[(p/XPeG)*SliceW +: SIMD]) | PadM)
                    ^ (3*TermN)'(w_r[p*SIMD +: SIMD]));
       always_comb begin : p_cnt
+        logic [TermN*2-1:0] tv;
         for (int g = 0; g < TermN; g++) begin
-          term[g*2 +: 2] = {maj3(m[3*g +: 3]), ^m[3*g +: 3]};
+          tv[g*2 +: 2] = {maj3(m[3*g +: 3]), ^m[3*g +: 3]};
         end
+        term = tv;
       end
     end else begin : g_mul
-      // one process per channel over all lanes (and partial products), see above: lane s's
-      // input at xs[s*InBits +: InBits], its weight at ws[s*WBits +: WBits]
-      logic [SliceW-1:0]     xs;
-      logic [SIMD*WBits-1:0] ws;
-      assign xs = x_r[(p/XPeG)*SliceW +: SliceW];
-      assign ws = w_r[p*SIMD*WBits +: SIMD*WBits];
+      // one process per channel over all lanes (and partial products), see above; x_r and
+      // w_r read directly (loop-variable indices)
+      localparam int XB = (p/XPeG)*SliceW;   // this channel's slice in x_r
+      localparam int WB = p*SIMD*WBits;      // its weights in w_r
       if (WBits == 1) begin : g_pm1
         // +x or ~x = -x - 1 (the -1 per negative weight is folded into the thresholds)
         always_comb begin : p_term
-          logic [InBits-1:0] xl;
+          logic [InBits-1:0]      xl;
+          logic [TermN*TermW-1:0] tv;
           for (int s = 0; s < SIMD; s++) begin
-            xl = xs[s*InBits +: InBits];
-            term[s*TermW +: TermW] = (InSigned ? TermW'($signed(xl)) : TermW'(xl))
-                                     ^ {TermW{~ws[s]}};
+            xl = x_r[XB + s*InBits +: InBits];
+            tv[s*TermW +: TermW] = (InSigned ? TermW'($signed(xl)) : TermW'(xl))
+                                   ^ {TermW{~w_r[WB + s]}};
           end
+          term = tv;
         end
       end else if (BinIn) begin : g_wbin
         // x = +-1: S counts w where x = 1 (acc = 2S - sum w)
         always_comb begin : p_term
+          logic [TermN*TermW-1:0] tv;
           for (int s = 0; s < SIMD; s++) begin
-            term[s*TermW +: TermW] = xs[s*InBits] ? ws[s*WBits +: WBits] : '0;
+            tv[s*TermW +: TermW] = x_r[XB + s*InBits] ? w_r[WB + s*WBits +: WBits] : '0;
           end
+          term = tv;
         end
       end else begin : g_wint
         // w * x as WBits partial products (lane s's at operands s*WBits .. s*WBits+WBits-1,
@@ -876,11 +913,12 @@ module mvau #(
           logic [InBits-1:0] xl, nx;
           logic [TermW-1:0]  xt, pp;
           logic              wb;
+          logic [TermN*TermW-1:0] tv;
           for (int s = 0; s < SIMD; s++) begin
-            xl = xs[s*InBits +: InBits];
+            xl = x_r[XB + s*InBits +: InBits];
             xt = InSigned ? TermW'($signed(xl)) : TermW'(xl);
             for (int b = 0; b < WBits; b++) begin
-              wb = ws[s*WBits + b];
+              wb = w_r[WB + s*WBits + b];
               if (b == WBits - 1 && !InSigned) begin
                 nx = ~(xl & {InBits{wb}});   // (InBits wide before the cast, see g_xn_step)
                 pp = TermW'(nx) << b;
@@ -889,9 +927,10 @@ module mvau #(
               end else begin
                 pp = wb ? (xt << b) : '0;
               end
-              term[(s*WBits + b)*TermW +: TermW] = pp;
+              tv[(s*WBits + b)*TermW +: TermW] = pp;
             end
           end
+          term = tv;
         end
       end
     end
@@ -931,11 +970,13 @@ module mvau #(
       assign wl = (2*PairHN)'(pp_w[p*SIMD +: SIMD]);
       always_comb begin : p_pt
         logic eq;
+        logic [PairHN*PairHW-1:0] pv;
         for (int i = 0; i < PairHN; i++) begin
           eq = (2 * i + 1 < SIMD) ? ~(wl[2*i] ^ wl[2*i + 1]) : 1'b1;
-          pt[i*PairHW +: PairHW] = (eq ? pp_sum_q[i*PairHW +: PairHW]
+          pv[i*PairHW +: PairHW] = (eq ? pp_sum_q[i*PairHW +: PairHW]
                                        : pp_dif_q[i*PairHW +: PairHW]) ^ {PairHW{~wl[2*i]}};
         end
+        pt = pv;
       end
       // registered when the tree registers every level (RegEvery 1), else a wire
       delay_line #(.Width(PairHN*PairHW), .Depth((RegEvery == 1) ? 1 : 0)) u_pt_dly (
@@ -962,12 +1003,14 @@ module mvau #(
       assign tin = (2*PairN*TermW)'(tree_in);
       always_comb begin : p_pairs
         logic [TermW-1:0] ta, tb;
+        logic [PairN*PairW-1:0] pv;
         for (int i = 0; i < PairN; i++) begin
           ta = tin[2*i*TermW +: TermW];
           tb = tin[(2*i + 1)*TermW +: TermW];
-          pairs[i*PairW +: PairW] = (TreeSigned ? PairW'($signed(ta)) : PairW'(ta))
-                                  + (TreeSigned ? PairW'($signed(tb)) : PairW'(tb));
+          pv[i*PairW +: PairW] = (TreeSigned ? PairW'($signed(ta)) : PairW'(ta))
+                               + (TreeSigned ? PairW'($signed(tb)) : PairW'(tb));
         end
+        pairs = pv;
       end
       localparam int PairDly = (RegEvery == 1 || PpMul || PairQ) ? 1 : 0;
       delay_line #(.Width(PairN*PairW), .Depth(PairDly)) u_pair_dly (
@@ -1016,9 +1059,11 @@ module mvau #(
     if (PmPair) begin : g_corr
       logic [SIMD-1:0] we;
       assign we = pp_w_end[p*SIMD +: SIMD];
-      always_comb begin
-        corr = '0;
-        for (int i = 1; i < SIMD; i += 2) corr = corr + (we[i] ? AccW'(0) : AccW'(1));
+      always_comb begin : p_corr
+        logic [AccW-1:0] cv;
+        cv = '0;
+        for (int i = 1; i < SIMD; i += 2) cv = cv + (we[i] ? AccW'(0) : AccW'(1));
+        corr = cv;
       end
     end else begin : g_nocorr
       assign corr = '0;
