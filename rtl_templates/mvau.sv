@@ -210,7 +210,7 @@ module mvau #(
     initial $readmemh(ThreshFile, t_rom, 0, NF - 1);
   end
 
-  logic stall_d, en;   // stall_d: the next stall, loaded into every copy of g_en
+  logic en;
 
   // ------------------------------------------------- input double buffer
   logic [InW-1:0] in_pad;
@@ -244,20 +244,30 @@ module mvau #(
   // more than a few hundred flops: en (step control, thresholds, activation, output buffer),
   // en_w (weight_rom), en_p[p] (channel p's products, tree and accumulator), en_x[c] (the
   // slice delay line, CopyW bits per copy), en_b (the input buffers' flags alone: step-done),
-  // en_s (the stall's own next value alone: load)
+  // en_s (the stall's own next value alone: load).
+  // Timing: the copies are loaded in groups of StGrp, group g from its own stall_dg[g]: the
+  // small output-control state the stall follows (ld_q, done_q / skid_q, out_valid_q) is kept
+  // in one copy per group (keep: same D; group 0: the flops themselves) with its own stall
+  // copy for load (g_ld), so no control net fans out to every stall copy (target 16, layer
+  // 0: ld_q -> 28 copies, 5 ns of routing). Every group computes the same value each cycle.
   localparam int XCopies = (SliceW + CopyW - 1) / CopyW;
   localparam int EnN     = 4 + PE + XCopies;
+  localparam int StGrp   = 8;
+  localparam int StGrpN  = (EnN + StGrp - 1) / StGrp;
   logic [EnN-1:0]     en_c;
   logic               en_w, en_b, en_s;
   logic [PE-1:0]      en_p;
   logic [XCopies-1:0] en_x;
+  logic [StGrpN-1:0]  stall_dg;   // each group's next stall (all equal)
   for (genvar c = 0; c < EnN; c++) begin : g_en
+    // en_s (copy EnN - 2) belongs to group 0, the others to their group
+    localparam int G = (c == EnN - 2) ? 0 : c / StGrp;
     (* keep *) logic st_q;   // this copy of the stall flop
     (* keep *) always_ff @(posedge clk_i) begin
       if (!rst_ni) begin
         st_q <= 1'b0;
       end else begin
-        st_q <= stall_d;
+        st_q <= stall_dg[G];
       end
     end
     assign en_c[c] = ~st_q;
@@ -1223,7 +1233,24 @@ module mvau #(
       ld_q <= ld_d;
     end
   end
-  assign load = en_s & ld_q;
+  // load per stall group (all equal): each further group has its own stall copy (ss_q) and
+  // copy of ld_q (l_q, enabled by ss_q)
+  logic [StGrpN-1:0] load_g;
+  assign load_g[0] = en_s & ld_q;
+  assign load      = load_g[0];
+  for (genvar g = 1; g < StGrpN; g++) begin : g_ld
+    (* keep *) logic ss_q, l_q;
+    (* keep *) always_ff @(posedge clk_i) begin
+      if (!rst_ni) begin
+        ss_q <= 1'b0;
+        l_q  <= 1'b0;
+      end else begin
+        ss_q <= stall_dg[g];
+        if (!ss_q) l_q <= ld_d;
+      end
+    end
+    assign load_g[g] = ~ss_q & l_q;
+  end
   logic unused_bf;   // b_final_q: only through ld_q (b_v_q: also the output buffer's enable)
   assign unused_bf = b_final_q ^ b_v_q;
 
@@ -1263,7 +1290,25 @@ module mvau #(
     assign xfer        = done_q & ~out_valid_q;
     assign done_d      = load | (done_q & ~xfer);
     assign out_valid_d = xfer | (out_valid_q & ~out_ready_i);
-    assign stall_d     = done_d & out_valid_d;
+    assign stall_dg[0] = done_d & out_valid_d;
+    // the further stall groups: the same state and next stall from their own copies
+    for (genvar g = 1; g < StGrpN; g++) begin : g_st
+      (* keep *) logic dn_q, ov_q;   // this group's copies of done_q, out_valid_q
+      logic xf, dn_d, ov_d;
+      assign xf          = dn_q & ~ov_q;
+      assign dn_d        = load_g[g] | (dn_q & ~xf);
+      assign ov_d        = xf | (ov_q & ~out_ready_i);
+      assign stall_dg[g] = dn_d & ov_d;
+      (* keep *) always_ff @(posedge clk_i) begin
+        if (!rst_ni) begin
+          dn_q <= 1'b0;
+          ov_q <= 1'b0;
+        end else begin
+          dn_q <= dn_d;
+          ov_q <= ov_d;
+        end
+      end
+    end
 
     for (genvar c = 0; c < OutCopies; c++) begin : g_oreg
       localparam int Lo = c * CopyW;
@@ -1299,8 +1344,22 @@ module mvau #(
     logic               skid_q;
     logic [M*ElemW-1:0] skid_data_q;
 
-    assign obuf_d  = res;
-    assign stall_d = skid_q ? ~out_ready_i : (load & out_valid_q & ~out_ready_i);
+    assign obuf_d      = res;
+    assign stall_dg[0] = skid_q ? ~out_ready_i : (load & out_valid_q & ~out_ready_i);
+    // the further stall groups: the same state and next stall from their own copies
+    for (genvar g = 1; g < StGrpN; g++) begin : g_st
+      (* keep *) logic sk_q, ov_q;   // this group's copies of skid_q, out_valid_q
+      assign stall_dg[g] = sk_q ? ~out_ready_i : (load_g[g] & ov_q & ~out_ready_i);
+      (* keep *) always_ff @(posedge clk_i) begin
+        if (!rst_ni) begin
+          sk_q <= 1'b0;
+          ov_q <= 1'b0;
+        end else begin
+          sk_q <= stall_dg[g];
+          ov_q <= load_g[g] | sk_q | (ov_q & ~out_ready_i);
+        end
+      end
+    end
 
     always_ff @(posedge clk_i) begin
       if (load && (!out_valid_q || out_ready_i)) begin
@@ -1317,7 +1376,7 @@ module mvau #(
         skid_q      <= 1'b0;
       end else begin
         out_valid_q <= load | skid_q | (out_valid_q & ~out_ready_i);
-        skid_q      <= stall_d;
+        skid_q      <= stall_dg[0];
       end
     end
   end
