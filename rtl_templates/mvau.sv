@@ -56,7 +56,9 @@
 //   enable and the stall flop itself are kept in copies, one per CopyW = 32 bits (and per
 //   channel, weight_rom, control for the stall), so no control net drives more than a few
 //   hundred flops; the input buffers' full flags, the stall's next value and each channel's
-//   fold-done enable start at their own flag flops and stall copies (a few LUT levels each).
+//   fold-done enable start at their own flag flops and stall copies (a few LUT levels each);
+//   the stall copies load in groups of 8, each group's next stall computed from its own
+//   copies of the output-control flops (no net fans out to every stall copy).
 // Reset: synchronous, active low (control flops only; datapath flops have no reset).
 //
 // Memories (read with $readmemh, file names relative to the simulator's working directory):
