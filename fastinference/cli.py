@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -383,6 +384,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
         return 130
+    except BrokenPipeError:  # stdout piped into a reader that quit (`| head`): not a bug
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        sys.stderr.write("error: output pipe closed before the command finished\n")
+        return 141  # 128 + SIGPIPE, as a shell reports a command killed by it
     except Exception as e:  # a bug: one line for the user, the traceback in a file
         what = " ".join(f"{type(e).__name__}: {e}".split())[:300]
         sys.stderr.write(f"error: internal error (a bug in fastinference): {what}; "

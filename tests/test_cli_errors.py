@@ -184,3 +184,15 @@ def test_help_explains_options():
     assert rc == 0
     for opt in ("--fold-config", "--target-cycles", "--input-bits", "--part", "--clock-ns", "Default"):
         assert opt in out
+
+
+def test_closed_output_pipe_is_not_a_crash(tmp_path, small_net):
+    # `fastinference compile ... | head -1`: the reader quits before the summary lines; one
+    # line on stderr and the shell's SIGPIPE status, not an "internal error" with a crash file
+    r, w = os.pipe()
+    os.close(r)
+    p = subprocess.run([sys.executable, "-m", "fastinference", "compile", str(small_net), "--out",
+                        str(tmp_path / "o"), "--backend", "hls"], stdout=w, stderr=subprocess.PIPE, text=True)
+    os.close(w)
+    assert p.returncode == 141, p.stderr
+    assert p.stderr.strip() == "error: output pipe closed before the command finished"
