@@ -504,7 +504,13 @@ module mvau #(
   // (XNOR with constant weights: the 3:2 counts are shared by every channel, one copy)
   localparam int XGrp = XnConst ? 1 : (PE + XPeG - 1) / XPeG;
   logic [XGrp*SliceW-1:0] x_r;   // group g's slice at [g*SliceW +: SliceW]
-  if (XGrp > 1) begin : g_xrc
+  if (PmPair) begin : g_xr0
+    // pair mode reads the s0 slice into its own P/D registers (g_pd), not the delay line: no
+    // x_r (kept copies of it would keep x_d and their own flops alive for nothing)
+    assign x_r = '0;
+    logic unused_xd;
+    assign unused_xd = ^x_d;
+  end else if (XGrp > 1) begin : g_xrc
     for (genvar g = 0; g < XGrp; g++) begin : g_xr
       (* keep *) logic [SliceW-1:0] xg_q;
       (* keep *) always_ff @(posedge clk_i) begin
@@ -996,13 +1002,47 @@ module mvau #(
       );
       logic unused_term;
       assign unused_term = ^tree_in;
-      mvau_tree #(.N(PairHN), .InW(PairHW), .OutW(AccW), .Signed(1'b1), .Levels(TreeLv - 1),
-                  .RegEvery(RegEvery), .Lv0(1)) u_tree (
-        .clk_i (clk_i),
-        .en_i  (en_p[p]),
-        .in_i  (pt_t),
-        .sum_o (sum)
-      );
+      if (TreeLv >= 2) begin : g_quad
+        // the tree's second level (sums of pairs 2i, 2i+1, as mvau_tree's left-heavy split
+        // would pair them) here too, in the module of the pair terms: Yosys keeps the hierarchy
+        // and maps each module alone, so only here can each quad adder's LUT absorb the pair
+        // select (eq ? P : D, ^ ~w_a) of one of its operands, instead of a LUT level of its own
+        // in front of mvau_tree's adder LUTs; the rest from level 3 (Lv0 = 2), same registers
+        localparam int QuadN = (PairHN + 1) / 2;
+        localparam int QuadW = (PairHW + 1 < AccW) ? PairHW + 1 : AccW;
+        logic [QuadN*QuadW-1:0]     qd, qd_t;
+        logic [2*QuadN*PairHW-1:0]  ptx;   // the pair terms, a zero one after an odd last one
+        assign ptx = (2*QuadN*PairHW)'(pt_t);
+        always_comb begin : p_quad
+          logic [PairHW-1:0]      ta, tb;
+          logic [QuadN*QuadW-1:0] qv;
+          for (int i = 0; i < QuadN; i++) begin
+            ta = ptx[2*i*PairHW +: PairHW];
+            tb = ptx[(2*i + 1)*PairHW +: PairHW];
+            qv[i*QuadW +: QuadW] = QuadW'($signed(ta)) + QuadW'($signed(tb));
+          end
+          qd = qv;
+        end
+        // registered where mvau_tree registers level 2 (RegEvery 1 or 2)
+        delay_line #(.Width(QuadN*QuadW), .Depth((2 % RegEvery == 0) ? 1 : 0)) u_quad_dly (
+          .clk_i, .rst_ni, .en_i(en_p[p]), .d_i(qd), .q_o(qd_t)
+        );
+        mvau_tree #(.N(QuadN), .InW(QuadW), .OutW(AccW), .Signed(1'b1), .Levels(TreeLv - 2),
+                    .RegEvery(RegEvery), .Lv0(2)) u_tree (
+          .clk_i (clk_i),
+          .en_i  (en_p[p]),
+          .in_i  (qd_t),
+          .sum_o (sum)
+        );
+      end else begin : g_pair_tree
+        mvau_tree #(.N(PairHN), .InW(PairHW), .OutW(AccW), .Signed(1'b1), .Levels(TreeLv - 1),
+                    .RegEvery(RegEvery), .Lv0(1)) u_tree (
+          .clk_i (clk_i),
+          .en_i  (en_p[p]),
+          .in_i  (pt_t),
+          .sum_o (sum)
+        );
+      end
     end else if (!ProdReg && TreeLv > 0) begin : g_pairs
       // the tree's first level here, in the products' module, so that each adder LUT absorbs
       // its one-gate products (Yosys keeps the hierarchy): pairs (2i, 2i+1) as mvau_tree's
