@@ -57,8 +57,8 @@
 //   channel, weight_rom, control for the stall), so no control net drives more than a few
 //   hundred flops; the input buffers' full flags, the stall's next value and each channel's
 //   fold-done enable start at their own flag flops and stall copies (a few LUT levels each);
-//   the stall copies load in groups of 8, each group's next stall computed from its own
-//   copies of the output-control flops (no net fans out to every stall copy).
+//   each stall copy and each free flag computes its own next value in its own LUT from its own
+//   copies of the control flops (no next-value net fans out to every copy).
 // Reset: synchronous, active low (control flops only; datapath flops have no reset).
 //
 // Memories (read with $readmemh, file names relative to the simulator's working directory):
@@ -153,8 +153,8 @@ module mvau #(
   localparam int ShiftSf  = 8;
   // products registered before the tree (XNOR counts), else the tree's sum (XNOR counts of
   // the step-constant mode below are not: the tree's first adder level absorbs their count
-  // bits and carry selects)
-  localparam bit ProdReg  = Xnor && !((Steps >= 2) && (Steps <= 16));
+  // bits and carry selects; the ECP5 flow, WRomLut, has no step-constant mode: registered)
+  localparam bit ProdReg  = Xnor && !((Steps >= 2) && (Steps <= 16) && !WRomLut);
   // accumulator start value (mod 2^AccW), undoing the partial products' offsets (g_wint):
   // unsigned inputs: each lane's top partial product is offset by (2^InBits - 1) << (WBits-1);
   // signed inputs: each lane's top partial product enters as ~p = -p - 1
@@ -247,29 +247,26 @@ module mvau #(
   // en_w (weight_rom), en_p[p] (channel p's products, tree and accumulator), en_x[c] (the
   // slice delay line, CopyW bits per copy), en_b (the input buffers' flags alone: step-done),
   // en_s (the stall's own next value alone: load).
-  // Timing: the copies are loaded in groups of StGrp, group g from its own stall_dg[g]: the
-  // small output-control state the stall follows (ld_q, done_q / skid_q, out_valid_q) is kept
-  // in one copy per group (keep: same D; group 0: the flops themselves) with its own stall
-  // copy for load (g_ld), so no control net fans out to every stall copy (target 16, layer
-  // 0: ld_q -> 28 copies, 5 ns of routing). Every group computes the same value each cycle.
+  // Timing: each copy computes its own next value (stall_dc[c], one LUT next to the copy)
+  // from its own copy of the small output-control state the stall follows (ld_q, done_q /
+  // skid_q, out_valid_q; keep: same D; copy en_s: the flops themselves) and its own stall
+  // value, so the loop of every copy is local and only out_ready_i and the output stage's
+  // ld_d route to all copies (one net to every copy: target 16, layer 0, 28 copies, 5-6 ns of
+  // routing after a LUT). Every copy computes the same value each cycle.
   localparam int XCopies = (SliceW + CopyW - 1) / CopyW;
   localparam int EnN     = 4 + PE + XCopies;
-  localparam int StGrp   = 8;
-  localparam int StGrpN  = (EnN + StGrp - 1) / StGrp;
   logic [EnN-1:0]     en_c;
   logic               en_w, en_b, en_s;
   logic [PE-1:0]      en_p;
   logic [XCopies-1:0] en_x;
-  logic [StGrpN-1:0]  stall_dg;   // each group's next stall (all equal)
+  logic [EnN-1:0]     stall_dc;   // each copy's next stall (all equal)
   for (genvar c = 0; c < EnN; c++) begin : g_en
-    // en_s (copy EnN - 2) belongs to group 0, the others to their group
-    localparam int G = (c == EnN - 2) ? 0 : c / StGrp;
     (* keep *) logic st_q;   // this copy of the stall flop
     (* keep *) always_ff @(posedge clk_i) begin
       if (!rst_ni) begin
         st_q <= 1'b0;
       end else begin
-        st_q <= stall_dg[G];
+        st_q <= stall_dc[c];
       end
     end
     assign en_c[c] = ~st_q;
@@ -287,14 +284,20 @@ module mvau #(
   for (genvar c = 0; c < InCopies; c++) begin : g_buf
     localparam int Lo = c * CopyW;
     localparam int Wc = (InW - Lo < CopyW) ? InW - Lo : CopyW;
-    (* keep *) logic free0_q, free1_q;   // this group's copies of ~full_q[0], ~full_q[1]
+    // this group's copies of ~full_q[0], ~full_q[1], each computing its next value as full_d
+    // (g_full) does, from itself instead of full_q: its own LUT next to it (no full_d net
+    // from the centre to every copy; distinct inputs, so synthesis keeps the LUTs apart)
+    (* keep *) logic free0_q, free1_q;
+    logic free0_d, free1_d;
+    assign free0_d = ~((~free0_q | (in_valid_i & tk_q[0])) & ~(rb_q[0] & en_b));
+    assign free1_d = ~((~free1_q | (in_valid_i & tk_q[1])) & ~(rb_q[1] & en_b));
     (* keep *) always_ff @(posedge clk_i) begin
       if (!rst_ni) begin
         free0_q <= 1'b1;
         free1_q <= 1'b1;
       end else begin
-        free0_q <= ~full_d[0];
-        free1_q <= ~full_d[1];
+        free0_q <= free0_d;
+        free1_q <= free1_d;
       end
     end
     always_ff @(posedge clk_i) begin
@@ -1261,8 +1264,8 @@ module mvau #(
   logic                out_valid_q, load, ld_q, ld_d;
 
   // Timing: load = en & b_v_q & b_final_q with the AND of the flags a flop (ld_q, loaded as
-  // they are), and en from its own stall copy, so the stall loop (load -> stall_d -> every
-  // g_en copy) starts at two lightly loaded flops
+  // they are), and en from its own stall copy (en_s), so the stall loop starts at two lightly
+  // loaded flops; every other stall copy has its own copy of ld_q (g_st)
   if (ActRegs > 0) begin : g_ld_dly
     assign ld_d = bv_q[ActRegs-1] & bf_q[ActRegs-1];
   end else begin : g_ld_nodly
@@ -1275,24 +1278,7 @@ module mvau #(
       ld_q <= ld_d;
     end
   end
-  // load per stall group (all equal): each further group has its own stall copy (ss_q) and
-  // copy of ld_q (l_q, enabled by ss_q)
-  logic [StGrpN-1:0] load_g;
-  assign load_g[0] = en_s & ld_q;
-  assign load      = load_g[0];
-  for (genvar g = 1; g < StGrpN; g++) begin : g_ld
-    (* keep *) logic ss_q, l_q;
-    (* keep *) always_ff @(posedge clk_i) begin
-      if (!rst_ni) begin
-        ss_q <= 1'b0;
-        l_q  <= 1'b0;
-      end else begin
-        ss_q <= stall_dg[g];
-        if (!ss_q) l_q <= ld_d;
-      end
-    end
-    assign load_g[g] = ~ss_q & l_q;
-  end
+  assign load = en_s & ld_q;
   logic unused_bf;   // b_final_q: only through ld_q (b_v_q: also the output buffer's enable)
   assign unused_bf = b_final_q ^ b_v_q;
 
@@ -1332,22 +1318,29 @@ module mvau #(
     assign xfer        = done_q & ~out_valid_q;
     assign done_d      = load | (done_q & ~xfer);
     assign out_valid_d = xfer | (out_valid_q & ~out_ready_i);
-    assign stall_dg[0] = done_d & out_valid_d;
-    // the further stall groups: the same state and next stall from their own copies
-    for (genvar g = 1; g < StGrpN; g++) begin : g_st
-      (* keep *) logic dn_q, ov_q;   // this group's copies of done_q, out_valid_q
-      logic xf, dn_d, ov_d;
-      assign xf          = dn_q & ~ov_q;
-      assign dn_d        = load_g[g] | (dn_q & ~xf);
-      assign ov_d        = xf | (ov_q & ~out_ready_i);
-      assign stall_dg[g] = dn_d & ov_d;
-      (* keep *) always_ff @(posedge clk_i) begin
-        if (!rst_ni) begin
-          dn_q <= 1'b0;
-          ov_q <= 1'b0;
-        end else begin
-          dn_q <= dn_d;
-          ov_q <= ov_d;
+    // the stall copies: en_s from the state itself, every other copy the same state and next
+    // stall from its own copies (l_q, dn_q, ov_q) and its own stall (st_q = ~en_c[c])
+    for (genvar c = 0; c < EnN; c++) begin : g_st
+      if (c == EnN - 2) begin : g_main
+        assign stall_dc[c] = done_d & out_valid_d;
+      end else begin : g_copy
+        (* keep *) logic l_q, dn_q, ov_q;   // this copy's ld_q, done_q, out_valid_q
+        logic ld, xf, dn_d, ov_d;
+        assign ld          = en_c[c] & l_q;
+        assign xf          = dn_q & ~ov_q;
+        assign dn_d        = ld | (dn_q & ~xf);
+        assign ov_d        = xf | (ov_q & ~out_ready_i);
+        assign stall_dc[c] = dn_d & ov_d;
+        (* keep *) always_ff @(posedge clk_i) begin
+          if (!rst_ni) begin
+            l_q  <= 1'b0;
+            dn_q <= 1'b0;
+            ov_q <= 1'b0;
+          end else begin
+            if (en_c[c]) l_q <= ld_d;
+            dn_q <= dn_d;
+            ov_q <= ov_d;
+          end
         end
       end
     end
@@ -1387,18 +1380,26 @@ module mvau #(
     logic [M*ElemW-1:0] skid_data_q;
 
     assign obuf_d      = res;
-    assign stall_dg[0] = skid_q ? ~out_ready_i : (load & out_valid_q & ~out_ready_i);
-    // the further stall groups: the same state and next stall from their own copies
-    for (genvar g = 1; g < StGrpN; g++) begin : g_st
-      (* keep *) logic sk_q, ov_q;   // this group's copies of skid_q, out_valid_q
-      assign stall_dg[g] = sk_q ? ~out_ready_i : (load_g[g] & ov_q & ~out_ready_i);
-      (* keep *) always_ff @(posedge clk_i) begin
-        if (!rst_ni) begin
-          sk_q <= 1'b0;
-          ov_q <= 1'b0;
-        end else begin
-          sk_q <= stall_dg[g];
-          ov_q <= load_g[g] | sk_q | (ov_q & ~out_ready_i);
+    logic               stall_d;
+    assign stall_d = skid_q ? ~out_ready_i : (load & out_valid_q & ~out_ready_i);
+    // the stall copies: en_s from the state itself, every other copy the same state and next
+    // stall from its own copies (l_q, ov_q; its stall st_q = ~en_c[c] is its copy of skid_q)
+    for (genvar c = 0; c < EnN; c++) begin : g_st
+      if (c == EnN - 2) begin : g_main
+        assign stall_dc[c] = stall_d;
+      end else begin : g_copy
+        (* keep *) logic l_q, ov_q;   // this copy's ld_q, out_valid_q
+        logic ld;
+        assign ld          = en_c[c] & l_q;
+        assign stall_dc[c] = !en_c[c] ? ~out_ready_i : (ld & ov_q & ~out_ready_i);
+        (* keep *) always_ff @(posedge clk_i) begin
+          if (!rst_ni) begin
+            l_q  <= 1'b0;
+            ov_q <= 1'b0;
+          end else begin
+            if (en_c[c]) l_q <= ld_d;
+            ov_q <= ld | ~en_c[c] | (ov_q & ~out_ready_i);
+          end
         end
       end
     end
@@ -1418,7 +1419,7 @@ module mvau #(
         skid_q      <= 1'b0;
       end else begin
         out_valid_q <= load | skid_q | (out_valid_q & ~out_ready_i);
-        skid_q      <= stall_dg[0];
+        skid_q      <= stall_d;
       end
     end
   end

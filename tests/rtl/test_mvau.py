@@ -80,6 +80,8 @@ DEFAULT_CASES = [
     # +-1 on integers through the weight ROM (the ECP5 flow's LUT ROM at <= 16 steps, any ROM
     # above): registered pair sums, the tree's root the sum register for 5 levels, not for 2
     ("pm1_u8_rom_t5_lut", 40, 4, 2, 20, 1, "int", 8, False, "bits", 1, 1),
+    # XNOR with a 10-word LUT ROM (no step-constant mode in the ECP5 flow): registered products
+    ("xnor_t10_lut_scores", 20, 10, 2, 10, 1, "binary", 1, False, "scores", 0, 1),
     ("pm1_s4_rom_t2", 16, 10, 2, 4, 1, "int", 4, True, "int", 3),
 ]
 # in the slow group only: variants of default cases (the same datapath in the other ROM style,
