@@ -224,12 +224,29 @@ def yosys_cmd() -> list[str]:
     return tools.yosys()
 
 
+# Modules flattened into their parents right after elaboration (the rest keep their hierarchy,
+# which the per-module figures need): the fully parallel mvau's per-lane selects (one XNOR
+# triple's count, one pair's term; rtl_templates/mvau_xnsel.sv, mvau_pmsel.sv). Each is a
+# module so that Yosys elaborates it once instead of the select inline in mvau's per-channel
+# loop; flattened, its select by a constant weight folds into wiring as it did inline.
+FLATTEN_CELLS = ("mvau_xnsel", "mvau_pmsel")
+
+
+def flatten_cmds() -> list[str]:
+    """Yosys commands that flatten the :data:`FLATTEN_CELLS` modules only: every module is kept
+    (``keep_hierarchy``) except these (a parameterized one is ``$paramod\\NAME\\...``), then
+    the attribute is removed again."""
+    pats = " ".join(f"*{m}*" for m in FLATTEN_CELLS)
+    return ["setattr -mod -set keep_hierarchy 1", f"setattr -mod -unset keep_hierarchy {pats}",
+            "flatten", "setattr -mod -unset keep_hierarchy"]
+
+
 def run_yosys(rtl: Path, top: str, family: str, out_dir_rel: str, timeout: int = 3600) -> dict:
     """Run in ``rtl``; results go to ``rtl/out_dir_rel``. Returns the parsed stat JSON."""
     files = read_filelist(rtl)
     script = "\n".join(
         [f"read_verilog -sv -DSYNTHESIS {f}" for f in files]
-        + [f"hierarchy -check -top {top}",
+        + [f"hierarchy -check -top {top}", *flatten_cmds(),
            # stop before memories are mapped: list each module's memories (mems.json)
            f"synth_xilinx -top {top} -family {family} -noiopad -noclkbuf -run :map_memory",
            "select t:$mem_v2",

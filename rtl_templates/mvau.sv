@@ -504,8 +504,11 @@ module mvau #(
   // register fed every channel's products and its routing set the CNN's first conv Fmax
   // (x_d -> popcount / adder tree, 5 ns of routing to 16 channels)
   localparam int XPeG = 4;
-  // (XNOR with constant weights: the 3:2 counts are shared by every channel, one copy)
-  localparam int XGrp = XnConst ? 1 : (PE + XPeG - 1) / XPeG;
+  // (XNOR with constant weights: the 3:2 counts are shared by every channel, one copy; pair
+  // mode with constant weights reads the shared P/D registers, not x_r: one copy, which
+  // synthesis removes with the delay line, unread; the kept group copies stayed, 17,408 FF
+  // in the fully parallel digits MLP)
+  localparam int XGrp = (XnConst || (PmPair && WConst)) ? 1 : (PE + XPeG - 1) / XPeG;
   logic [XGrp*SliceW-1:0] x_r;   // group g's slice at [g*SliceW +: SliceW]
   if (PmPair) begin : g_xr0
     // pair mode reads the s0 slice into its own P/D registers (g_pd), not the delay line: no
@@ -809,6 +812,9 @@ module mvau #(
       assign unused_xn = ^{xn_par_q, pp_w_lo, pp_w_hi, pp_top};
     end
   end else begin : g_no_pp
+    // (fully parallel units: these unused nets are PE * SIMD bits, more than Verilator's
+    // replication limit for '0)
+    /* verilator lint_off WIDTHCONCAT */
     assign pp_w_lo   = '0;
     assign pp_w_hi   = '0;
     assign pp_top    = '0;
@@ -817,6 +823,7 @@ module mvau #(
     assign pp_w_end  = '0;
     assign pp_sum_q  = '0;
     assign pp_dif_q  = '0;
+    /* verilator lint_on WIDTHCONCAT */
     logic unused_pp;
     assign unused_pp = ^{pp_w, pp_w_end, pp_sum_q, pp_dif_q, pp_w_lo, pp_w_hi, pp_top, xn_par_q};
   end
@@ -870,16 +877,19 @@ module mvau #(
         assign unused_split = ^{cls, chs, pp_top[p*SIMD +: SIMD]};
       end
     end else if (XnConst) begin : g_xn_const
-      // constant weights: c = ~w per lane (0 for pad lanes), the shared registered counts
+      // constant weights: c = ~w per lane (0 for pad lanes), the shared registered counts;
+      // each triple's select in its own mvau_xnsel reading only that triple's counts (Yosys
+      // elaborates the small module once; the select inline here, a shift over all triples'
+      // counts per triple, cost about a second of elaboration per channel)
       logic [3*TermN-1:0] cs;
       assign cs = ~((3*TermN)'(w_r[p*SIMD +: SIMD]) | PadM);   // (see g_xn_step)
-      always_comb begin : p_cnt
-        logic [TermN*2-1:0] tv;
-        for (int g = 0; g < TermN; g++) begin
-          tv[g*2 +: 2] = {xc_maj_q[g*8 + int'(cs[3*g +: 3])],
-                          xc_par_q[g*2 + int'(^cs[3*g +: 3])]};
-        end
-        term = tv;
+      for (genvar g = 0; g < TermN; g++) begin : g_sel
+        mvau_xnsel u_sel (
+          .maj_i (xc_maj_q[g*8 +: 8]),
+          .par_i (xc_par_q[g*2 +: 2]),
+          .c_i   (cs[3*g +: 3]),
+          .cnt_o (term[g*2 +: 2])
+        );
       end
     end else if (Xnor) begin : g_xnor
       // XNOR of input and weight bits, counted three lanes at a time (full adder logic:
@@ -984,7 +994,43 @@ module mvau #(
       assign sum_r   = sum_q;
     end
 
-    if (PmPair) begin : g_pp_tree
+    if (PmPair && WConst) begin : g_pp_one
+      // pair mode, one step: the weights are the constant word; each pair's term in its own
+      // mvau_pmsel reading only that pair's P and D (as mvau_xnsel: one small module
+      // elaborated once, not the select inline in this per-channel loop); then as g_pp_tree
+      logic [PairHN*PairHW-1:0] pt, pt_t;
+      logic [2*PairHN-1:0]      wl;
+      assign wl = (2*PairHN)'(pp_w[p*SIMD +: SIMD]);
+      for (genvar i = 0; i < PairHN; i++) begin : g_sel
+        // a pad lane 2i+1 takes lane 2i's weight: equal weights select P (its x_b is 0)
+        logic [1:0] wp;
+        if (2 * i + 1 < SIMD) begin : g_two
+          assign wp = wl[2*i +: 2];
+        end else begin : g_one
+          logic unused_wpad;
+          assign unused_wpad = wl[2*i + 1];
+          assign wp = {2{wl[2*i]}};
+        end
+        mvau_pmsel #(.W(PairHW)) u_sel (
+          .sum_i  (pp_sum_q[i*PairHW +: PairHW]),
+          .dif_i  (pp_dif_q[i*PairHW +: PairHW]),
+          .w_i    (wp),
+          .term_o (pt[i*PairHW +: PairHW])
+        );
+      end
+      delay_line #(.Width(PairHN*PairHW), .Depth((RegEvery == 1) ? 1 : 0)) u_pt_dly (
+        .clk_i, .rst_ni, .en_i(en_p[p]), .d_i(pt), .q_o(pt_t)
+      );
+      logic unused_term;
+      assign unused_term = ^tree_in;
+      mvau_tree #(.N(PairHN), .InW(PairHW), .OutW(AccW), .Signed(1'b1), .Levels(TreeLv - 1),
+                  .RegEvery(RegEvery), .Lv0(1)) u_tree (
+        .clk_i (clk_i),
+        .en_i  (en_p[p]),
+        .in_i  (pt_t),
+        .sum_o (sum)
+      );
+    end else if (PmPair) begin : g_pp_tree
       // pair mode: the pair terms replace the products and the tree's first level (Lv0 = 1)
       logic [PairHN*PairHW-1:0] pt, pt_t;
       logic [2*PairHN-1:0]      wl;   // (a pad lane's weight is unused: its pair's eq is 1)
