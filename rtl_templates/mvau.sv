@@ -1365,14 +1365,17 @@ module mvau #(
     assign done_d      = load | (done_q & ~xfer);
     assign out_valid_d = xfer | (out_valid_q & ~out_ready_i);
     // the stall copies: en_s from the state itself, every other copy the same state and next
-    // stall from its own copies (l_q, dn_q, ov_q) and its own stall (st_q = ~en_c[c])
+    // stall from its own copies (l_q, dn_q, ov_q). The stall is done_q & out_valid_q (its D
+    // is done_d & out_valid_d), so a copy's load is ~(dn_q & ov_q) & l_q, not from st_q: the
+    // next stall is one LUT4 of (l_q, dn_q, ov_q, out_ready_i) (with st_q, 5 inputs: two LUT
+    // levels, the second placed apart from the first, 2 ns of routing at target 16)
     for (genvar c = 0; c < EnN; c++) begin : g_st
       if (c == EnN - 2) begin : g_main
         assign stall_dc[c] = done_d & out_valid_d;
       end else begin : g_copy
         (* keep *) logic l_q, dn_q, ov_q;   // this copy's ld_q, done_q, out_valid_q
         logic ld, xf, dn_d, ov_d;
-        assign ld          = en_c[c] & l_q;
+        assign ld          = ~(dn_q & ov_q) & l_q;
         assign xf          = dn_q & ~ov_q;
         assign dn_d        = ld | (dn_q & ~xf);
         assign ov_d        = xf | (ov_q & ~out_ready_i);
