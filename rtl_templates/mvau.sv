@@ -515,7 +515,7 @@ module mvau #(
     // x_r (kept copies of it would keep x_d and their own flops alive for nothing)
     assign x_r = '0;
     logic unused_xd;
-    assign unused_xd = ^x_d;
+    assign unused_xd = ^{x_d, x_r};
   end else if (XGrp > 1) begin : g_xrc
     for (genvar g = 0; g < XGrp; g++) begin : g_xr
       (* keep *) logic [SliceW-1:0] xg_q;
@@ -905,6 +905,11 @@ module mvau #(
         end
         term = tv;
       end
+    end else if (PmPair) begin : g_pm_none
+      // pair mode: the pair terms (g_pp_one, g_pp_tree) replace the products; no process
+      // here (unused, it was still elaborated: a loop over SIMD lanes of x_r and w_r per
+      // channel, most of the one-step front end's time at PE 32-64)
+      assign term = '0;
     end else begin : g_mul
       // one process per channel over all lanes (and partial products), see above; x_r and
       // w_r read directly (loop-variable indices)
@@ -994,30 +999,20 @@ module mvau #(
       assign sum_r   = sum_q;
     end
 
+    logic [AccW-1:0] pm_neg;   // one-step pair mode: the count of negative odd-lane weights
     if (PmPair && WConst) begin : g_pp_one
-      // pair mode, one step: the weights are the constant word; each pair's term in its own
-      // mvau_pmsel reading only that pair's P and D (as mvau_xnsel: one small module
-      // elaborated once, not the select inline in this per-channel loop); then as g_pp_tree
+      // pair mode, one step: the weights are the constant word; all of the channel's pair terms
+      // and its negative odd-lane weight count (the correction, see g_corr) in one mvau_pmsel,
+      // elaborated once for all channels (the select inline in this loop, or one instance per
+      // pair, made Yosys' elaboration superlinear in PE); then as g_pp_tree
       logic [PairHN*PairHW-1:0] pt, pt_t;
-      logic [2*PairHN-1:0]      wl;
-      assign wl = (2*PairHN)'(pp_w[p*SIMD +: SIMD]);
-      for (genvar i = 0; i < PairHN; i++) begin : g_sel
-        // a pad lane 2i+1 takes lane 2i's weight: equal weights select P (its x_b is 0)
-        logic [1:0] wp;
-        if (2 * i + 1 < SIMD) begin : g_two
-          assign wp = wl[2*i +: 2];
-        end else begin : g_one
-          logic unused_wpad;
-          assign unused_wpad = wl[2*i + 1];
-          assign wp = {2{wl[2*i]}};
-        end
-        mvau_pmsel #(.W(PairHW)) u_sel (
-          .sum_i  (pp_sum_q[i*PairHW +: PairHW]),
-          .dif_i  (pp_dif_q[i*PairHW +: PairHW]),
-          .w_i    (wp),
-          .term_o (pt[i*PairHW +: PairHW])
-        );
-      end
+      mvau_pmsel #(.N(PairHN), .SIMD(SIMD), .W(PairHW), .CntW(AccW)) u_sel (
+        .sum_i  (pp_sum_q),
+        .dif_i  (pp_dif_q),
+        .w_i    (pp_w[p*SIMD +: SIMD]),
+        .term_o (pt),
+        .neg_o  (pm_neg)
+      );
       delay_line #(.Width(PairHN*PairHW), .Depth((RegEvery == 1) ? 1 : 0)) u_pt_dly (
         .clk_i, .rst_ni, .en_i(en_p[p]), .d_i(pt), .q_o(pt_t)
       );
@@ -1157,7 +1152,11 @@ module mvau #(
     // only w_a's -1), so the step's count of negative odd-lane weights is subtracted here (a
     // constant of the step address; the writer's S is unchanged)
     logic [AccW-1:0] corr;
-    if (PmPair) begin : g_corr
+    if (PmPair && WConst) begin : g_corr_one
+      assign corr = pm_neg;   // a constant (u_sel's count of the constant word)
+      logic unused_we;
+      assign unused_we = ^pp_w_end;
+    end else if (PmPair) begin : g_corr
       logic [SIMD-1:0] we;
       assign we = pp_w_end[p*SIMD +: SIMD];
       always_comb begin : p_corr
@@ -1168,6 +1167,11 @@ module mvau #(
       end
     end else begin : g_nocorr
       assign corr = '0;
+    end
+    if (!(PmPair && WConst)) begin : g_no_neg
+      assign pm_neg = '0;
+      logic unused_neg;
+      assign unused_neg = ^pm_neg;
     end
 
     assign acc_d = (first_q[PipeN-1] ? AccInit : acc_q) + sum_x - corr;
