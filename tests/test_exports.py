@@ -89,15 +89,36 @@ def test_tie_nets_have_exact_ties(nets, name, exporter):
     assert zeros >= 20
 
 
+def assert_same_model(trained, committed):
+    """The graph (nodes, names, shapes, attributes) byte for byte and the +-1 weight matrices exactly;
+    the float BatchNorm parameters only up to training drift: PyTorch's CPU kernels round differently
+    on other CPU models (on an AMD EPYC host one running mean moved by 0.0097 of 6.1, one variance by
+    0.13 of 1,158, the signs all equal). The byte-exact check stays in the slow test below."""
+    from onnx import numpy_helper
+    a, b = onnx.load(str(trained)), onnx.load(str(committed))
+    wa = {i.name: numpy_helper.to_array(i) for i in a.graph.initializer}
+    wb = {i.name: numpy_helper.to_array(i) for i in b.graph.initializer}
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        assert wa[name].dtype == wb[name].dtype and wa[name].shape == wb[name].shape, name
+        if wa[name].ndim == 2:
+            assert np.array_equal(wa[name], wb[name]), name
+        else:
+            assert np.allclose(wa[name], wb[name], rtol=1e-2, atol=1e-2), name
+    for m in (a, b):
+        del m.graph.initializer[:]
+    assert a.SerializeToString() == b.SerializeToString()
+
+
 def test_example_mlp_equals_the_trained_test_net(nets):
     """Reduced default version of the slow test below: the session's mlp_seed (same recipe and
-    seed as examples/train_digits_bnn.py, legacy exporter) is byte for byte the committed
-    examples/digits_mlp.onnx, and the committed test rows are load_data's first 200."""
+    seed as examples/train_digits_bnn.py, legacy exporter) is the committed examples/digits_mlp.onnx
+    (graph byte for byte, weights up to float rounding), and the committed test rows are load_data's first 200."""
     from pathlib import Path
 
     from fastinference.testing import nets as recipe
     ex = Path(__file__).resolve().parent.parent / "examples"
-    assert nets.get("mlp_seed", "legacy").path.read_bytes() == (ex / "digits_mlp.onnx").read_bytes()
+    assert_same_model(nets.get("mlp_seed", "legacy").path, ex / "digits_mlp.onnx")
     _, X_te, _, y_te = recipe.load_data()
     x = np.load(ex / "digits_test_x.npy")
     assert x.dtype == np.int64 and np.array_equal(x, X_te[:200])
