@@ -225,8 +225,8 @@ def yosys_cmd() -> list[str]:
 
 
 # Modules flattened into their parents right after elaboration (the rest keep their hierarchy,
-# which the per-module figures need): the fully parallel mvau's per-lane selects (one XNOR
-# triple's count, one channel's pair terms; rtl_templates/mvau_xnsel.sv, mvau_pmsel.sv). Each is a
+# which the per-module figures need): the fully parallel mvau's per-channel selects (one
+# channel's XNOR triple counts, its pair terms; rtl_templates/mvau_xnsel.sv, mvau_pmsel.sv). Each is a
 # module so that Yosys elaborates it once instead of the select inline in mvau's per-channel
 # loop; flattened, its select by a constant weight folds into wiring as it did inline.
 FLATTEN_CELLS = ("mvau_xnsel", "mvau_pmsel")
