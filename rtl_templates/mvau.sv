@@ -539,6 +539,8 @@ module mvau #(
     // the step-constant modes read their own copy of the weights (g_pp); no weight_rom (its
     // unused output would not remove it: synthesis keeps the hierarchy)
     assign w_r = '0;
+    logic unused_wr;   // (pair mode does not read it; XnStep lists it in g_xpar too)
+    assign unused_wr = ^w_r;
   end else if (!WConst) begin : g_w_rom
     weight_rom #(.Words(Steps), .Width(WordW), .AddrW(AddrW), .Lut(WRomLut), .Latency(WLat),
                  .File(WeightFile)) u_w_rom (
@@ -1023,46 +1025,70 @@ module mvau #(
       );
     end else if (PmPair) begin : g_pp_tree
       // pair mode: the pair terms replace the products and the tree's first level (Lv0 = 1)
-      logic [PairHN*PairHW-1:0] pt, pt_t;
+      logic [PairHN*PairHW-1:0] pt;
+      logic [PairHN-1:0]        pe, pi;   // per pair: select P (w_a == w_b), invert (~w_a)
       logic [2*PairHN-1:0]      wl;   // (a pad lane's weight is unused: its pair's eq is 1)
       assign wl = (2*PairHN)'(pp_w[p*SIMD +: SIMD]);
       always_comb begin : p_pt
-        logic eq;
+        logic [PairHN-1:0]        ev, iv;
         logic [PairHN*PairHW-1:0] pv;
         for (int i = 0; i < PairHN; i++) begin
-          eq = (2 * i + 1 < SIMD) ? ~(wl[2*i] ^ wl[2*i + 1]) : 1'b1;
-          pv[i*PairHW +: PairHW] = (eq ? pp_sum_q[i*PairHW +: PairHW]
-                                       : pp_dif_q[i*PairHW +: PairHW]) ^ {PairHW{~wl[2*i]}};
+          ev[i] = (2 * i + 1 < SIMD) ? ~(wl[2*i] ^ wl[2*i + 1]) : 1'b1;
+          iv[i] = ~wl[2*i];
+          pv[i*PairHW +: PairHW] = (ev[i] ? pp_sum_q[i*PairHW +: PairHW]
+                                          : pp_dif_q[i*PairHW +: PairHW]) ^ {PairHW{iv[i]}};
         end
         pt = pv;
+        pe = ev;
+        pi = iv;
       end
-      // registered when the tree registers every level (RegEvery 1), else a wire
-      delay_line #(.Width(PairHN*PairHW), .Depth((RegEvery == 1) ? 1 : 0)) u_pt_dly (
-        .clk_i, .rst_ni, .en_i(en_p[p]), .d_i(pt), .q_o(pt_t)
-      );
       logic unused_term;
       assign unused_term = ^tree_in;
       if (TreeLv >= 2) begin : g_quad
         // the tree's second level (sums of pairs 2i, 2i+1, as mvau_tree's left-heavy split
-        // would pair them) here too, in the module of the pair terms: Yosys keeps the hierarchy
-        // and maps each module alone, so only here can each quad adder's LUT absorb the pair
-        // select (eq ? P : D, ^ ~w_a) of one of its operands, instead of a LUT level of its own
-        // in front of mvau_tree's adder LUTs; the rest from level 3 (Lv0 = 2), same registers
+        // would pair them) in mvau_pmquad: pair 2i's term is selected here, pair 2i+1's inside
+        // the module, so that each quad adder bit is one LUT of pair 2i's term bit and pair
+        // 2i+1's P, D and selects (see mvau_pmquad); the rest from level 3 (Lv0 = 2)
         localparam int QuadN = (PairHN + 1) / 2;
+        localparam int QuadF = PairHN / 2;   // quads of two pairs (an odd last pair: alone)
         localparam int QuadW = (PairHW + 1 < AccW) ? PairHW + 1 : AccW;
-        logic [QuadN*QuadW-1:0]     qd, qd_t;
-        logic [2*QuadN*PairHW-1:0]  ptx;   // the pair terms, a zero one after an odd last one
-        assign ptx = (2*QuadN*PairHW)'(pt_t);
-        always_comb begin : p_quad
-          logic [PairHW-1:0]      ta, tb;
-          logic [QuadN*QuadW-1:0] qv;
-          for (int i = 0; i < QuadN; i++) begin
-            ta = ptx[2*i*PairHW +: PairHW];
-            tb = ptx[(2*i + 1)*PairHW +: PairHW];
-            qv[i*QuadW +: QuadW] = QuadW'($signed(ta)) + QuadW'($signed(tb));
+        localparam int QInW  = QuadF * (3 * PairHW + 2);
+        logic [QuadN*QuadW-1:0] qd, qd_t;
+        logic [QInW-1:0]        qi, qi_t;   // {inv, eq, D, P of pairs 2i+1, terms of pairs 2i}
+        always_comb begin : p_qi
+          logic [QuadF*PairHW-1:0] ta, sb, db;
+          logic [QuadF-1:0]        eb, ib;
+          for (int i = 0; i < QuadF; i++) begin
+            ta[i*PairHW +: PairHW] = pt[2*i*PairHW +: PairHW];
+            sb[i*PairHW +: PairHW] = pp_sum_q[(2*i + 1)*PairHW +: PairHW];
+            db[i*PairHW +: PairHW] = pp_dif_q[(2*i + 1)*PairHW +: PairHW];
+            eb[i] = pe[2*i + 1];
+            ib[i] = pi[2*i + 1];
           end
-          qd = qv;
+          qi = {ib, eb, db, sb, ta};
         end
+        // registered when the tree registers every level (RegEvery 1), else a wire
+        delay_line #(.Width(QInW), .Depth((RegEvery == 1) ? 1 : 0)) u_qi_dly (
+          .clk_i, .rst_ni, .en_i(en_p[p]), .d_i(qi), .q_o(qi_t)
+        );
+        mvau_pmquad #(.N(QuadF), .W(PairHW), .QW(QuadW)) u_quad (
+          .ta_i   (qi_t[0 +: QuadF*PairHW]),
+          .sum_i  (qi_t[QuadF*PairHW +: QuadF*PairHW]),
+          .dif_i  (qi_t[2*QuadF*PairHW +: QuadF*PairHW]),
+          .eq_i   (qi_t[3*QuadF*PairHW +: QuadF]),
+          .inv_i  (qi_t[3*QuadF*PairHW + QuadF +: QuadF]),
+          .quad_o (qd[QuadF*QuadW-1:0])
+        );
+        if (QuadN > QuadF) begin : g_odd
+          // an odd last pair is its quad alone (sign-extended)
+          logic [PairHW-1:0] tl;
+          delay_line #(.Width(PairHW), .Depth((RegEvery == 1) ? 1 : 0)) u_tl_dly (
+            .clk_i, .rst_ni, .en_i(en_p[p]), .d_i(pt[QuadF*2*PairHW +: PairHW]), .q_o(tl)
+          );
+          assign qd[QuadF*QuadW +: QuadW] = QuadW'($signed(tl));
+        end
+        logic unused_pt;   // (pairs 2i+1: selected in u_quad from P, D, pe, pi)
+        assign unused_pt = ^{pt, pe, pi};
         // registered where mvau_tree registers level 2 (RegEvery 1 or 2)
         delay_line #(.Width(QuadN*QuadW), .Depth((2 % RegEvery == 0) ? 1 : 0)) u_quad_dly (
           .clk_i, .rst_ni, .en_i(en_p[p]), .d_i(qd), .q_o(qd_t)
@@ -1075,6 +1101,13 @@ module mvau #(
           .sum_o (sum)
         );
       end else begin : g_pair_tree
+        logic [PairHN*PairHW-1:0] pt_t;
+        // registered when the tree registers every level (RegEvery 1), else a wire
+        delay_line #(.Width(PairHN*PairHW), .Depth((RegEvery == 1) ? 1 : 0)) u_pt_dly (
+          .clk_i, .rst_ni, .en_i(en_p[p]), .d_i(pt), .q_o(pt_t)
+        );
+        logic unused_sel;
+        assign unused_sel = ^{pe, pi};
         mvau_tree #(.N(PairHN), .InW(PairHW), .OutW(AccW), .Signed(1'b1), .Levels(TreeLv - 1),
                     .RegEvery(RegEvery), .Lv0(1)) u_tree (
           .clk_i (clk_i),

@@ -61,6 +61,8 @@ DEFAULT_CASES = [
     # +-1 on integers with <= 16 steps: pair mode (shared x_a +- x_b, weights of the step)
     ("pm1_u8_pairs_t16", 64, 32, 2, 64, 1, "int", 8, False, "bits", 1),
     ("pm1_s5_pairs_odd", 21, 6, 3, 7, 1, "int", 5, True, "int", 3),
+    # 5 pairs (the last one with a pad lane): two mvau_pmquad quads and an odd pair alone
+    ("pm1_u8_pairs_q5", 17, 5, 2, 9, 1, "int", 8, False, "bits", 1),
     # XNOR with 2..16 steps: the weights as functions of the step (16: split on the top bit)
     ("xnor_t16_tail_scores", 40, 15, 3, 20, 1, "binary", 1, False, "scores", 0),
     # one step (fully parallel): constant weights in the mvau (no weight_rom); XNOR: the shared
