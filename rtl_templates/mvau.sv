@@ -41,7 +41,7 @@
 // Latency: SF*NF + 4 + (SF*NF > 1) + WLat + TreeRegs + ActRegs cycles from the input handshake
 //   to the output handshake (idle unit, output ready; the + 1: the output buffer holds a
 //   finished vector a cycle), TreeRegs = $clog2(TermN) / RegEvery (partial
-//   products: 1 + ($clog2(TermN) - 1) / RegEvery), ActRegs =
+//   products: 1 + ($clog2(TermN) - 1) / RegEvery; PairQTop: $clog2(TermN) - 2), ActRegs =
 //   $clog2(NThr) / 2 for more than 7 thresholds (else 0), WLat = weight_rom's read
 //   latency: 3 up to 1,024 steps, 4 up to 16,384, one more per further 16x.
 // Back-pressure: accepted on the output. SF*NF > 1: a finished vector waits in the output
@@ -140,7 +140,16 @@ module mvau #(
   localparam int TreeLv   = $clog2(TermN);
   // partial products (PpMul): their pair sums (the first level) are registered and the tree
   // counts levels from there, so no cycle has the AND / NAND and two adder levels
-  localparam int TreeRegs = (PpMul && TreeLv > 0) ? 1 + (TreeLv - 1) / RegEvery :
+  // the ECP5 flow's PairQ tree (below; = PairQ && WRomLut && TreeLv >= 5: pair mode is off
+  // there above one step) registers every level from level 4 on: at 8-bit inputs levels 4
+  // and 5 are 13- and 14-bit adders, and the two chained in one cycle (plus the routing to
+  // the far node registers) were the digits MLP's critical path at target 16 (6.76 ns).
+  // TreeLv - 2 tree registers (TreeLv / 2 without: one more cycle of latency at 5 or 6
+  // levels, cycles per inference unchanged)
+  localparam bit PairQTop = (WBits == 1) && !BinIn && WRomLut && (Steps >= 2) && (RegEvery == 2)
+                            && (TreeLv >= 5);
+  localparam int TreeRegs = PairQTop ? TreeLv - 2 :
+                            (PpMul && TreeLv > 0) ? 1 + (TreeLv - 1) / RegEvery :
                                                     TreeLv / RegEvery;
   localparam int AddrW    = (Steps > 1) ? $clog2(Steps) : 1;
   // weight_rom read latency: 3 up to 1,024 words, +1 per further 16x (both styles)
@@ -984,8 +993,8 @@ module mvau #(
       end
       assign tree_in = term_q;
       assign sum_r   = sum;
-    end else if (PairQ && (TreeLv % 2 == 1)) begin : g_sum_tree
-      // the tree's root is a register (PairQ, odd TreeLv): it is the sum register
+    end else if (PairQ && (TreeLv % 2 == 1 || PairQTop)) begin : g_sum_tree
+      // the tree's root is a register (PairQ, odd TreeLv or PairQTop): it is the sum register
       assign tree_in = term;
       assign sum_r   = sum;
     end else begin : g_sum_q
@@ -1145,8 +1154,11 @@ module mvau #(
         logic unused_hi;
         assign unused_hi = ^tree_in;
       end
+      // PairQTop: tree level 3 is the mvau's level 4 (Lv0 0 for PairQ: the tree's even levels
+      // are the mvau's odd ones)
       mvau_tree #(.N(PairN), .InW(PairW), .OutW(AccW), .Signed(TreeSigned), .Levels(TreeLv - 1),
-                  .RegEvery(RegEvery), .Lv0((PpMul || PairQ) ? 0 : 1)) u_tree (
+                  .RegEvery(RegEvery), .Lv0((PpMul || PairQ) ? 0 : 1),
+                  .RegFrom(PairQTop ? 3 : 0)) u_tree (
         .clk_i (clk_i),
         .en_i  (en_p[p]),
         .in_i  (pairs_t),

@@ -13,7 +13,10 @@
 // by en_i (the mvau's global stall; Lv0: levels already summed before the operands arrive, 1
 // when the mvau adds the first level itself). Every operand passes the same levels (a node with a single child
 // still counts as a level), so the latency is Levels / RegEvery cycles (integer division) for
-// all of them; the root itself is combinational unless Levels % RegEvery == 0.
+// all of them; the root itself is combinational unless Levels % RegEvery == 0. RegFrom > 0:
+// every level l with Lv0 + l >= RegFrom is a register too (the wide upper levels, where two
+// chained adders of 13+ bits miss the ECP5 clock: the mvau's PairQ tree in its WRomLut flow);
+// the latency is then the number of registered levels, all operands alike.
 // Throughput: one sum per enabled cycle. No back-pressure of its own (en_i freezes it).
 // Datapath flops have no reset.
 module mvau_tree #(
@@ -23,7 +26,8 @@ module mvau_tree #(
   parameter bit Signed   = 1'b0,
   parameter int Levels   = 2,
   parameter int RegEvery = 2,
-  parameter int Lv0      = 0
+  parameter int Lv0      = 0,
+  parameter int RegFrom  = 0
 ) (
   input  logic             clk_i,
   input  logic             en_i,
@@ -52,7 +56,7 @@ module mvau_tree #(
     logic [SumW-1:0]   lo_x, hi_x, s;
 
     mvau_tree #(.N(NL), .InW(InW), .OutW(OutW), .Signed(Signed), .Levels(Levels - 1),
-                .RegEvery(RegEvery), .Lv0(Lv0)) u_lo (
+                .RegEvery(RegEvery), .Lv0(Lv0), .RegFrom(RegFrom)) u_lo (
       .clk_i (clk_i),
       .en_i  (en_i),
       .in_i  (in_i[NL*InW-1:0]),
@@ -61,7 +65,7 @@ module mvau_tree #(
 
     if (NR > 0) begin : g_hi
       mvau_tree #(.N(NR), .InW(InW), .OutW(OutW), .Signed(Signed), .Levels(Levels - 1),
-                  .RegEvery(RegEvery), .Lv0(Lv0)) u_hi (
+                  .RegEvery(RegEvery), .Lv0(Lv0), .RegFrom(RegFrom)) u_hi (
         .clk_i (clk_i),
         .en_i  (en_i),
         .in_i  (in_i[N*InW-1:NL*InW]),
@@ -80,7 +84,7 @@ module mvau_tree #(
     end
     assign s = lo_x + hi_x;
 
-    if ((Lv0 + Levels) % RegEvery == 0) begin : g_reg
+    if ((Lv0 + Levels) % RegEvery == 0 || (RegFrom > 0 && Lv0 + Levels >= RegFrom)) begin : g_reg
       logic [SumW-1:0] s_q;
       always_ff @(posedge clk_i) begin
         if (en_i) s_q <= s;

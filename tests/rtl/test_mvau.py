@@ -80,8 +80,12 @@ DEFAULT_CASES = [
     # 7 thresholds x 2 lanes: the threshold ROM's fold counter in several copies (LUT style)
     ("w2a3_int7_lut", 12, 6, 2, 4, 2, "int", 3, False, "int", 7, 1),
     # +-1 on integers through the weight ROM (the ECP5 flow's LUT ROM at <= 16 steps, any ROM
-    # above): registered pair sums, the tree's root the sum register for 5 levels, not for 2
+    # above): registered pair sums, the tree's root the sum register for 5 levels (in the ECP5
+    # flow also levels 4 and 5 registers, PairQTop), not for 2
     ("pm1_u8_rom_t5_lut", 40, 4, 2, 20, 1, "int", 8, False, "bits", 1, 1),
+    # the same with 6 levels (the digits MLP's layer 0 at target 16 / 64 in the ECP5 flow):
+    # levels 4..6 each a register (PairQTop), the root the sum register
+    ("pm1_u8_rom_t6_lut", 128, 4, 2, 64, 1, "int", 8, False, "bits", 1, 1),
     # XNOR with a 10-word LUT ROM (no step-constant mode in the ECP5 flow): registered products
     ("xnor_t10_lut_scores", 20, 10, 2, 10, 1, "binary", 1, False, "scores", 0, 1),
     ("pm1_s4_rom_t2", 16, 10, 2, 4, 1, "int", 4, True, "int", 3),
@@ -201,7 +205,7 @@ def build_cases(work: Path, cases, n_vectors: int = N_VECTORS) -> list[dict]:
             out_offset=int(layer.out_offset) if out == "int" else 0, acc_width=accw,
             reg_every=REG_EVERY, rom_lut=rom_lut, in_width=K * bits, out_width=M * elem,
             in_words=pack(x, bits), expected=pack(y, elem),
-            interval=steps, latency=mvau_latency(layer, PE, SIMD)))
+            interval=steps, latency=mvau_latency(layer, PE, SIMD, bool(rom_lut))))
     for name, width, depth in FIFO_CASES:
         words = [int(v) for v in rng.integers(0, 1 << width, size=N_VECTORS)]
         cfgs.append(dict(kind="fifo", name=name, depth=depth, in_width=width, out_width=width,

@@ -114,12 +114,17 @@ def acc_width(layer: BinaryLayer) -> int:
     return _plan(layer).s_acc_bits
 
 
-def tree_regs(layer: BinaryLayer, simd: int) -> int:
+def tree_regs(layer: BinaryLayer, simd: int, rom_lut: bool = False, steps: int = 2) -> int:
+    """Registers of the mvau's adder tree. ``rom_lut``: the ECP5 flow's RTL (``-DFI_ECP5``,
+    mvau WRomLut), where a +-1 x integers tree of 5+ levels through the weight ROM (PairQ,
+    ``steps`` >= 2) registers every level from level 4 on (mvau.sv ``PairQTop``)."""
     mode = mvau_mode(layer)
     # XNOR bits 3:2 compressed; W-bit x integers: one partial product per weight bit and lane
     terms = (math.ceil(simd / 3) if mode == "xnor" else
              simd * layer.weight_bits if mode == "w_int" else simd)
     levels = (max(terms, 1) - 1).bit_length()
+    if rom_lut and mode == "pm1_int" and steps >= 2 and REG_EVERY == 2 and levels >= 5:
+        return levels - 2
     if mode == "w_int" and levels > 0:  # the partial products' pair sums are registered
         return 1 + (levels - 1) // REG_EVERY
     return levels // REG_EVERY
@@ -133,11 +138,13 @@ def weight_rom_latency(steps: int) -> int:
     return 3 + (addr_w - 7) // 4 if addr_w > 10 else 3
 
 
-def mvau_latency(layer: BinaryLayer, pe: int, simd: int) -> int:
-    """Cycles from an input handshake to the output handshake of an idle mvau."""
+def mvau_latency(layer: BinaryLayer, pe: int, simd: int, rom_lut: bool = False) -> int:
+    """Cycles from an input handshake to the output handshake of an idle mvau (``rom_lut``: of
+    the ECP5 flow's RTL, see :func:`tree_regs`)."""
     steps = math.ceil(layer.K / simd) * math.ceil(layer.M / pe)
     # + 1 when steps > 1: the output buffer holds a vector a cycle before the output register
-    return (steps + 4 + (steps > 1) + weight_rom_latency(steps) + tree_regs(layer, simd)
+    return (steps + 4 + (steps > 1) + weight_rom_latency(steps)
+            + tree_regs(layer, simd, rom_lut, steps)
             + act_regs(layer))
 
 
