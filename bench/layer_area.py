@@ -45,9 +45,10 @@ def main() -> int:
         shutil.copy(m, work / m.name)
     K, M, ib = int(_param(params, "K")), int(_param(params, "M")), int(_param(params, "InBits"))
     ob = 32 if _param(params, "Scores") == "1'b1" else int(_param(params, "OutBits"))
+    rn = int(_param(params, "ReadyN")) if ".ReadyN" in params else 1
     (work / "unit_top.sv").write_text(f"""module unit_top (
   input  logic clk_i, input logic rst_ni, input logic in_valid_i, output logic in_ready_o,
-  input  logic [{K * ib - 1}:0] in_data_i, output logic out_valid_o, input logic out_ready_i,
+  input  logic [{K * ib - 1}:0] in_data_i, output logic out_valid_o, input logic [{rn - 1}:0] out_ready_i,
   output logic [{M * ob - 1}:0] out_data_o);
   mvau #({params}) u_mvau (.*);
 endmodule

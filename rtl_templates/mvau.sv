@@ -95,6 +95,9 @@ module mvau #(
   parameter int OutOffset  = 0,
   parameter int AccW       = 16,
   parameter int RegEvery   = 2,
+  // copies of out_ready_i (equal values, e.g. stream_fifo's ReadyN): the stall copies read
+  // them in groups of about EnN / ReadyN, so no one ready net routes to every copy
+  parameter int ReadyN     = 1,
 `ifdef FI_ECP5
   parameter bit WRomLut    = 1'b1,   // weight_rom style: banked LUT ROM (ECP5 timing flow)
 `else
@@ -109,7 +112,7 @@ module mvau #(
   output logic                               in_ready_o,
   input  logic [K*InBits-1:0]                in_data_i,
   output logic                               out_valid_o,
-  input  logic                               out_ready_i,
+  input  logic [ReadyN-1:0]                  out_ready_i,
   output logic [M*(Scores ? 32 : OutBits)-1:0] out_data_o
 );
 
@@ -280,6 +283,15 @@ module mvau #(
     end
     assign en_c[c] = ~st_q;
   end
+  // the copy of out_ready_i that stall copy c reads (copies in contiguous groups; ReadyN <=
+  // EnN), and rdy_m, the one the output stage reads (the main stall copy's, c = EnN - 2)
+  logic [EnN-1:0] rdy_c;
+  logic           rdy_m;
+  for (genvar c = 0; c < EnN; c++) begin : g_rdy
+    assign rdy_c[c] = out_ready_i[c * ReadyN / EnN];
+  end
+  assign rdy_m = rdy_c[EnN-2];
+
   assign en   = en_c[0];
   assign en_w = en_c[1];
   assign en_p = en_c[2 +: PE];
@@ -1408,7 +1420,7 @@ module mvau #(
     localparam int OutCopies = (M * ElemW + CopyW - 1) / CopyW;
     assign xfer        = done_q & ~out_valid_q;
     assign done_d      = load | (done_q & ~xfer);
-    assign out_valid_d = xfer | (out_valid_q & ~out_ready_i);
+    assign out_valid_d = xfer | (out_valid_q & ~rdy_m);
     // the stall copies: en_s from the state itself, every other copy the same state and next
     // stall from its own copies (l_q, dn_q, ov_q). The stall is done_q & out_valid_q (its D
     // is done_d & out_valid_d), so a copy's load is ~(dn_q & ov_q) & l_q, not from st_q: the
@@ -1423,7 +1435,7 @@ module mvau #(
         assign ld          = ~(dn_q & ov_q) & l_q;
         assign xf          = dn_q & ~ov_q;
         assign dn_d        = ld | (dn_q & ~xf);
-        assign ov_d        = xf | (ov_q & ~out_ready_i);
+        assign ov_d        = xf | (ov_q & ~rdy_c[c]);
         assign stall_dc[c] = dn_d & ov_d;
         (* keep *) always_ff @(posedge clk_i) begin
           if (!rst_ni) begin
@@ -1475,7 +1487,7 @@ module mvau #(
 
     assign obuf_d      = res;
     logic               stall_d;
-    assign stall_d = skid_q ? ~out_ready_i : (load & out_valid_q & ~out_ready_i);
+    assign stall_d = skid_q ? ~rdy_m : (load & out_valid_q & ~rdy_m);
     // the stall copies: en_s from the state itself, every other copy the same state and next
     // stall from its own copies (l_q, ov_q; its stall st_q = ~en_c[c] is its copy of skid_q)
     for (genvar c = 0; c < EnN; c++) begin : g_st
@@ -1485,26 +1497,26 @@ module mvau #(
         (* keep *) logic l_q, ov_q;   // this copy's ld_q, out_valid_q
         logic ld;
         assign ld          = en_c[c] & l_q;
-        assign stall_dc[c] = !en_c[c] ? ~out_ready_i : (ld & ov_q & ~out_ready_i);
+        assign stall_dc[c] = !en_c[c] ? ~rdy_c[c] : (ld & ov_q & ~rdy_c[c]);
         (* keep *) always_ff @(posedge clk_i) begin
           if (!rst_ni) begin
             l_q  <= 1'b0;
             ov_q <= 1'b0;
           end else begin
             if (en_c[c]) l_q <= ld_d;
-            ov_q <= ld | ~en_c[c] | (ov_q & ~out_ready_i);
+            ov_q <= ld | ~en_c[c] | (ov_q & ~rdy_c[c]);
           end
         end
       end
     end
 
     always_ff @(posedge clk_i) begin
-      if (load && (!out_valid_q || out_ready_i)) begin
+      if (load && (!out_valid_q || rdy_m)) begin
         out_data_q <= obuf_d[M*ElemW-1:0];
-      end else if (skid_q && out_ready_i) begin
+      end else if (skid_q && rdy_m) begin
         out_data_q <= skid_data_q;
       end
-      if (load && out_valid_q && !out_ready_i) skid_data_q <= obuf_d[M*ElemW-1:0];
+      if (load && out_valid_q && !rdy_m) skid_data_q <= obuf_d[M*ElemW-1:0];
     end
 
     always_ff @(posedge clk_i) begin
@@ -1512,7 +1524,7 @@ module mvau #(
         out_valid_q <= 1'b0;
         skid_q      <= 1'b0;
       end else begin
-        out_valid_q <= load | skid_q | (out_valid_q & ~out_ready_i);
+        out_valid_q <= load | skid_q | (out_valid_q & ~rdy_m);
         skid_q      <= stall_d;
       end
     end

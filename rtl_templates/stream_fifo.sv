@@ -7,15 +7,18 @@
 // Throughput: one beat per cycle when Depth >= 2 (a push and a pop may happen in the same
 //   cycle); Depth = 1 gives one beat every 2 cycles (no push while full).
 // Back-pressure: accepted on the output (out_ready_i); applied on the input when full.
+//   in_ready_o comes in ReadyN equal copies (the producer spreads its loads over them, see
+//   below); a producer handshakes with any one of them.
 // Reset: synchronous, active low (rst_ni held low for at least one clock edge).
 module stream_fifo #(
   parameter int Width = 8,
-  parameter int Depth = 2
+  parameter int Depth = 2,
+  parameter int ReadyN = 1
 ) (
   input  logic             clk_i,
   input  logic             rst_ni,
   input  logic             in_valid_i,
-  output logic             in_ready_o,
+  output logic [ReadyN-1:0] in_ready_o,
   input  logic [Width-1:0] in_data_i,
   output logic             out_valid_o,
   input  logic             out_ready_i,
@@ -33,15 +36,35 @@ module stream_fifo #(
 
   // both flags are flops (not compares of count_q): in_ready_o and out_valid_o often steer a
   // neighbour's stall logic
-  assign in_ready_o  = ~full_q;
   assign out_valid_o = nonempty_q;
   assign count_d     = count_q + CntW'(push) - CntW'(pop);
-  assign push        = in_valid_i & in_ready_o;
+  assign push        = in_valid_i & ~full_q;
   assign pop         = out_valid_o & out_ready_i;
   // next flags from the flags, the handshakes and compares of count_q (not of count_d: no
   // adder behind them). A push never meets full_q (in_ready_o is ~full_q).
   assign full_d     = full_q ? !pop : (push && !pop && (count_q == CntW'(Depth - 1)));
   assign nonempty_d = nonempty_q ? !(pop && !push && (count_q == CntW'(1))) : push;
+
+  // Timing: a producer with many stall copies (mvau) reads in_ready_o in dozens of LUTs spread
+  // over its datapath; one full flag routed to all of them was the digits MLP's critical path
+  // at target 16 on ECP5 (5.85 ns of routing). Copy k (k >= 1) is its own flop (keep: same
+  // next value as full_q) computing its next value from itself, as full_d does from full_q
+  // (while it is clear, full_q is clear and push = in_valid_i), so each copy can sit next to
+  // its group of loads with one LUT in front of it.
+  assign in_ready_o[0] = ~full_q;
+  for (genvar k = 1; k < ReadyN; k++) begin : g_rdy
+    (* keep *) logic fullk_q;
+    logic fullk_d;
+    assign fullk_d = fullk_q ? !pop : (in_valid_i && !pop && (count_q == CntW'(Depth - 1)));
+    (* keep *) always_ff @(posedge clk_i) begin
+      if (!rst_ni) begin
+        fullk_q <= 1'b0;
+      end else begin
+        fullk_q <= fullk_d;
+      end
+    end
+    assign in_ready_o[k] = ~fullk_q;
+  end
 
   // the read is asynchronous (out_data_o = entry rd_ptr_q): up to LutMaxDepth entries are LUT
   // RAM (on ECP5 a block RAM read would cost ~5.8 ns clock-to-out at the FIFO's output)

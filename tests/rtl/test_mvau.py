@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 
 from fastinference.backends.rtl import (MVAU_FILES, REG_EVERY, _hex_lines, _signed_width, acc_width,
-                                        mvau_latency, thresh_words, weight_words)
+                                        mvau_latency, ready_copies, thresh_words, weight_words)
 from fastinference.ir import BinaryDense
 from fastinference.reference import run_layer
 from fastinference.testing.rtl_helpers import SIMULATORS, TEMPLATES, run_cocotb
@@ -112,7 +112,9 @@ DEEP_CASES = [
     ("deep_xnor_lut", 33, 33, 1, 1, 1, "binary", 1, False, "bits", 1, 1),
     ("deep_w4_lut", 40, 30, 1, 1, 4, "int", 3, True, "int", 3, 1),
 ]
-FIFO_CASES = [("fifo_d1", 5, 1), ("fifo_d2", 7, 2), ("fifo_d3", 3, 3)]
+# name, width, depth, copies of in_ready_o (ReadyN)
+FIFO_CASES = [("fifo_d1", 5, 1, 1), ("fifo_d2", 7, 2, 1), ("fifo_d3", 3, 3, 1),
+              ("fifo_d1_r2", 4, 1, 2), ("fifo_d2_r3", 6, 2, 3)]
 N_VECTORS = 24
 
 
@@ -204,11 +206,12 @@ def build_cases(work: Path, cases, n_vectors: int = N_VECTORS) -> list[dict]:
             scores=int(out == "scores"), n_thr=max(nthr, 1), out_bits=elem if out != "scores" else 1,
             out_offset=int(layer.out_offset) if out == "int" else 0, acc_width=accw,
             reg_every=REG_EVERY, rom_lut=rom_lut, in_width=K * bits, out_width=M * elem,
+            ready_n=ready_copies(PE, SIMD, bits),   # as the generated top sets it
             in_words=pack(x, bits), expected=pack(y, elem),
             interval=steps, latency=mvau_latency(layer, PE, SIMD, bool(rom_lut))))
-    for name, width, depth in FIFO_CASES:
+    for name, width, depth, ready_n in FIFO_CASES:
         words = [int(v) for v in rng.integers(0, 1 << width, size=N_VECTORS)]
-        cfgs.append(dict(kind="fifo", name=name, depth=depth, in_width=width, out_width=width,
+        cfgs.append(dict(kind="fifo", name=name, depth=depth, ready_n=ready_n, in_width=width, out_width=width,
                          in_words=words, expected=words, interval=1 if depth > 1 else 2,
                          latency=1))
     return cfgs

@@ -74,6 +74,7 @@ class Wire:
     consumer: str = ""
     depth: int = MIN_DEPTH
     note: str = ""
+    ready_n: int = 1  # copies of the ready its producer reads (mvau ReadyN, stream_fifo ReadyN)
 
 
 @dataclass
@@ -214,10 +215,12 @@ class _Builder:
         st = rtl._mvau_stage(r)
         out_bits = r.elem_bits
         w = self.wire(f"{l.name}_o", r.out_width, l.name)
+        self.p.wires[w].ready_n = rtl.ready_copies(r.PE, r.SIMD, r.in_bits)
         steps = r.plan.NF * r.plan.SF
         self.stage(GStage(l.name, "mvau", st.params, [("in", t.wire, "in"), ("out", w, "out")],
                           st.comments, _mvau_program(steps, windows),
-                          r.latency - steps + 2, 0))
+                          # FIFO depths hold for both flows' RTL (the ECP5 one may be a cycle longer)
+                          max(r.latency, r.latency_ecp5) - steps + 2, 0))
         self.p.roms.append((l, r, r.plan.weights))
         kind = "bits" if (not r.scores and r.n_thr == 1 and r.out_bits == 1) else "int"
         signed = True if r.scores else (False if kind == "bits" else r.out_signed)

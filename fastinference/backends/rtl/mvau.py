@@ -34,6 +34,10 @@ MVAU_FILES = ("delay_line.sv", "flop_copies.sv", "mvau_tree.sv", "mvau_popcount.
 #: adder levels between registers in the mvau's tree (mvau_tree RegEvery)
 REG_EVERY = 2
 
+#: mvau stall copies per copy of out_ready_i (mvau ReadyN): each ready copy drives about twice
+#: this many LUTs (a copy's next stall and its out_valid copy), all placed near one another
+READY_GROUP = 8
+
 
 @dataclass
 class RtlLayer:
@@ -58,6 +62,7 @@ class RtlLayer:
     out_signed: bool
     acc_width: int
     latency: int
+    latency_ecp5: int  # of the ECP5 timing flow's RTL (-DFI_ECP5, see tree_regs)
     weight_file: str
     thresh_file: str
     input_desc: str
@@ -146,6 +151,13 @@ def mvau_latency(layer: BinaryLayer, pe: int, simd: int, rom_lut: bool = False) 
     return (steps + 4 + (steps > 1) + weight_rom_latency(steps)
             + tree_regs(layer, simd, rom_lut, steps)
             + act_regs(layer))
+
+
+def ready_copies(pe: int, simd: int, in_bits: int) -> int:
+    """Copies of the out_ready_i the mvau reads (its ReadyN; the output FIFO's ReadyN): one per
+    READY_GROUP of its stall copies (mvau.sv EnN = 4 + PE + one per 32 bits of input slice)."""
+    en_n = 4 + pe + math.ceil(simd * in_bits / 32)
+    return math.ceil(en_n / READY_GROUP)
 
 
 def act_regs(layer: BinaryLayer) -> int:
@@ -253,6 +265,7 @@ def _mvau_info(l: BinaryLayer, f: LayerFold, pixel_input: bool = False) -> RtlLa
         out_offset=p.out_offset if kind == "int" else 0,
         out_signed=p.out_signed if kind == "int" else False,
         acc_width=p.s_acc_bits, latency=mvau_latency(l, f.pe, f.simd),
+        latency_ecp5=mvau_latency(l, f.pe, f.simd, rom_lut=True),
         weight_file=f"{l.name}_w.mem", thresh_file=f"{l.name}_t.mem", input_desc=desc, plan=p)
 
 
@@ -285,9 +298,11 @@ def _mvau_stage(r: RtlLayer) -> Stage:
                 ("Scores", f"1'b{int(r.scores)}"), ("NThr", str(max(r.n_thr, 1))),
                 ("OutBits", str(r.out_bits)), ("OutOffset", str(r.out_offset)),
                 ("AccW", str(r.acc_width)), ("RegEvery", str(REG_EVERY)),
+                ("ReadyN", str(ready_copies(r.PE, r.SIMD, r.in_bits))),
                 ("WeightFile", f'"{r.weight_file}"'), ("ThreshFile", f'"{r.thresh_file}"')],
         in_width=r.in_width, out_width=r.out_width,
         comments=[f"{r.kind} from ONNX node(s): {r.nodes}",
                   f"K={r.K} M={r.M} PE={r.PE} SIMD={r.SIMD} bound={r.bound} cycles/inference, "
-                  f"latency {r.latency} cycles",
+                  f"latency {r.latency} cycles" + (f" ({r.latency_ecp5} in the ECP5 timing flow)"
+                                                   if r.latency_ecp5 != r.latency else ""),
                   f"input: {r.input_desc}; output: {out_desc}"])

@@ -134,7 +134,8 @@ def write_rtl_graph(model: Model, folding: dict[str, LayerFold], out: Path, top:
         classes=classes, out_width=classes * SCORE_BITS, bound=bound, stream_cycles=s_cycles,
         cycles=max(bound, s_cycles), stages=p.stages, wires=list(p.wires.values()),
         fifos=[w for w in p.wires.values() if w.producer and w.consumer],
-        input_wire=p.input_wire, output_wire=o.wire, out_bits=o.bits,
+        input_wire=p.input_wire, output_wire=o.wire, output_ready_n=p.wires[o.wire].ready_n,
+        out_bits=o.bits,
         out_signed=o.signed and o.kind == "int", image_input=image_input,
         channels=int(model.input_shape[0]) if image_input else 0,
         pixels=int(np.prod(model.input_shape[1:])) if image_input else 0, **axis_ctx.context(fmt))
