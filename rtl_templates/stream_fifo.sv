@@ -47,23 +47,26 @@ module stream_fifo #(
 
   // Timing: a producer with many stall copies (mvau) reads in_ready_o in dozens of LUTs spread
   // over its datapath; one full flag routed to all of them was the digits MLP's critical path
-  // at target 16 on ECP5 (5.85 ns of routing). Copy k (k >= 1) is its own flop (keep: same
-  // next value as full_q) computing its next value from itself, as full_d does from full_q
-  // (while it is clear, full_q is clear and push = in_valid_i), so each copy can sit next to
-  // its group of loads with one LUT in front of it.
-  assign in_ready_o[0] = ~full_q;
-  for (genvar k = 1; k < ReadyN; k++) begin : g_rdy
-    (* keep *) logic fullk_q;
-    logic fullk_d;
-    assign fullk_d = fullk_q ? !pop : (in_valid_i && !pop && (count_q == CntW'(Depth - 1)));
-    (* keep *) always_ff @(posedge clk_i) begin
-      if (!rst_ni) begin
-        fullk_q <= 1'b0;
-      end else begin
-        fullk_q <= fullk_d;
+  // at target 16 on ECP5 (5.85 ns of routing). With ReadyN > 1 every in_ready_o bit is its own
+  // flop (keep: same next value as full_q), full_q stays here for push, and copy k computes
+  // its next value from itself as full_d does from full_q (while it is clear, full_q is clear
+  // and push = in_valid_i), so each copy sits by its group of loads with one LUT before it.
+  if (ReadyN == 1) begin : g_rdy1
+    assign in_ready_o = ~full_q;
+  end else begin : g_rdyn
+    for (genvar k = 0; k < ReadyN; k++) begin : g_rdy
+      (* keep *) logic fullk_q;
+      logic fullk_d;
+      assign fullk_d = fullk_q ? !pop : (in_valid_i && !pop && (count_q == CntW'(Depth - 1)));
+      (* keep *) always_ff @(posedge clk_i) begin
+        if (!rst_ni) begin
+          fullk_q <= 1'b0;
+        end else begin
+          fullk_q <= fullk_d;
+        end
       end
+      assign in_ready_o[k] = ~fullk_q;
     end
-    assign in_ready_o[k] = ~fullk_q;
   end
 
   // the read is asynchronous (out_data_o = entry rd_ptr_q): up to LutMaxDepth entries are LUT
