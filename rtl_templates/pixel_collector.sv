@@ -10,8 +10,12 @@
 // first N-1 pixels are accepted while the previous vector still waits (double buffer).
 //
 // Back-pressure: yes, on both sides. in_ready_o = (pixel is not the last of its image) ||
-//   !out_valid_o || out_ready_i (a combinational path from out_ready_i to in_ready_o only for
-//   the last pixel); out_valid_o and out_data_o come from flops.
+//   !out_valid_o, from flops: the last pixel waits until the output register is empty, not
+//   for out_ready_i (no combinational path from out_ready_i to in_ready_o: on ECP5 that path
+//   ran through the FIFOs on both sides, the digits CNN's critical path at 149.9 MHz). With
+//   N >= 2 pixels per image the vector has N - 1 cycles to leave, so a consumer that takes it
+//   within N - 2 cycles never stalls the input; N = 1 keeps out_ready_i in in_ready_o (else
+//   one pixel per 2 cycles). out_valid_o and out_data_o come from flops.
 // Throughput: one pixel per cycle; steady state (input always valid, output always ready):
 //   N cycles per image. The input never stalls as long as each vector is taken within N-1
 //   cycles after it appears.
@@ -44,7 +48,11 @@ module pixel_collector #(
   logic [N*PixW-1:0]   vec;
 
   assign last_pix    = last_q;
-  assign in_ready_o  = !last_pix || !out_valid_q || out_ready_i;
+  if (N > 1) begin : g_rdy_reg
+    assign in_ready_o = !last_pix || !out_valid_q;
+  end else begin : g_rdy_comb
+    assign in_ready_o = !out_valid_q || out_ready_i;
+  end
   assign in_fire     = in_valid_i && in_ready_o;
   assign out_valid_o = out_valid_q;
   assign out_data_o  = out_q;
