@@ -110,7 +110,7 @@ module mvau #(
   input  logic [K*InBits-1:0]                in_data_i,
   output logic                               out_valid_o,
   input  logic                               out_ready_i,
-  output logic [M*(Scores ? 32 : OutBits)-1:0] out_data_o
+  output logic [M*(Scores ? 32 : OutBits)-1:0] out_data_o   // (ElemW = Scores ? 32 : OutBits)
 );
 
   localparam int SF       = (K + SIMD - 1) / SIMD;
@@ -118,7 +118,15 @@ module mvau #(
   localparam int Steps    = SF * NF;
   localparam int InW      = SF * SIMD * InBits;   // padded input vector
   localparam int SliceW   = SIMD * InBits;
-  localparam int ElemW    = Scores ? 32 : OutBits;
+  // scores: (acc << ScSh) + B (32 bits) is stored from the score register to the output
+  // register as a code of ScLoW + 2 bits, {sign of acc, carry, low ScLoW bits of the sum}: its
+  // bits above ScLoW are B's plus carry - sign (B a constant per channel), so they are wires and
+  // LUT2s of the two flag bits behind the output register (g_sc_exp), not 32 - ScLoW flops, skid
+  // flops and skid muxes per element (the digits MLP's last layer, fully parallel: 320 muxes)
+  localparam int ScSh     = BinIn ? 1 : 0;
+  localparam int ScLoW    = AccW + ScSh;
+  localparam bit ScCode   = Scores && (ScLoW + 2 < 32);
+  localparam int ElemQ    = !Scores ? OutBits : ScCode ? ScLoW + 2 : 32;   // stored element
   localparam int LaneW    = Scores ? 32 : 1 + NThr * AccW;
   localparam int WordW    = PE * SIMD * WBits;
   localparam bit Xnor     = BinIn && (WBits == 1);
@@ -1309,16 +1317,33 @@ module mvau #(
   // more than 7 thresholds: the count is a tree registered every 2 levels (ActRegs cycles)
   localparam int ActRegs = (!Scores && NThr > 7) ? $clog2(NThr) / 2 : 0;
   logic               b_v_q, b_final_q;
-  logic [PE*ElemW-1:0] res;
+  logic [PE*ElemQ-1:0] res;
 
-  mvau_act #(.PE(PE), .AccW(AccW), .NThr(NThr), .OutBits(OutBits), .OutOffset(OutOffset),
-             .Scores(Scores), .ScoreShift(BinIn ? 1 : 0), .CntRegEvery(2)) u_act (
-    .clk_i (clk_i),
-    .en_i  (en),
-    .acc_i (fin_q),
-    .thr_i (t_q),
-    .res_o (res)
-  );
+  if (ScCode) begin : g_sc_code
+    // scores as codes (see ScCode): per lane {sign(acc), the ScLoW + 1 bits of
+    // (acc << ScSh)[ScLoW-1:0] + B[ScLoW-1:0]}, registered as mvau_act registers its score (the
+    // same cycle); here, not in mvau_act, so that B (t_q, a constant at one fold) folds in
+    always_ff @(posedge clk_i) begin
+      if (en) begin
+        for (int p = 0; p < PE; p++) begin
+          res[p*ElemQ +: ElemQ] <= {fin_q[p*AccW + AccW - 1],
+                                    (ScLoW + 1)'({fin_q[p*AccW +: AccW], {ScSh{1'b0}}})
+                                    + (ScLoW + 1)'(t_q[p*LaneW +: ScLoW])};
+        end
+      end
+    end
+    logic unused_t;
+    assign unused_t = ^t_q;
+  end else begin : g_act
+    mvau_act #(.PE(PE), .AccW(AccW), .NThr(NThr), .OutBits(OutBits), .OutOffset(OutOffset),
+               .Scores(Scores), .ScoreShift(ScSh), .CntRegEvery(2)) u_act (
+      .clk_i (clk_i),
+      .en_i  (en),
+      .acc_i (fin_q),
+      .thr_i (t_q),
+      .res_o (res)
+    );
+  end
 
   logic [ActRegs:0] bv_q, bf_q;
   if (ActRegs > 0) begin : g_act_dly
@@ -1349,9 +1374,9 @@ module mvau #(
 
   // ------------------------------------------------- output shift register and register
   // folds shift in from the top: after NF folds, fold 0 is in the LSBs (no fold-index mux)
-  localparam int OutBufW = NF * PE * ElemW;
+  localparam int OutBufW = NF * PE * ElemQ;
   logic [OutBufW-1:0]  obuf_d;
-  logic [M*ElemW-1:0]  out_data_q;
+  logic [M*ElemQ-1:0]  out_data_q;
   logic                out_valid_q, load, ld_q, ld_d;
 
   // Timing: load = en & b_v_q & b_final_q with the AND of the flags a flop (ld_q, loaded as
@@ -1373,9 +1398,9 @@ module mvau #(
   logic unused_bf;   // b_final_q: only through ld_q (b_v_q: also the output buffer's enable)
   assign unused_bf = b_final_q ^ b_v_q;
 
-  if (OutBufW > M*ElemW) begin : g_unused_pad
+  if (OutBufW > M*ElemQ) begin : g_unused_pad
     logic unused_pad;
-    assign unused_pad = ^obuf_d[OutBufW-1:M*ElemW];
+    assign unused_pad = ^obuf_d[OutBufW-1:M*ElemQ];
   end
 
   if (Steps > 1) begin : g_out_hold
@@ -1389,12 +1414,12 @@ module mvau #(
     logic [OutBufW-1:0] obuf_q;
     logic               done_q, xfer, done_d, out_valid_d;
     if (NF > 1) begin : g_shift
-      assign obuf_d = {res, obuf_q[OutBufW-1:PE*ElemW]};
+      assign obuf_d = {res, obuf_q[OutBufW-1:PE*ElemQ]};
     end else begin : g_one
       assign obuf_d = res;
-      if (OutBufW > M*ElemW) begin : g_unused_q
+      if (OutBufW > M*ElemQ) begin : g_unused_q
         logic unused_q;
-        assign unused_q = ^obuf_q[OutBufW-1:M*ElemW];
+        assign unused_q = ^obuf_q[OutBufW-1:M*ElemQ];
       end
     end
     always_ff @(posedge clk_i) begin
@@ -1405,7 +1430,7 @@ module mvau #(
     // at most one beat per 2 cycles, which SF*NF >= 2 allows), so its load enable needs no
     // out_ready_i: it is ~out_valid_q, a flop, in one copy per CopyW output bits (keep: same
     // D, separate flops); an empty output register loads every cycle (its contents are unused)
-    localparam int OutCopies = (M * ElemW + CopyW - 1) / CopyW;
+    localparam int OutCopies = (M * ElemQ + CopyW - 1) / CopyW;
     assign xfer        = done_q & ~out_valid_q;
     assign done_d      = load | (done_q & ~xfer);
     assign out_valid_d = xfer | (out_valid_q & ~out_ready_i);
@@ -1441,7 +1466,7 @@ module mvau #(
 
     for (genvar c = 0; c < OutCopies; c++) begin : g_oreg
       localparam int Lo = c * CopyW;
-      localparam int Wc = (M * ElemW - Lo < CopyW) ? M * ElemW - Lo : CopyW;
+      localparam int Wc = (M * ElemQ - Lo < CopyW) ? M * ElemQ - Lo : CopyW;
       (* keep *) logic empty_q;   // this group's copy of ~out_valid_q
       (* keep *) always_ff @(posedge clk_i) begin
         if (!rst_ni) begin
@@ -1471,7 +1496,7 @@ module mvau #(
     // (often a FIFO's count compare) drives only the output registers, not the enable of
     // every pipeline register.
     logic               skid_q;
-    logic [M*ElemW-1:0] skid_data_q;
+    logic [M*ElemQ-1:0] skid_data_q;
 
     assign obuf_d      = res;
     logic               stall_d;
@@ -1500,11 +1525,11 @@ module mvau #(
 
     always_ff @(posedge clk_i) begin
       if (load && (!out_valid_q || out_ready_i)) begin
-        out_data_q <= obuf_d[M*ElemW-1:0];
+        out_data_q <= obuf_d[M*ElemQ-1:0];
       end else if (skid_q && out_ready_i) begin
         out_data_q <= skid_data_q;
       end
-      if (load && out_valid_q && !out_ready_i) skid_data_q <= obuf_d[M*ElemW-1:0];
+      if (load && out_valid_q && !out_ready_i) skid_data_q <= obuf_d[M*ElemQ-1:0];
     end
 
     always_ff @(posedge clk_i) begin
@@ -1519,6 +1544,43 @@ module mvau #(
   end
 
   assign out_valid_o = out_valid_q;
-  assign out_data_o  = out_data_q;
+  if (ScCode) begin : g_sc_exp
+    // the 32-bit scores from the codes: bits [ScLoW-1:0] as stored, the rest B's + carry - sign:
+    // bit i of B_hi + 1 flips B's bit where B's bits ScLoW .. i-1 are all ones, of B_hi - 1 where
+    // they are all zeros (B a constant: each bit a wire, a constant or a LUT2 of the flags).
+    // B of every output from a register loaded each cycle from the threshold ROM (a constant
+    // in synthesis; Icarus does not re-evaluate a continuous read of a $readmemh word)
+    logic [NF*PE*32-1:0] b_q;
+    always_ff @(posedge clk_i) begin
+      for (int f = 0; f < NF; f++) b_q[f*PE*32 +: PE*32] <= t_rom[f];
+    end
+    always_comb begin : p_exp
+      logic [M*32-1:0]  ov;
+      logic [ElemQ-1:0] cd;
+      logic [31:0]      b;
+      logic             inc, dec, on, zr;
+      for (int j = 0; j < M; j++) begin
+        cd  = out_data_q[j*ElemQ +: ElemQ];
+        b   = b_q[j*32 +: 32];
+        inc = cd[ScLoW] & ~cd[ScLoW+1];
+        dec = cd[ScLoW+1] & ~cd[ScLoW];
+        on  = 1'b1;
+        zr  = 1'b1;
+        ov[j*32 +: ScLoW] = cd[ScLoW-1:0];
+        for (int i = ScLoW; i < 32; i++) begin
+          ov[j*32 + i] = b[i] ^ (inc & on) ^ (dec & zr);
+          on = on & b[i];
+          zr = zr & ~b[i];
+        end
+      end
+      out_data_o = ov;
+    end
+    if (NF * PE > M) begin : g_unused_b
+      logic unused_b;
+      assign unused_b = ^b_q[NF*PE*32-1:M*32];
+    end
+  end else begin : g_out_plain
+    assign out_data_o = out_data_q;
+  end
 
 endmodule
