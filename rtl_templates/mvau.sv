@@ -101,7 +101,12 @@ module mvau #(
   parameter bit WRomLut    = 1'b0,   // weight_rom style: one memory, block RAM by size
 `endif
   parameter     WeightFile = "",
-  parameter     ThreshFile = ""
+  parameter     ThreshFile = "",
+  // XNOR, one step: the weight word (WeightFile's one word) also as a parameter, WValOn = 1 (the
+  // writer passes it): each channel counts x over its +1 or its -1 lanes only, whichever are
+  // fewer, a popcount sized at elaboration (XnSub below)
+  parameter bit WValOn     = 1'b0,
+  parameter logic [PE*SIMD-1:0] WVal = '0
 ) (
   input  logic                               clk_i,
   input  logic                               rst_ni,
@@ -211,6 +216,39 @@ module mvau #(
   // parity of x in both polarities are registered once (the unused ones are removed); a
   // channel's 2-bit count is {maj(x ^ c), parity(x) ^ parity(c)} with c = ~w, plain wiring
   localparam bit XnConst  = Xnor && WConst;
+  // XNOR, one step, weights known at elaboration (WValOn): with T = popcount(x) over the KR real
+  // lanes (one shared popcount), n1 / n0 a channel's +1 / -1 lanes and P1 / P0 the ones of x on
+  // them, S = P1 + (n0 - P0) = 2*P1 - T + n0 = T - 2*P0 + n0: a channel counts x on the fewer of
+  // its two lane sets (at most KR / 2 bits, the lanes picked by constant indices: wiring) in
+  // its own mvau_popcount of single bits; n0 is the accumulator's start value, 2*P and T its
+  // sum and correction (acc_d). Against the shared 3:2 counts of every inversion pattern and
+  // a popcount of all KR XNOR bits per channel: about half the bits per channel. Same latency:
+  // the popcounts have the 3:2 count register's cycle too (TreeRegs + 1 registers from x_r)
+  localparam bit XnSub    = XnConst && WValOn;
+  localparam int KR       = (K < SIMD) ? K : SIMD;   // real lanes (one step: K)
+  localparam int IdxW     = $clog2(SIMD + 1);
+  localparam int PopW     = $clog2(KR + 1);
+  // a channel's +1 lanes among the real ones
+  function automatic int wones(input int p);
+    int n;
+    n = 0;
+    for (int s = 0; s < KR; s++) n = n + (WVal[p*SIMD + s] ? 1 : 0);
+    wones = n;
+  endfunction
+  // the real lanes of channel p with weight bit pick, in order, IdxW bits each
+  function automatic logic [SIMD*IdxW-1:0] widx(input int p, input bit pick);
+    logic [SIMD*IdxW-1:0] v;
+    int j;
+    v = '0;
+    j = 0;
+    for (int s = 0; s < KR; s++) begin
+      if (WVal[p*SIMD + s] == pick) begin
+        v[j*IdxW +: IdxW] = IdxW'(s);
+        j = j + 1;
+      end
+    end
+    widx = v;
+  endfunction
 
   // majority of three bits (the carry of a 3:2 count), as a truth table: no constant bit
   // selects, which Icarus cannot take in an always_comb's sensitivity
@@ -589,7 +627,7 @@ module mvau #(
   // ------------------------------------------------- XNOR, constant weights: shared 3:2 counts
   logic [TermN*8-1:0] xc_maj_q;   // triple g, pattern c: majority of x ^ c at [g*8 + c]
   logic [TermN*2-1:0] xc_par_q;   // triple g: {~parity(x), parity(x)} at [g*2 +: 2]
-  if (XnConst) begin : g_xc
+  if (XnConst && !XnSub) begin : g_xc
     // one process over all triples (see g_pe); pad lanes count 0 (their c is 0, see g_xnor)
     logic [3*TermN-1:0] x3s;
     logic [TermN*8-1:0] mj;
@@ -847,6 +885,27 @@ module mvau #(
     assign unused_pp = ^{pp_w, pp_w_end, pp_sum_q, pp_dif_q, pp_w_lo, pp_w_hi, pp_top, xn_par_q};
   end
 
+  // ------------------------------------------------- XNOR, weight parameter: T = popcount(x)
+  logic [PopW-1:0] xt_sum;   // T, TreeRegs + 1 cycles after x_r
+  if (XnSub) begin : g_xt
+    mvau_popcount #(.N(KR), .OutW(PopW), .Regs(TreeRegs + 1), .Bits1(1'b1)) u_pop_t (
+      .clk_i (clk_i),
+      .en_i  (en_x[0]),
+      .in_i  (x_r[KR-1:0]),
+      .sum_o (xt_sum)
+    );
+    if (SIMD > KR) begin : g_unused_pad
+      logic unused_xp;
+      assign unused_xp = ^x_r[SIMD-1:KR];
+    end
+    logic unused_wr;   // (the weights are WVal)
+    assign unused_wr = ^w_r;
+  end else begin : g_no_xt
+    assign xt_sum = '0;
+    logic unused_xt;
+    assign unused_xt = ^{xt_sum, WVal};
+  end
+
   // ------------------------------------------------- stage 2 .. acc, per channel
   logic [PE*AccW-1:0] acc_fin;   // the accumulator including this step (valid at the last)
 
@@ -854,6 +913,8 @@ module mvau #(
     logic [TermN*TermW-1:0] term, tree_in;
     logic [TreeW-1:0]       sum, sum_r;
     logic [AccW-1:0]        sum_x, acc_q, acc_d;
+    logic [AccW-1:0]        acc_init;        // the accumulator's start value
+    logic [AccW-1:0]        xs_add, xs_sub;  // XnSub: the sum and the correction (2*P, T)
 
     // (the term logic below is one process per channel over all triples, pairs or lanes, not a
     // continuous assign per triple: Icarus propagates a vector driven piece by piece to all its
@@ -895,6 +956,32 @@ module mvau #(
         logic unused_split;
         assign unused_split = ^{cls, chs, pp_top[p*SIMD +: SIMD]};
       end
+    end else if (XnSub) begin : g_xn_sub
+      // this channel's lanes of the fewer weight (see XnSub), constant indices into x_r
+      localparam int N1   = wones(p);
+      localparam bit Pick = (2 * N1 <= KR);   // count x on the +1 lanes (else on the -1 lanes)
+      localparam int NSel = Pick ? N1 : KR - N1;
+      localparam logic [SIMD*IdxW-1:0] Idx = widx(p, Pick);
+      logic [PopW-1:0] ps;   // P: the ones of x on the picked lanes
+      if (NSel > 0) begin : g_p
+        logic [NSel-1:0] xsel;
+        for (genvar j = 0; j < NSel; j++) begin : g_j
+          assign xsel[j] = x_r[Idx[j*IdxW +: IdxW]];
+        end
+        mvau_popcount #(.N(NSel), .OutW(PopW), .Regs(TreeRegs + 1), .Bits1(1'b1)) u_pop (
+          .clk_i (clk_i),
+          .en_i  (en_p[p]),
+          .in_i  (xsel),
+          .sum_o (ps)
+        );
+      end else begin : g_p0
+        assign ps = '0;
+      end
+      // S = n0 + 2*P1 - T, or n0 + T - 2*P0
+      assign xs_add   = Pick ? AccW'({ps, 1'b0}) : AccW'(xt_sum);
+      assign xs_sub   = Pick ? AccW'(xt_sum) : AccW'({ps, 1'b0});
+      assign acc_init = AccW'(KR - N1);
+      assign term     = '0;
     end else if (XnConst) begin : g_xn_const
       // constant weights: c = ~w per lane (0 for pad lanes), the shared registered counts;
       // all of the channel's triples selected in one mvau_xnsel, elaborated once for all
@@ -1133,6 +1220,11 @@ module mvau #(
           .sum_o (sum)
         );
       end
+    end else if (XnSub) begin : g_sub_tree
+      // the counts are g_xn_sub's popcounts; no tree
+      assign sum = '0;
+      logic unused_sub;
+      assign unused_sub = ^{tree_in, sum_r};
     end else if (!ProdReg && TreeLv > 0) begin : g_pairs
       // the tree's first level here, in the products' module, so that each adder LUT absorbs
       // its one-gate products (Yosys keeps the hierarchy): pairs (2i, 2i+1) as mvau_tree's
@@ -1191,7 +1283,9 @@ module mvau #(
       );
     end
 
-    if (AccW > TreeW) begin : g_sum_ext
+    if (XnSub) begin : g_sum_sub
+      assign sum_x = xs_add;
+    end else if (AccW > TreeW) begin : g_sum_ext
       assign sum_x = {{(AccW - TreeW){TreeSigned & sum_r[TreeW-1]}}, sum_r};
     end else begin : g_sum_same
       assign sum_x = sum_r;
@@ -1214,8 +1308,17 @@ module mvau #(
         for (int i = 1; i < SIMD; i += 2) cv = cv + (we[i] ? AccW'(0) : AccW'(1));
         corr = cv;
       end
+    end else if (XnSub) begin : g_corr_sub
+      assign corr = xs_sub;
     end else begin : g_nocorr
       assign corr = '0;
+    end
+    if (!XnSub) begin : g_no_sub
+      assign acc_init = AccInit;
+      assign xs_add   = '0;
+      assign xs_sub   = '0;
+      logic unused_xs;
+      assign unused_xs = ^{xs_add, xs_sub};
     end
     if (!(PmPair && WConst)) begin : g_no_neg
       assign pm_neg = '0;
@@ -1223,7 +1326,7 @@ module mvau #(
       assign unused_neg = ^pm_neg;
     end
 
-    assign acc_d = (first_q[PipeN-1] ? AccInit : acc_q) + sum_x - corr;
+    assign acc_d = (first_q[PipeN-1] ? acc_init : acc_q) + sum_x - corr;
     always_ff @(posedge clk_i) begin
       if (en_p[p] && v_q[PipeN-1]) acc_q <= acc_d;
     end

@@ -269,6 +269,14 @@ class Stage:
     image_cycles: int = 0  # cycles per image of a pixel-stream block (0: vector block)
 
 
+def wval_params(p: MvauPlan) -> list[tuple[str, str]]:
+    """A one-step (fully parallel) XNOR layer's weight word as mvau parameters too (``WValOn``,
+    ``WVal``: each channel's popcount is sized at elaboration, mvau.sv ``XnSub``); else none."""
+    if not (p.weight_bits == 1 and p.binary_in and p.SF * p.NF == 1):
+        return []
+    return [("WValOn", "1'b1"), ("WVal", f"{p.PE * p.SIMD}'h{plan_weight_words(p)[0]:x}")]
+
+
 def _mvau_stage(r: RtlLayer) -> Stage:
     if r.scores:
         out_desc = "32-bit scores"
@@ -285,7 +293,8 @@ def _mvau_stage(r: RtlLayer) -> Stage:
                 ("Scores", f"1'b{int(r.scores)}"), ("NThr", str(max(r.n_thr, 1))),
                 ("OutBits", str(r.out_bits)), ("OutOffset", str(r.out_offset)),
                 ("AccW", str(r.acc_width)), ("RegEvery", str(REG_EVERY)),
-                ("WeightFile", f'"{r.weight_file}"'), ("ThreshFile", f'"{r.thresh_file}"')],
+                ("WeightFile", f'"{r.weight_file}"'), ("ThreshFile", f'"{r.thresh_file}"'),
+                *(wval_params(r.plan) if r.plan is not None else [])],
         in_width=r.in_width, out_width=r.out_width,
         comments=[f"{r.kind} from ONNX node(s): {r.nodes}",
                   f"K={r.K} M={r.M} PE={r.PE} SIMD={r.SIMD} bound={r.bound} cycles/inference, "
