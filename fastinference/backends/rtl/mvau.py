@@ -28,7 +28,7 @@ SCORE_BITS = 32
 
 #: the hand-written files (rtl_templates/) one mvau instance needs, leaves first
 MVAU_FILES = ("delay_line.sv", "flop_copies.sv", "mvau_tree.sv", "mvau_popcount.sv", "mvau_act.sv", "weight_rom.sv",
-              "mvau_xnsel.sv", "mvau_pmsel.sv", "mvau_pmquad.sv", "mvau.sv")
+              "mvau_xnsel.sv", "mvau_xnsub.sv", "mvau_pmsel.sv", "mvau_pmquad.sv", "mvau.sv")
 
 
 #: adder levels between registers in the mvau's tree (mvau_tree RegEvery)
