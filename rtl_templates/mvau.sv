@@ -896,7 +896,6 @@ module mvau #(
     logic [TermN*TermW-1:0] term, tree_in;
     logic [TreeW-1:0]       sum, sum_r;
     logic [AccW-1:0]        sum_x, acc_q, acc_d;
-    logic [AccW-1:0]        acc_init;        // the accumulator's start value
     logic [AccW-1:0]        xs_add, xs_sub;  // XnSub: the sum (S - n0) and correction (0)
 
     // (the term logic below is one process per channel over all triples, pairs or lanes, not a
@@ -951,7 +950,6 @@ module mvau #(
         .s_o   (xs_add)
       );
       assign xs_sub   = '0;
-      assign acc_init = '0;
       assign n0v[p*AccW +: AccW] = AccW'(KR - $countones(Wp[KR-1:0]));
       assign term     = '0;
     end else if (XnConst) begin : g_xn_const
@@ -1286,7 +1284,6 @@ module mvau #(
       assign corr = '0;
     end
     if (!XnSub) begin : g_no_sub
-      assign acc_init = AccInit;
       assign n0v[p*AccW +: AccW] = '0;
       assign xs_add   = '0;
       assign xs_sub   = '0;
@@ -1299,7 +1296,7 @@ module mvau #(
       assign unused_neg = ^pm_neg;
     end
 
-    assign acc_d = (first_q[PipeN-1] ? acc_init : acc_q) + sum_x - corr;
+    assign acc_d = (first_q[PipeN-1] ? AccInit : acc_q) + sum_x - corr;
     always_ff @(posedge clk_i) begin
       if (en_p[p] && v_q[PipeN-1]) acc_q <= acc_d;
     end
