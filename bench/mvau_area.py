@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fastinference.backends.rtl import (MVAU_FILES, REG_EVERY, TEMPLATES, _hex_lines, acc_width,
-                                        thresh_words, weight_words)
+from fastinference.backends.rtl import (MVAU_FILES, REG_EVERY, TEMPLATES, _hex_lines, _plan, acc_width,
+                                        thresh_words, weight_words, wval_params)
 from fastinference.ir import BinaryDense
 from fastinference.synth import inclusive_cells, run_ecp5, run_yosys, summarize
 
@@ -122,6 +122,7 @@ endmodule
     params = dict(K=K, M=M, PE=PE, SIMD=SIMD, WBits=wb, BinIn=f"1'b{int(kind == 'binary')}",
                   InBits=bits, InSigned="1'b0", Scores="1'b0", NThr=nthr, OutBits=out_bits,
                   OutOffset=0, AccW=accw, RegEvery=REG_EVERY, WeightFile='"w.mem"', ThreshFile='"t.mem"')
+    params.update(wval_params(_plan(layer, PE, SIMD)))   # one-step XNOR: the weights as a parameter
     plist = ",\n    ".join(f".{k}({v})" for k, v in params.items())
     (rtl / "unit_top.sv").write_text(f"""module unit_top (
   input  logic clk_i,

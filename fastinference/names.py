@@ -70,7 +70,7 @@ def safe_identifier(raw: str, used: set[str] | None = None, prefix: str = "n") -
 # them would overwrite it (tb.cpp, weights.h, mvtu.sv, ...).
 RESERVED_TOP_NAMES = frozenset("""
 tb weights fi_stream run_hls package_ip filelist fi_tb fi_runner x_in y_out
-adder_tree binary_maxpool delay_line flop_copies maxpool mvau mvau_act mvau_pmquad mvau_pmsel mvau_popcount mvau_tree mvau_xnsel mvtu pixel_collector pixel_serializer sliding_window stream_fifo
+adder_tree binary_maxpool delay_line flop_copies maxpool mvau mvau_act mvau_pmquad mvau_pmsel mvau_popcount mvau_tree mvau_xnsel mvau_xnsub mvtu pixel_collector pixel_serializer sliding_window stream_fifo
 stream_fork stream_join_add stream_join_concat threshold_unit axis_unpack axis_serialize weight_rom
 """.split())  # tests/test_top_name.py checks that every rtl_templates/*.sv module is listed
 

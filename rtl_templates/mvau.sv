@@ -104,7 +104,12 @@ module mvau #(
   parameter bit WRomLut    = 1'b0,   // weight_rom style: one memory, block RAM by size
 `endif
   parameter     WeightFile = "",
-  parameter     ThreshFile = ""
+  parameter     ThreshFile = "",
+  // XNOR, one step: the weight word (WeightFile's one word) also as a parameter, WValOn = 1 (the
+  // writer passes it): each channel counts x over its +1 or its -1 lanes only, whichever are
+  // fewer, a popcount sized at elaboration (XnSub below)
+  parameter bit WValOn     = 1'b0,
+  parameter logic [PE*SIMD-1:0] WVal = '0
 ) (
   input  logic                               clk_i,
   input  logic                               rst_ni,
@@ -113,7 +118,7 @@ module mvau #(
   input  logic [K*InBits-1:0]                in_data_i,
   output logic                               out_valid_o,
   input  logic [ReadyN-1:0]                  out_ready_i,
-  output logic [M*(Scores ? 32 : OutBits)-1:0] out_data_o
+  output logic [M*(Scores ? 32 : OutBits)-1:0] out_data_o   // (ElemW = Scores ? 32 : OutBits)
 );
 
   localparam int SF       = (K + SIMD - 1) / SIMD;
@@ -121,7 +126,15 @@ module mvau #(
   localparam int Steps    = SF * NF;
   localparam int InW      = SF * SIMD * InBits;   // padded input vector
   localparam int SliceW   = SIMD * InBits;
-  localparam int ElemW    = Scores ? 32 : OutBits;
+  // scores: (acc << ScSh) + B (32 bits) is stored from the score register to the output
+  // register as a code of ScLoW + 2 bits, {sign of acc, carry, low ScLoW bits of the sum}: its
+  // bits above ScLoW are B's plus carry - sign (B a constant per channel), so they are wires and
+  // LUT2s of the two flag bits behind the output register (g_sc_exp), not 32 - ScLoW flops, skid
+  // flops and skid muxes per element (the digits MLP's last layer, fully parallel: 320 muxes)
+  localparam int ScSh     = BinIn ? 1 : 0;
+  localparam int ScLoW    = AccW + ScSh;
+  localparam bit ScCode   = Scores && (ScLoW + 2 < 32);
+  localparam int ElemQ    = !Scores ? OutBits : ScCode ? ScLoW + 2 : 32;   // stored element
   localparam int LaneW    = Scores ? 32 : 1 + NThr * AccW;
   localparam int WordW    = PE * SIMD * WBits;
   localparam bit Xnor     = BinIn && (WBits == 1);
@@ -206,6 +219,18 @@ module mvau #(
   // parity of x in both polarities are registered once (the unused ones are removed); a
   // channel's 2-bit count is {maj(x ^ c), parity(x) ^ parity(c)} with c = ~w, plain wiring
   localparam bit XnConst  = Xnor && WConst;
+  // XNOR, one step, weights known at elaboration (WValOn): with T = popcount(x) over the KR real
+  // lanes (one shared popcount, g_xt), n1 / n0 a channel's +1 / -1 lanes and P1 / P0 the ones of
+  // x on them, S = P1 + (n0 - P0) = n0 + 2*P1 - T = n0 + T - 2*P0: a channel counts x on the
+  // fewer of its two lane sets only (at most KR / 2 bits, picked by constant indices: wiring),
+  // mvau_xnsub; its accumulator holds S - n0 and n0 (a constant, n0v) is folded into its
+  // thresholds or score bias (t_x). Against the shared 3:2 counts of every inversion pattern and
+  // a popcount of all KR XNOR bits per channel: about half the bits per channel (digits MLP
+  // layer 6, fully parallel: 3,082 -> 2,080 LUT). Same latency: the popcounts have the 3:2
+  // count register's cycle too (TreeRegs + 1 registers from x_r)
+  localparam bit XnSub    = XnConst && WValOn;
+  localparam int KR       = (K < SIMD) ? K : SIMD;   // real lanes (one step: K)
+  localparam int PopW     = $clog2(KR + 1);
 
   // majority of three bits (the carry of a 3:2 count), as a truth table: no constant bit
   // selects, which Icarus cannot take in an always_comb's sensitivity
@@ -593,7 +618,7 @@ module mvau #(
   // ------------------------------------------------- XNOR, constant weights: shared 3:2 counts
   logic [TermN*8-1:0] xc_maj_q;   // triple g, pattern c: majority of x ^ c at [g*8 + c]
   logic [TermN*2-1:0] xc_par_q;   // triple g: {~parity(x), parity(x)} at [g*2 +: 2]
-  if (XnConst) begin : g_xc
+  if (XnConst && !XnSub) begin : g_xc
     // one process over all triples (see g_pe); pad lanes count 0 (their c is 0, see g_xnor)
     logic [3*TermN-1:0] x3s;
     logic [TermN*8-1:0] mj;
@@ -851,13 +876,39 @@ module mvau #(
     assign unused_pp = ^{pp_w, pp_w_end, pp_sum_q, pp_dif_q, pp_w_lo, pp_w_hi, pp_top, xn_par_q};
   end
 
+  // ------------------------------------------------- XNOR, weight parameter: T = popcount(x)
+  logic [PopW-1:0] xt_sum;   // T, TreeRegs + 1 cycles after x_r
+  if (XnSub) begin : g_xt
+    mvau_popcount #(.N(KR), .OutW(PopW), .Regs(TreeRegs + 1), .Bits1(1'b1)) u_pop_t (
+      .clk_i (clk_i),
+      .en_i  (en_x[0]),
+      .in_i  (x_r[KR-1:0]),
+      .sum_o (xt_sum)
+    );
+    if (SIMD > KR) begin : g_unused_pad
+      logic unused_xp;
+      assign unused_xp = ^x_r[SIMD-1:KR];
+    end
+    logic unused_wr;   // (the weights are WVal)
+    assign unused_wr = ^w_r;
+  end else begin : g_no_xt
+    assign xt_sum = '0;
+    logic unused_xt;
+    assign unused_xt = ^{xt_sum, WVal};
+  end
+
   // ------------------------------------------------- stage 2 .. acc, per channel
   logic [PE*AccW-1:0] acc_fin;   // the accumulator including this step (valid at the last)
+  // XnSub: each channel's n0 (a constant); its accumulator holds S - n0 = 2*P1 - T = T - 2*P0,
+  // and n0 is folded into its thresholds or score bias instead (t_x): no adder of the constant
+  // (7 LUT per channel)
+  logic [PE*AccW-1:0] n0v;
 
   for (genvar p = 0; p < PE; p++) begin : g_pe
     logic [TermN*TermW-1:0] term, tree_in;
     logic [TreeW-1:0]       sum, sum_r;
     logic [AccW-1:0]        sum_x, acc_q, acc_d;
+    logic [AccW-1:0]        xs_add, xs_sub;  // XnSub: the sum (S - n0) and correction (0)
 
     // (the term logic below is one process per channel over all triples, pairs or lanes, not a
     // continuous assign per triple: Icarus propagates a vector driven piece by piece to all its
@@ -899,6 +950,20 @@ module mvau #(
         logic unused_split;
         assign unused_split = ^{cls, chs, pp_top[p*SIMD +: SIMD]};
       end
+    end else if (XnSub) begin : g_xn_sub
+      // S - n0 from mvau_xnsub (one module per channel, see there); n0 into n0v
+      localparam logic [SIMD-1:0] Wp = WVal[p*SIMD +: SIMD];
+      mvau_xnsub #(.SIMD(SIMD), .KR(KR), .W(Wp), .PopW(PopW), .AccW(AccW), .Regs(TreeRegs + 1))
+        u_sub (
+        .clk_i (clk_i),
+        .en_i  (en_p[p]),
+        .x_i   (x_r[SIMD-1:0]),
+        .t_i   (xt_sum),
+        .s_o   (xs_add)
+      );
+      assign xs_sub   = '0;
+      assign n0v[p*AccW +: AccW] = AccW'(KR - $countones(Wp[KR-1:0]));
+      assign term     = '0;
     end else if (XnConst) begin : g_xn_const
       // constant weights: c = ~w per lane (0 for pad lanes), the shared registered counts;
       // all of the channel's triples selected in one mvau_xnsel, elaborated once for all
@@ -1137,6 +1202,11 @@ module mvau #(
           .sum_o (sum)
         );
       end
+    end else if (XnSub) begin : g_sub_tree
+      // the counts are g_xn_sub's popcounts; no tree
+      assign sum = '0;
+      logic unused_sub;
+      assign unused_sub = ^{tree_in, sum_r};
     end else if (!ProdReg && TreeLv > 0) begin : g_pairs
       // the tree's first level here, in the products' module, so that each adder LUT absorbs
       // its one-gate products (Yosys keeps the hierarchy): pairs (2i, 2i+1) as mvau_tree's
@@ -1195,7 +1265,9 @@ module mvau #(
       );
     end
 
-    if (AccW > TreeW) begin : g_sum_ext
+    if (XnSub) begin : g_sum_sub
+      assign sum_x = xs_add;
+    end else if (AccW > TreeW) begin : g_sum_ext
       assign sum_x = {{(AccW - TreeW){TreeSigned & sum_r[TreeW-1]}}, sum_r};
     end else begin : g_sum_same
       assign sum_x = sum_r;
@@ -1218,8 +1290,17 @@ module mvau #(
         for (int i = 1; i < SIMD; i += 2) cv = cv + (we[i] ? AccW'(0) : AccW'(1));
         corr = cv;
       end
+    end else if (XnSub) begin : g_corr_sub
+      assign corr = xs_sub;
     end else begin : g_nocorr
       assign corr = '0;
+    end
+    if (!XnSub) begin : g_no_sub
+      assign n0v[p*AccW +: AccW] = '0;
+      assign xs_add   = '0;
+      assign xs_sub   = '0;
+      logic unused_xs;
+      assign unused_xs = ^{xs_add, xs_sub};
     end
     if (!(PmPair && WConst)) begin : g_no_neg
       assign pm_neg = '0;
@@ -1317,20 +1398,70 @@ module mvau #(
     end
   end
 
+  // XnSub: the thresholds / biases in the domain of acc = S - n0 (n0v; constants): a score
+  // (S << ScSh) + B is (acc << ScSh) + (B + (n0 << ScSh)); S >= U is acc >= U - n0, and the
+  // inverted compare ~S >= U (neg) is ~acc >= U + n0. No overflow: acc and the clamped
+  // thresholds stay within +-(K + 2), which AccW holds (it holds -1 .. K + 1)
+  logic [PE*LaneW-1:0] t_x;
+  if (XnSub && Scores) begin : g_tx_sc
+    always_comb begin : p_tx
+      logic [PE*LaneW-1:0] tv;
+      for (int p = 0; p < PE; p++) begin
+        tv[p*LaneW +: LaneW] = t_q[p*LaneW +: LaneW] + (LaneW'(n0v[p*AccW +: AccW]) << ScSh);
+      end
+      t_x = tv;
+    end
+  end else if (XnSub) begin : g_tx_thr
+    always_comb begin : p_tx
+      logic [PE*LaneW-1:0] tv;
+      logic [AccW-1:0]     n0;
+      for (int p = 0; p < PE; p++) begin
+        n0 = n0v[p*AccW +: AccW];
+        tv[p*LaneW + LaneW - 1] = t_q[p*LaneW + LaneW - 1];
+        for (int i = 0; i < NThr; i++) begin
+          tv[p*LaneW + i*AccW +: AccW] = t_q[p*LaneW + i*AccW +: AccW]
+                                         + (t_q[p*LaneW + LaneW - 1] ? n0 : -n0);
+        end
+      end
+      t_x = tv;
+    end
+  end else begin : g_tx
+    assign t_x = t_q;
+    logic unused_n0;
+    assign unused_n0 = ^n0v;
+  end
+
   // ------------------------------------------------- compare stage (mvau_act)
   // more than 7 thresholds: the count is a tree registered every 2 levels (ActRegs cycles)
   localparam int ActRegs = (!Scores && NThr > 7) ? $clog2(NThr) / 2 : 0;
   logic               b_v_q, b_final_q;
-  logic [PE*ElemW-1:0] res;
+  logic [PE*ElemQ-1:0] res;
 
-  mvau_act #(.PE(PE), .AccW(AccW), .NThr(NThr), .OutBits(OutBits), .OutOffset(OutOffset),
-             .Scores(Scores), .ScoreShift(BinIn ? 1 : 0), .CntRegEvery(2)) u_act (
-    .clk_i (clk_i),
-    .en_i  (en),
-    .acc_i (fin_q),
-    .thr_i (t_q),
-    .res_o (res)
-  );
+  if (ScCode) begin : g_sc_code
+    // scores as codes (see ScCode): per lane {sign(acc), the ScLoW + 1 bits of
+    // (acc << ScSh)[ScLoW-1:0] + B[ScLoW-1:0]}, registered as mvau_act registers its score (the
+    // same cycle); here, not in mvau_act, so that B (t_q, a constant at one fold) folds in
+    always_ff @(posedge clk_i) begin
+      if (en) begin
+        for (int p = 0; p < PE; p++) begin
+          res[p*ElemQ +: ElemQ] <= {fin_q[p*AccW + AccW - 1],
+                                    (ScLoW + 1)'({fin_q[p*AccW +: AccW], {ScSh{1'b0}}})
+                                    + (ScLoW + 1)'(t_x[p*LaneW +: ScLoW])};
+        end
+      end
+    end
+    logic unused_t;
+    assign unused_t = ^t_x;
+  end else begin : g_act
+    mvau_act #(.PE(PE), .AccW(AccW), .NThr(NThr), .OutBits(OutBits), .OutOffset(OutOffset),
+               .Scores(Scores), .ScoreShift(ScSh), .CntRegEvery(2)) u_act (
+      .clk_i (clk_i),
+      .en_i  (en),
+      .acc_i (fin_q),
+      .thr_i (t_x),
+      .res_o (res)
+    );
+  end
 
   logic [ActRegs:0] bv_q, bf_q;
   if (ActRegs > 0) begin : g_act_dly
@@ -1361,9 +1492,9 @@ module mvau #(
 
   // ------------------------------------------------- output shift register and register
   // folds shift in from the top: after NF folds, fold 0 is in the LSBs (no fold-index mux)
-  localparam int OutBufW = NF * PE * ElemW;
+  localparam int OutBufW = NF * PE * ElemQ;
   logic [OutBufW-1:0]  obuf_d;
-  logic [M*ElemW-1:0]  out_data_q;
+  logic [M*ElemQ-1:0]  out_data_q;
   logic                out_valid_q, load, ld_q, ld_d;
 
   // Timing: load = en & b_v_q & b_final_q with the AND of the flags a flop (ld_q, loaded as
@@ -1385,9 +1516,9 @@ module mvau #(
   logic unused_bf;   // b_final_q: only through ld_q (b_v_q: also the output buffer's enable)
   assign unused_bf = b_final_q ^ b_v_q;
 
-  if (OutBufW > M*ElemW) begin : g_unused_pad
+  if (OutBufW > M*ElemQ) begin : g_unused_pad
     logic unused_pad;
-    assign unused_pad = ^obuf_d[OutBufW-1:M*ElemW];
+    assign unused_pad = ^obuf_d[OutBufW-1:M*ElemQ];
   end
 
   if (Steps > 1) begin : g_out_hold
@@ -1401,12 +1532,12 @@ module mvau #(
     logic [OutBufW-1:0] obuf_q;
     logic               done_q, xfer, done_d, out_valid_d;
     if (NF > 1) begin : g_shift
-      assign obuf_d = {res, obuf_q[OutBufW-1:PE*ElemW]};
+      assign obuf_d = {res, obuf_q[OutBufW-1:PE*ElemQ]};
     end else begin : g_one
       assign obuf_d = res;
-      if (OutBufW > M*ElemW) begin : g_unused_q
+      if (OutBufW > M*ElemQ) begin : g_unused_q
         logic unused_q;
-        assign unused_q = ^obuf_q[OutBufW-1:M*ElemW];
+        assign unused_q = ^obuf_q[OutBufW-1:M*ElemQ];
       end
     end
     always_ff @(posedge clk_i) begin
@@ -1417,7 +1548,7 @@ module mvau #(
     // at most one beat per 2 cycles, which SF*NF >= 2 allows), so its load enable needs no
     // out_ready_i: it is ~out_valid_q, a flop, in one copy per CopyW output bits (keep: same
     // D, separate flops); an empty output register loads every cycle (its contents are unused)
-    localparam int OutCopies = (M * ElemW + CopyW - 1) / CopyW;
+    localparam int OutCopies = (M * ElemQ + CopyW - 1) / CopyW;
     assign xfer        = done_q & ~out_valid_q;
     assign done_d      = load | (done_q & ~xfer);
     assign out_valid_d = xfer | (out_valid_q & ~rdy_m);
@@ -1453,7 +1584,7 @@ module mvau #(
 
     for (genvar c = 0; c < OutCopies; c++) begin : g_oreg
       localparam int Lo = c * CopyW;
-      localparam int Wc = (M * ElemW - Lo < CopyW) ? M * ElemW - Lo : CopyW;
+      localparam int Wc = (M * ElemQ - Lo < CopyW) ? M * ElemQ - Lo : CopyW;
       (* keep *) logic empty_q;   // this group's copy of ~out_valid_q
       (* keep *) always_ff @(posedge clk_i) begin
         if (!rst_ni) begin
@@ -1483,7 +1614,7 @@ module mvau #(
     // (often a FIFO's count compare) drives only the output registers, not the enable of
     // every pipeline register.
     logic               skid_q;
-    logic [M*ElemW-1:0] skid_data_q;
+    logic [M*ElemQ-1:0] skid_data_q;
 
     assign obuf_d      = res;
     logic               stall_d;
@@ -1512,11 +1643,11 @@ module mvau #(
 
     always_ff @(posedge clk_i) begin
       if (load && (!out_valid_q || rdy_m)) begin
-        out_data_q <= obuf_d[M*ElemW-1:0];
+        out_data_q <= obuf_d[M*ElemQ-1:0];
       end else if (skid_q && rdy_m) begin
         out_data_q <= skid_data_q;
       end
-      if (load && out_valid_q && !rdy_m) skid_data_q <= obuf_d[M*ElemW-1:0];
+      if (load && out_valid_q && !rdy_m) skid_data_q <= obuf_d[M*ElemQ-1:0];
     end
 
     always_ff @(posedge clk_i) begin
@@ -1531,6 +1662,45 @@ module mvau #(
   end
 
   assign out_valid_o = out_valid_q;
-  assign out_data_o  = out_data_q;
+  if (ScCode) begin : g_sc_exp
+    // the 32-bit scores from the codes: bits [ScLoW-1:0] as stored, the rest B's + carry - sign:
+    // bit i of B_hi + 1 flips B's bit where B's bits ScLoW .. i-1 are all ones, of B_hi - 1 where
+    // they are all zeros (B a constant: each bit a wire, a constant or a LUT2 of the flags).
+    // B of every output from a register loaded each cycle from the threshold ROM (a constant
+    // in synthesis; Icarus does not re-evaluate a continuous read of a $readmemh word)
+    logic [NF*PE*32-1:0] b_q;
+    always_ff @(posedge clk_i) begin
+      for (int f = 0; f < NF; f++) b_q[f*PE*32 +: PE*32] <= t_rom[f];
+      // (XnSub, one fold: the biases of t_x)
+      if (XnSub) for (int p = 0; p < PE; p++) b_q[p*32 +: 32] <= t_x[p*LaneW +: 32];
+    end
+    always_comb begin : p_exp
+      logic [M*32-1:0]  ov;
+      logic [ElemQ-1:0] cd;
+      logic [31:0]      b;
+      logic             inc, dec, on, zr;
+      for (int j = 0; j < M; j++) begin
+        cd  = out_data_q[j*ElemQ +: ElemQ];
+        b   = b_q[j*32 +: 32];
+        inc = cd[ScLoW] & ~cd[ScLoW+1];
+        dec = cd[ScLoW+1] & ~cd[ScLoW];
+        on  = 1'b1;
+        zr  = 1'b1;
+        ov[j*32 +: ScLoW] = cd[ScLoW-1:0];
+        for (int i = ScLoW; i < 32; i++) begin
+          ov[j*32 + i] = b[i] ^ (inc & on) ^ (dec & zr);
+          on = on & b[i];
+          zr = zr & ~b[i];
+        end
+      end
+      out_data_o = ov;
+    end
+    if (NF * PE > M) begin : g_unused_b
+      logic unused_b;
+      assign unused_b = ^b_q[NF*PE*32-1:M*32];
+    end
+  end else begin : g_out_plain
+    assign out_data_o = out_data_q;
+  end
 
 endmodule

@@ -3,6 +3,8 @@
 // Input: N counts of three XNOR bits each (the mvau's 3:2 counters), count g at
 // in_i[2*g +: 2] = {carry, sum} (value 0..3). Output: sum_o = the total modulo 2^OutW (exact when
 // the total fits OutW bits: the mvau passes OutW >= 2 + $clog2(N), or its accumulator width).
+// Bits1 = 1: N single bits instead (in_i[g], weight 1: the popcount of in_i; the fully parallel
+// XNOR mvau's counts of x over a channel's +1 or -1 lanes and of all of x, WValOn).
 //
 // A bit heap instead of an adder tree: the sum bits form column 0 and the carry bits column 1
 // of a heap of OutW columns (column c weighs 2^c). Each compression stage splits every column
@@ -26,11 +28,12 @@
 module mvau_popcount #(
   parameter int N    = 4,
   parameter int OutW = 4,
-  parameter int Regs = 1
+  parameter int Regs = 1,
+  parameter bit Bits1 = 1'b0   // 1: N single bits (column 0 only), in_i[g] (no carry bits)
 ) (
   input  logic            clk_i,
   input  logic            en_i,
-  input  logic [2*N-1:0]  in_i,
+  input  logic [(Bits1 ? N : 2*N)-1:0] in_i,
   output logic [OutW-1:0] sum_o
 );
 
@@ -49,7 +52,7 @@ module mvau_popcount #(
     int n6, r, lk, nc, nc1, n42, left;
     h = '0;
     h[0 +: HW] = n;
-    if (CW > 1) h[HW +: HW] = n;
+    if (CW > 1) h[HW +: HW] = Bits1 ? '0 : n;
     ph = '0;
     ph[0 +: CW*HW] = h;
     for (int i = 1; i <= MS; i++) begin
@@ -200,7 +203,7 @@ module mvau_popcount #(
   localparam int NS   = plan_ns(PH);
   localparam int L    = NS + 1;
   localparam logic [MS:0] PR = plan_regs(PH, NS, Regs);
-  localparam int TotW = 2 * N;     // no stage holds more bits than the input
+  localparam int TotW = Bits1 ? N : 2 * N;   // no stage holds more bits than the input
 
   // the plan's height and offset of column c at stage s
   function automatic int hgt(input int s, input int c);
@@ -230,7 +233,9 @@ module mvau_popcount #(
   (* mem2reg *) logic [TotW-1:0] hv [NS+1];   // Yosys: nets, not a memory
 
   // stage 0: the sum bits in column 0, the carry bits in column 1
-  if (CW > 1) begin : g_in2
+  if (Bits1) begin : g_in_b
+    assign hv[0] = in_i;   // column 0: the N bits; column 1 empty
+  end else if (CW > 1) begin : g_in2
     for (genvar g = 0; g < N; g++) begin : g_in
       assign hv[0][g]     = in_i[2*g];
       assign hv[0][N + g] = in_i[2*g + 1];
@@ -249,6 +254,10 @@ module mvau_popcount #(
     localparam bit Reg  = PR[s];
     logic [TotW-1:0] cur, nxt;
     assign cur = hv[s];
+    if (off(s, CW) < TotW) begin : g_unused_top   // (the stage's bits above its heap: zeros)
+      logic unused_top;
+      assign unused_top = ^cur[TotW-1:off(s, CW)];
+    end
 
     for (genvar c = 0; c < CW; c++) begin : g_col
       localparam int Off  = off(s, c);

@@ -25,8 +25,8 @@ import jinja2
 import numpy as np
 import pytest
 
-from fastinference.backends.rtl import (MVAU_FILES, REG_EVERY, _hex_lines, _signed_width, acc_width,
-                                        mvau_latency, ready_copies, thresh_words, weight_words)
+from fastinference.backends.rtl import (MVAU_FILES, REG_EVERY, _hex_lines, _plan, _signed_width, acc_width,
+                                        mvau_latency, ready_copies, thresh_words, weight_words, wval_params)
 from fastinference.ir import BinaryDense
 from fastinference.reference import run_layer
 from fastinference.testing.rtl_helpers import SIMULATORS, TEMPLATES, run_cocotb
@@ -69,6 +69,7 @@ DEFAULT_CASES = [
     # 3:2 counts of every inversion pattern (pad lanes in the last triple), +-1 x integers:
     # pair mode with the constant word
     ("xnor_full_pad_scores", 20, 5, 5, 20, 1, "binary", 1, False, "scores", 0),
+    ("xnor_full_scores_nowval", 22, 4, 4, 22, 1, "binary", 1, False, "scores", 0),
     ("pm1_s6_full", 12, 4, 4, 12, 1, "int", 6, True, "int", 3),
     ("pm1_u8_full_odd", 9, 3, 3, 9, 1, "int", 8, False, "bits", 1),
     # the banked LUT weight ROM (weight_rom Lut = 1, the ECP5 flow's -DFI_ECP5): 128 words in 2
@@ -207,6 +208,10 @@ def build_cases(work: Path, cases, n_vectors: int = N_VECTORS) -> list[dict]:
             out_offset=int(layer.out_offset) if out == "int" else 0, acc_width=accw,
             reg_every=REG_EVERY, rom_lut=rom_lut, in_width=K * bits, out_width=M * elem,
             ready_n=ready_copies(PE, SIMD, bits),   # as the generated top sets it
+            # one-step XNOR: the weight word as a parameter too, as the writer passes it (a
+            # case named *_nowval: without, the shared 3:2 counts of the file's word)
+            wval="".join(f", .{k}({v})" for k, v in
+                         ([] if name.endswith("_nowval") else wval_params(_plan(layer, PE, SIMD)))),
             in_words=pack(x, bits), expected=pack(y, elem),
             interval=steps, latency=mvau_latency(layer, PE, SIMD, bool(rom_lut))))
     for name, width, depth, ready_n in FIFO_CASES:

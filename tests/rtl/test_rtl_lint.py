@@ -46,13 +46,23 @@ def test_yosys_reads_modules():
     _run(_yosys() + ["-q", "-p", "read_verilog -sv " + " ".join(SV_FILES)], cwd=TEMPLATES)
 
 
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory):
+TOPS = {
+    # folded, one fully parallel binary layer with an odd SIMD, a serial last layer
+    "mixed": ([20, 9, 7, 3], {"dense_0": {"pe": 2, "simd": 3}, "dense_1": {"pe": 7, "simd": 9},
+                              "dense_2": {"pe": 1, "simd": 1}}),
+    # fully parallel: 16 channels of 20 4-bit inputs (23 stall copies: 3 ready copies), a
+    # one-step XNOR layer of SIMD 16 (mvau_xnsub's lane index at a power of two)
+    "parallel": ([20, 16, 8, 3], {"dense_0": {"pe": 16, "simd": 20}, "dense_1": {"pe": 8, "simd": 16},
+                                  "dense_2": {"pe": 3, "simd": 8}}),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(TOPS))
+def generated(request, tmp_path_factory):
     d = tmp_path_factory.mktemp("lint_top")
-    m = random_mlp([20, 9, 7, 3], input_bits=4, input_signed=True, seed=5)
-    f = folding.resolve_folding(m, {"dense_0": {"pe": 2, "simd": 3}, "dense_1": {"pe": 7, "simd": 9},
-                                    "dense_2": {"pe": 1, "simd": 1}})
-    write_rtl(m, f, d / "rtl", top="lint_top")
+    sizes, fold = TOPS[request.param]
+    m = random_mlp(sizes, input_bits=4, input_signed=True, seed=5)
+    write_rtl(m, folding.resolve_folding(m, fold), d / "rtl", top="lint_top")
     return d / "rtl"
 
 

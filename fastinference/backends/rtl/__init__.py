@@ -19,14 +19,14 @@ from .mvau import (acc_bound, acc_width, _check_score_range, column_perm, hardwa
                    _mvau_info, MVAU_FILES, mvau_latency, mvau_mode, _mvau_stage, _plan, plan_thresh_words,
                    plan_weight_words, ready_copies, REG_EVERY, RTL_MODE, RtlLayer, s_affine, s_range,
                    SCORE_BITS, _signed_width, Stage, thresh_words, tree_regs, weight_rom_latency,
-                   weight_words)
+                   weight_words, wval_params)
 from .writer import (check_supported, _env, _graph_input, _hex_lines, multibit_reason, SIM_DIR,
                      TB_FILES, TEMPLATES, _write, _write_project_files, write_rtl, write_rtl_graph)
 
 __all__ = ["acc_bound", "acc_width", "_check_score_range", "column_perm", "hardware_weights",
            "_mvau_info", "MVAU_FILES", "mvau_latency", "mvau_mode", "_mvau_stage", "_plan", "plan_thresh_words",
            "plan_weight_words", "ready_copies", "REG_EVERY", "RTL_MODE", "RtlLayer", "s_affine", "s_range",
-           "SCORE_BITS", "_signed_width", "Stage", "thresh_words", "tree_regs", "weight_rom_latency", "weight_words",
+           "SCORE_BITS", "_signed_width", "Stage", "thresh_words", "tree_regs", "weight_rom_latency", "weight_words", "wval_params",
            "check_supported", "_env", "_graph_input", "_hex_lines", "multibit_reason", "SIM_DIR",
            "TB_FILES", "TEMPLATES", "_write", "_write_project_files", "write_rtl",
            "write_rtl_graph"]

@@ -28,7 +28,7 @@ SCORE_BITS = 32
 
 #: the hand-written files (rtl_templates/) one mvau instance needs, leaves first
 MVAU_FILES = ("delay_line.sv", "flop_copies.sv", "mvau_tree.sv", "mvau_popcount.sv", "mvau_act.sv", "weight_rom.sv",
-              "mvau_xnsel.sv", "mvau_pmsel.sv", "mvau_pmquad.sv", "mvau.sv")
+              "mvau_xnsel.sv", "mvau_xnsub.sv", "mvau_pmsel.sv", "mvau_pmquad.sv", "mvau.sv")
 
 
 #: adder levels between registers in the mvau's tree (mvau_tree RegEvery)
@@ -282,6 +282,14 @@ class Stage:
     image_cycles: int = 0  # cycles per image of a pixel-stream block (0: vector block)
 
 
+def wval_params(p: MvauPlan) -> list[tuple[str, str]]:
+    """A one-step (fully parallel) XNOR layer's weight word as mvau parameters too (``WValOn``,
+    ``WVal``: each channel's popcount is sized at elaboration, mvau.sv ``XnSub``); else none."""
+    if not (p.weight_bits == 1 and p.binary_in and p.SF * p.NF == 1):
+        return []
+    return [("WValOn", "1'b1"), ("WVal", f"{p.PE * p.SIMD}'h{plan_weight_words(p)[0]:x}")]
+
+
 def _mvau_stage(r: RtlLayer) -> Stage:
     if r.scores:
         out_desc = "32-bit scores"
@@ -299,7 +307,8 @@ def _mvau_stage(r: RtlLayer) -> Stage:
                 ("OutBits", str(r.out_bits)), ("OutOffset", str(r.out_offset)),
                 ("AccW", str(r.acc_width)), ("RegEvery", str(REG_EVERY)),
                 ("ReadyN", str(ready_copies(r.PE, r.SIMD, r.in_bits))),
-                ("WeightFile", f'"{r.weight_file}"'), ("ThreshFile", f'"{r.thresh_file}"')],
+                ("WeightFile", f'"{r.weight_file}"'), ("ThreshFile", f'"{r.thresh_file}"'),
+                *(wval_params(r.plan) if r.plan is not None else [])],
         in_width=r.in_width, out_width=r.out_width,
         comments=[f"{r.kind} from ONNX node(s): {r.nodes}",
                   f"K={r.K} M={r.M} PE={r.PE} SIMD={r.SIMD} bound={r.bound} cycles/inference, "
