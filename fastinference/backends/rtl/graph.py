@@ -215,7 +215,7 @@ class _Builder:
         st = rtl._mvau_stage(r)
         out_bits = r.elem_bits
         w = self.wire(f"{l.name}_o", r.out_width, l.name)
-        self.p.wires[w].ready_n = rtl.ready_copies(r.PE, r.SIMD, r.in_bits)
+        self.p.wires[w].ready_n = r.ready_n
         steps = r.plan.NF * r.plan.SF
         self.stage(GStage(l.name, "mvau", st.params, [("in", t.wire, "in"), ("out", w, "out")],
                           st.comments, _mvau_program(steps, windows),

@@ -63,6 +63,7 @@ class RtlLayer:
     acc_width: int
     latency: int
     latency_ecp5: int  # of the ECP5 timing flow's RTL (-DFI_ECP5, see tree_regs)
+    ready_n: int  # copies of out_ready_i (mvau ReadyN, the output FIFO's ReadyN)
     weight_file: str
     thresh_file: str
     input_desc: str
@@ -266,6 +267,7 @@ def _mvau_info(l: BinaryLayer, f: LayerFold, pixel_input: bool = False) -> RtlLa
         out_signed=p.out_signed if kind == "int" else False,
         acc_width=p.s_acc_bits, latency=mvau_latency(l, f.pe, f.simd),
         latency_ecp5=mvau_latency(l, f.pe, f.simd, rom_lut=True),
+        ready_n=ready_copies(p.PE, p.SIMD, in_bits),
         weight_file=f"{l.name}_w.mem", thresh_file=f"{l.name}_t.mem", input_desc=desc, plan=p)
 
 
@@ -306,7 +308,7 @@ def _mvau_stage(r: RtlLayer) -> Stage:
                 ("Scores", f"1'b{int(r.scores)}"), ("NThr", str(max(r.n_thr, 1))),
                 ("OutBits", str(r.out_bits)), ("OutOffset", str(r.out_offset)),
                 ("AccW", str(r.acc_width)), ("RegEvery", str(REG_EVERY)),
-                ("ReadyN", str(ready_copies(r.PE, r.SIMD, r.in_bits))),
+                ("ReadyN", str(r.ready_n)),
                 ("WeightFile", f'"{r.weight_file}"'), ("ThreshFile", f'"{r.thresh_file}"'),
                 *(wval_params(r.plan) if r.plan is not None else [])],
         in_width=r.in_width, out_width=r.out_width,
